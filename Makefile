@@ -1,0 +1,70 @@
+# Porthole — the two commands a new user needs:
+#   make run    build and open the desktop window
+#   make test   every check, green (installs what it needs)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO        ?= go
+BIN       := build/bin/porthole
+TAGS      := desktop,production
+WAILS_VER := v2.16.0
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GO_SRC    := $(shell find . -name '*.go' -not -path './frontend/*' -not -path './build/*') go.mod go.sum
+UI_SRC    := $(shell find frontend/src frontend/index.html frontend/vite.config.* frontend/tsconfig*.json frontend/package.json -type f 2>/dev/null)
+
+.PHONY: run build test lint bench deps deps-test frontend clean wails-cli
+
+## run: build, then open the desktop window (needs a display)
+run: build
+	@if [ -z "$${DISPLAY:-}" ] && [ -z "$${WAYLAND_DISPLAY:-}" ] && [ "$$(uname)" = Linux ]; then \
+	  echo "make run: no display (DISPLAY/WAYLAND_DISPLAY unset), so the window cannot open."; \
+	  echo "          Use Porthole from your browser instead:  $(BIN) serve --open"; \
+	  exit 1; fi
+	exec ./$(BIN)
+
+## build: build build/bin/porthole (release tags desktop,production)
+build: deps $(BIN)
+
+$(BIN): frontend/dist/index.html $(GO_SRC)
+	$(GO) build -tags $(TAGS) -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+	@echo "built $(BIN)"
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+frontend/dist/index.html: frontend/node_modules/.package-lock.json $(UI_SRC)
+	cd frontend && npm run build
+
+frontend: frontend/dist/index.html
+
+## test: every check (gofmt, vet, go test -race, vitest, playwright, desktop smoke)
+test: deps-test build
+	@scripts/test.sh
+
+## lint: gofmt, go vet, vue-tsc
+lint: frontend/node_modules/.package-lock.json
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './frontend/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd frontend && npm run typecheck
+
+## bench: Porthole's forwarder against OpenSSH ssh -N -L; writes docs/BENCHMARKS.md
+bench: deps-test build
+	$(GO) run ./internal/bench -porthole $(BIN) -out docs/BENCHMARKS.md
+
+## wails-cli: install the Wails CLI at the pinned version (for `wails dev`)
+wails-cli:
+	$(GO) install github.com/wailsapp/wails/v2/cmd/wails@$(WAILS_VER)
+
+clean:
+	rm -rf build/bin build/test-artifacts frontend/dist/assets frontend/dist/index.html

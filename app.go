@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/porthole-app/porthole/backend/webui"
+)
+
+// Mode is how this process shows its UI.
+type Mode int
+
+const (
+	ModeDesktop Mode = iota
+	ModeServe
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeDesktop:
+		return "desktop"
+	case ModeServe:
+		return "serve"
+	default:
+		return fmt.Sprintf("Mode(%d)", int(m))
+	}
+}
+
+// MarshalText makes a Mode appear as its name in JSON.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// Event topics the UI subscribes to.
+const (
+	TopicStatus   = "app.status"
+	TopicSettings = "settings"
+)
+
+// AppStatus is the app-wide state shown in the status bar.
+type AppStatus struct {
+	Mode      Mode      `json:"mode"`
+	StartedAt time.Time `json:"startedAt"`
+	Servers   int       `json:"servers"`
+	Forwards  int       `json:"forwards"`
+}
+
+// ServerSummary is one server login as the sidebar lists it.
+type ServerSummary struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Host  string `json:"host"`
+	State string `json:"state"`
+}
+
+// App holds the methods the UI calls, in the desktop window (Wails bindings) and in
+// `porthole serve` (HTTP bridge) alike. Keep it thin: validate, call the backend,
+// return (T, error). Exported methods are the UI's API; see docs/API.md.
+type App struct {
+	log      *slog.Logger
+	events   *eventHub
+	settings *settingsFile
+	mode     Mode
+	started  time.Time
+
+	mu  sync.Mutex
+	ctx context.Context // the UI's lifetime; set by startup
+}
+
+// NewApp builds the App. settings may be nil (defaults, in memory only).
+func NewApp(log *slog.Logger, mode Mode, events *eventHub, settings *settingsFile) *App {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &App{log: log, events: events, settings: settings, mode: mode, started: time.Now(), ctx: context.Background()}
+}
+
+// startup runs once the UI's lifetime starts (Wails OnStartup, or serve start).
+func (a *App) startup(ctx context.Context) {
+	a.mu.Lock()
+	a.ctx = ctx
+	a.mu.Unlock()
+	a.events.Publish(TopicStatus, a.Status())
+	a.events.Publish(TopicSettings, a.GetSettings())
+}
+
+// Version returns the version, commit and Go/Wails versions of this build.
+func (a *App) Version() VersionInfo { return currentVersion() }
+
+// Status returns the app-wide status.
+func (a *App) Status() AppStatus {
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: 0, Forwards: 0}
+}
+
+// Snapshot returns the latest event of every topic. The desktop UI calls it right
+// after subscribing; serve sends it first on every event stream.
+func (a *App) Snapshot() []webui.Event { return a.events.Snapshot() }
+
+// GetSettings returns the user's preferences.
+func (a *App) GetSettings() Settings {
+	if a.settings == nil {
+		return defaultSettings()
+	}
+	return a.settings.Get()
+}
+
+// SetTheme sets the colour theme: "system" (follow the OS), "light" or "dark".
+func (a *App) SetTheme(theme string) (Settings, error) {
+	t, err := parseTheme(theme)
+	if err != nil {
+		return Settings{}, err
+	}
+	var s Settings
+	if a.settings == nil {
+		s = defaultSettings()
+		s.Theme = t
+	} else if s, err = a.settings.Update(func(s *Settings) { s.Theme = t }); err != nil {
+		return Settings{}, err
+	}
+	a.events.Publish(TopicSettings, s)
+	return s, nil
+}
+
+// ListServers lists the server logins. Server logins arrive with profiles (issue 4).
+func (a *App) ListServers() []ServerSummary { return []ServerSummary{} }
+
+// UIReady is called by the frontend once it has rendered; it is logged so that
+// smoke tests can tell a rendered UI from a blank or broken window.
+func (a *App) UIReady(kind string) {
+	a.log.Info("ui ready", "transport", kind)
+}
+
+// errBadInput marks input the user can fix; serve answers it with 400.
+var errBadInput = errors.New("bad input")
+
+type badInputError struct{ msg string }
+
+func (e *badInputError) Error() string   { return e.msg }
+func (e *badInputError) Unwrap() error   { return errBadInput }
+func (e *badInputError) HTTPStatus() int { return 400 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// forwardArgs are `porthole forward`'s arguments. They mean what they mean to ssh.
+type forwardArgs struct {
+	Locals      []string          // -L specs, unparsed (the forwarder parses and validates them)
+	Jump        string            // -J
+	Identities  []string          // -i, in order
+	Port        int               // -p, 0 = from config
+	Options     map[string]string // -o Key=Value, keys lower-cased like ssh_config
+	Cipher      string            // -c
+	Verbose     bool              // -v
+	Destination string            // [user@]host
+}
+
+var errForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
+
+// forwardFlagsWithValue are the ssh flags that take an argument, as ssh parses them.
+const forwardFlagsWithValue = "LJipoc"
+
+// forwardFlagsBool are accepted boolean flags: -N (no command; always true here),
+// -v (verbose), -T, -n, -q (accepted for ssh compatibility, no effect).
+const forwardFlagsBool = "NvTnq"
+
+// parseForwardArgs parses ssh-style arguments: flags may be grouped (-Nv), values
+// attached (-L8080:localhost:80) or separate (-L 8080:localhost:80), and there is
+// exactly one destination. A remote command is not supported.
+func parseForwardArgs(args []string) (forwardArgs, error) {
+	a := forwardArgs{Options: map[string]string{}}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			rest := args[i+1:]
+			if a.Destination == "" && len(rest) > 0 {
+				a.Destination, rest = rest[0], rest[1:]
+			}
+			if len(rest) > 0 {
+				return a, fmt.Errorf("forward runs no remote command (got %q): %w", strings.Join(rest, " "), errForwardUsage)
+			}
+			break
+		}
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			if a.Destination != "" {
+				return a, fmt.Errorf("forward runs no remote command (got %q after %q): %w", arg, a.Destination, errForwardUsage)
+			}
+			a.Destination = arg
+			continue
+		}
+		if arg == "-h" || arg == "--help" {
+			return a, errForwardUsage
+		}
+		flags := arg[1:]
+		for j := 0; j < len(flags); j++ {
+			c := flags[j]
+			switch {
+			case strings.IndexByte(forwardFlagsBool, c) >= 0:
+				if c == 'v' {
+					a.Verbose = true
+				}
+			case strings.IndexByte(forwardFlagsWithValue, c) >= 0:
+				val := flags[j+1:]
+				if val == "" {
+					if i+1 >= len(args) {
+						return a, fmt.Errorf("-%c needs a value: %w", c, errForwardUsage)
+					}
+					i++
+					val = args[i]
+				}
+				if err := a.set(c, val); err != nil {
+					return a, err
+				}
+				j = len(flags) // the value consumed the rest of this argument
+			default:
+				return a, fmt.Errorf("unknown flag -%c in %q: %w", c, arg, errForwardUsage)
+			}
+		}
+	}
+	if a.Destination == "" {
+		return a, fmt.Errorf("no destination given: %w", errForwardUsage)
+	}
+	if len(a.Locals) == 0 {
+		return a, fmt.Errorf("no -L forward given: %w", errForwardUsage)
+	}
+	return a, nil
+}
+
+func (a *forwardArgs) set(flag byte, val string) error {
+	switch flag {
+	case 'L':
+		a.Locals = append(a.Locals, val)
+	case 'J':
+		a.Jump = val
+	case 'i':
+		a.Identities = append(a.Identities, val)
+	case 'p':
+		p, err := strconv.Atoi(val)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("-p %q: a port is a number from 1 to 65535: %w", val, errForwardUsage)
+		}
+		a.Port = p
+	case 'c':
+		a.Cipher = val
+	case 'o':
+		k, v, ok := strings.Cut(val, "=")
+		if !ok {
+			// ssh also accepts "Key Value".
+			k, v, ok = strings.Cut(strings.TrimSpace(val), " ")
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return fmt.Errorf("-o %q: expected Key=Value, e.g. -o ConnectTimeout=10: %w", val, errForwardUsage)
+		}
+		a.Options[strings.ToLower(k)] = v
+	}
+	return nil
+}

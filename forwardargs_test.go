@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var forwardArgsCases = []struct {
+	name    string
+	args    []string
+	want    forwardArgs
+	wantErr string
+}{
+	{"basic", []string{"-L", "8080:localhost:80", "host"},
+		forwardArgs{Locals: []string{"8080:localhost:80"}, Options: map[string]string{}, Destination: "host"}, ""},
+	{"attached and grouped", []string{"-NvL8080:localhost:80", "-p2222", "-i", "k1", "-ik2", "me@host"},
+		forwardArgs{Locals: []string{"8080:localhost:80"}, Port: 2222, Identities: []string{"k1", "k2"}, Verbose: true, Options: map[string]string{}, Destination: "me@host"}, ""},
+	{"options and jump", []string{"-o", "UserKnownHostsFile=/tmp/kh", "-o", "ConnectTimeout 5", "-J", "a,b", "-L", "1:h:2", "-L", "[::1]:3:h:4", "-c", "aes128-gcm@openssh.com", "h"},
+		forwardArgs{Locals: []string{"1:h:2", "[::1]:3:h:4"}, Jump: "a,b", Cipher: "aes128-gcm@openssh.com", Options: map[string]string{"userknownhostsfile": "/tmp/kh", "connecttimeout": "5"}, Destination: "h"}, ""},
+	{"double dash", []string{"-L", "1:h:2", "--", "host"},
+		forwardArgs{Locals: []string{"1:h:2"}, Options: map[string]string{}, Destination: "host"}, ""},
+	{"no destination", []string{"-L", "1:h:2"}, forwardArgs{}, "no destination"},
+	{"no forward", []string{"host"}, forwardArgs{}, "no -L forward"},
+	{"remote command", []string{"-L", "1:h:2", "host", "ls"}, forwardArgs{}, "no remote command"},
+	{"missing value", []string{"host", "-L"}, forwardArgs{}, "-L needs a value"},
+	{"bad port", []string{"-p", "70000", "-L", "1:h:2", "host"}, forwardArgs{}, "1 to 65535"},
+	{"bad option", []string{"-o", "NoValue", "-L", "1:h:2", "host"}, forwardArgs{}, "expected Key=Value"},
+	{"unknown flag", []string{"-X", "-L", "1:h:2", "host"}, forwardArgs{}, "unknown flag -X"},
+}
+
+func TestParseForwardArgs(t *testing.T) {
+	for _, tt := range forwardArgsCases {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseForwardArgs(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, errForwardUsage) {
+					t.Fatalf("err = %v, want %q wrapping the usage", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v, %v\nwant %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseForwardArgs(f *testing.F) {
+	for _, tt := range forwardArgsCases {
+		f.Add(strings.Join(tt.args, "\x00"))
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		a, err := parseForwardArgs(strings.Split(joined, "\x00"))
+		if err == nil && (a.Destination == "" || len(a.Locals) == 0) {
+			t.Fatalf("accepted %q without destination or forward: %+v", joined, a)
+		}
+		if err != nil && !errors.Is(err, errForwardUsage) {
+			t.Fatalf("error %v does not wrap the usage", err)
+		}
+	})
+}

@@ -1,0 +1,6 @@
+package main
+
+import _ "embed"
+
+//go:embed build/appicon.png
+var appIcon []byte

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Every check `make test` runs, in order. Full logs go to build/test-artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+art=build/test-artifacts
+mkdir -p "$art"
+bin=build/bin/porthole
+step() { printf '\n==> %s\n' "$*"; }
+
+step "gofmt"
+out=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './frontend/*'))
+if [ -n "$out" ]; then echo "gofmt would change:"; echo "$out"; exit 1; fi
+echo "gofmt: clean"
+
+step "go vet"
+go vet ./...
+echo "go vet: clean"
+
+step "go test -race ./... (full log: $art/go-test.log)"
+# -v so the log shows which rig parts ran; the console shows one line per test.
+set +e
+go test -race -count=1 -timeout 20m -v ./... > "$art/go-test.log" 2>&1
+rc=$?
+set -e
+grep -E '^(\s*--- (PASS|FAIL|SKIP)|ok |FAIL|PASS$|panic:)' "$art/go-test.log" | grep -vE '^\s{4,}--- PASS' || true
+grep -E '^\s*(testrig|rig):' "$art/go-test.log" | head -40 || true
+if [ $rc -ne 0 ]; then
+  echo "go test failed; the failing tests' output:"
+  grep -B2 -A40 -E -- '--- FAIL|^panic:' "$art/go-test.log" | head -300
+  exit $rc
+fi
+
+step "vitest"
+(cd frontend && npm run -s test)
+
+step "playwright e2e in chromium against porthole serve"
+(cd frontend && PORTHOLE_BIN="$PWD/../$bin" npm run -s e2e)
+
+step "desktop smoke test under Xvfb"
+scripts/desktop-smoke.sh "$bin" "$art/desktop-shell.png"
+
+printf '\nmake test: all checks passed\n'

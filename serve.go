@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pkg/browser"
+	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/webui"
+)
+
+const serveUsage = "usage: porthole serve [--addr 127.0.0.1:0] [--open]"
+
+type serveFlags struct {
+	addr string
+	open bool
+}
+
+// parseServeFlags parses serve's flags; errors are one line and wrap errUsage.
+func parseServeFlags(args []string) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:0", "loopback address and port to listen on (port 0: any free port)")
+	fs.BoolVar(&f.open, "open", false, "open the UI in your default browser")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, fmt.Errorf("%s: %w", serveUsage, errUsage)
+		}
+		return f, fmt.Errorf("serve: %v; %s: %w", err, serveUsage, errUsage)
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("serve: unexpected argument %q; %s: %w", fs.Arg(0), serveUsage, errUsage)
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return f, fmt.Errorf("serve: --addr %q is not host:port (e.g. 127.0.0.1:8080): %w", f.addr, errUsage)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return f, fmt.Errorf("serve: --addr %q: serve listens on an IPv4 loopback address only (e.g. 127.0.0.1:8080), so no other computer can reach it: %w", f.addr, errUsage)
+	}
+	return f, nil
+}
+
+func runServe(args []string) error {
+	f, err := parseServeFlags(args)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "porthole "+err.Error())
+		return errUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, f, os.Stdout, newLogger(os.Stderr, false))
+}
+
+// serve runs `porthole serve` until ctx ends. The first line written to stdout is
+// the URL with the access token: scripts and tests read it.
+func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
+	ln, err := portmap.Listen(ctx, f.addr)
+	if err != nil {
+		var pe *portmap.PortInUseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("cannot serve on %s: %v; pick another port with --addr 127.0.0.1:0", f.addr, pe)
+		}
+		return fmt.Errorf("cannot serve on %s: %w", f.addr, err)
+	}
+
+	hub := newEventHub()
+	app := NewApp(log, ModeServe, hub, openSettingsLogged(log))
+	srv, err := webui.New(webui.Options{Bound: app, Assets: frontendFS(), Snapshot: hub.Snapshot, Logger: log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hub.AddSink(srv)
+	addr := ln.Addr().String()
+	fmt.Fprintln(stdout, srv.URL(addr))
+	app.startup(ctx)
+	if f.open {
+		if err := browser.OpenURL(srv.URL(addr)); err != nil {
+			log.Warn("could not open a browser; open the URL above yourself", "err", err)
+		}
+	}
+	log.Info("serving the Porthole UI", "addr", addr)
+	return srv.Serve(ctx, ln)
+}

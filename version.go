@@ -1,0 +1,35 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+)
+
+// VersionInfo is what App.Version returns.
+type VersionInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+	Wails   string `json:"wails"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
+func currentVersion() VersionInfo {
+	v := VersionInfo{Version: version, Commit: commit, Go: runtime.Version(), Wails: "unknown", OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/wailsapp/wails/v2" {
+				v.Wails = d.Version
+			}
+		}
+		if v.Commit == "unknown" {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v.Commit = s.Value[:12]
+				}
+			}
+		}
+	}
+	return v
+}
