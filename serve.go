@@ -64,6 +64,9 @@ func runServe(args []string) error {
 // serve runs `porthole serve` until ctx ends. The first line written to stdout is
 // the URL with the access token: scripts and tests read it.
 func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	ln, err := portmap.Listen(ctx, f.addr)
 	if err != nil {
 		var pe *portmap.PortInUseError
