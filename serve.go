@@ -88,7 +88,13 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	fmt.Fprintln(stdout, srv.URL(addr))
 	app.startup(ctx)
 	if f.open {
-		if err := browser.OpenURL(srv.URL(addr)); err != nil {
+		// A single-use launch link, not the token: a browser's command line is
+		// visible to every local user.
+		launch, err := srv.LaunchURL(addr)
+		if err == nil {
+			err = browser.OpenURL(launch)
+		}
+		if err != nil {
 			log.Warn("could not open a browser; open the URL above yourself", "err", err)
 		}
 	}

@@ -78,6 +78,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.s.serveAPI(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/launch/") {
+		h.s.serveLaunch(w, r)
+		return
+	}
 	h.s.serveStatic(w, r)
 }
 

@@ -115,6 +115,7 @@ type Server struct {
 	keepAlive time.Duration
 	maxBody   int64
 	hub       *hub
+	launch    launchCodes
 }
 
 // New builds the method table of opts.Bound (once, by reflection) and returns
