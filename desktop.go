@@ -39,7 +39,7 @@ func runDesktop() error {
 		MinWidth:         720,
 		MinHeight:        480,
 		AssetServer:      &assetserver.Options{Assets: frontendFS()},
-		BackgroundColour: &options.RGBA{R: 24, G: 26, B: 31, A: 255},
+		BackgroundColour: &options.RGBA{R: 22, G: 24, B: 29, A: 255},
 		OnStartup: func(ctx context.Context) {
 			hub.AddSink(wailsSink{ctx: ctx})
 			app.startup(ctx)
