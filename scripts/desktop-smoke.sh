@@ -46,7 +46,7 @@ app_pid=$!
 
 win=
 while [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 5000 ]; do
-  win=$(xdotool search --name '^Porthole$' 2>/dev/null | head -n1 || true)
+  win=$(xdotool search --onlyvisible --name '^Porthole$' 2>/dev/null | head -n1 || true)
   [ -n "$win" ] && break
   sleep 0.1
 done
@@ -64,7 +64,9 @@ fi
 ready_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "desktop-smoke: UI reported ready after ${ready_ms} ms"
 sleep 1.5 # let it paint
-"$im_import" -window "$win" "$out"
+# Capture the screen and crop to the window (GTK's own window id cannot always be read directly).
+eval "$(xdotool getwindowgeometry --shell "$win")"
+"$im_import" -window root -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$out"
 
 colors=$("$im_identify" -format '%k' "$out")
 stddev=$("$im_convert" "$out" -colorspace Gray -format '%[fx:standard_deviation]' info:)
