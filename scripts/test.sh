@@ -30,6 +30,10 @@ if [ $rc -ne 0 ]; then
   exit $rc
 fi
 
+step "keyring: real gnome-keyring under dbus-run-session"
+sh backend/profiles/testdata/keyring-test.sh > "$art/keyring-test.log" 2>&1 || { cat "$art/keyring-test.log"; exit 1; }
+grep -E '^(==|\s*--- (PASS|FAIL|SKIP)|ok |FAIL)' "$art/keyring-test.log"
+
 step "vitest"
 (cd frontend && npm run -s test)
 

@@ -1,0 +1,56 @@
+package sshconn
+
+import "context"
+
+// Prompter asks the user for what a connection needs. Every method may block
+// until the user answers; it must return when ctx is done. An error aborts
+// the whole Dial (use it for "cancel").
+type Prompter interface {
+	// Password asks for a login password or an identity file's passphrase
+	// (req.Kind says which).
+	Password(ctx context.Context, req PasswordPrompt) (string, error)
+	// KeyboardInteractive asks the server's questions; it returns one answer
+	// per question, in order.
+	KeyboardInteractive(ctx context.Context, req KIPrompt) ([]string, error)
+	// UnknownHost asks whether to trust a host key not found in known_hosts.
+	UnknownHost(ctx context.Context, req HostKeyPrompt) (HostKeyDecision, error)
+}
+
+// PasswordPrompt describes a password or passphrase request.
+type PasswordPrompt struct {
+	Kind    PasswordKind
+	User    string // remote user
+	Host    string // host:port
+	KeyPath string // the identity file, for PasswordKeyPassphrase
+	Attempt int    // 1 for the first try, 2 after a wrong answer, …
+	Hop     string // which connection asks: "jump host 1 of 2 (bastion:22)" or the destination
+}
+
+// KIQuestion is one keyboard-interactive question.
+type KIQuestion struct {
+	Prompt string
+	Echo   bool // false: the answer is secret and must not be shown while typed
+}
+
+// KIPrompt is one keyboard-interactive round from the server.
+type KIPrompt struct {
+	User        string
+	Host        string // host:port
+	Name        string // from the server, often empty
+	Instruction string // from the server, often empty
+	Questions   []KIQuestion
+	Hop         string
+}
+
+// HostKeyPrompt describes a host key that known_hosts does not know.
+type HostKeyPrompt struct {
+	Host           string // as known_hosts records it: "example.com" or "[example.com]:2222"
+	Address        string // the address connected to (host:port)
+	KeyType        string // e.g. "ssh-ed25519"
+	Fingerprint    string // "SHA256:…"
+	KnownHostsFile string // where AcceptAndSave writes ("" = nowhere to save)
+	// OtherKnownTypes lists key types known_hosts already holds for this
+	// host (the server offered a key of a type not recorded yet).
+	OtherKnownTypes []string
+	Hop             string
+}
