@@ -323,9 +323,6 @@ func (r *resolver) resolve(dest Destination, top bool, chain []string) (*Config,
 	if len(chain) > maxJumpDepth {
 		return nil, fmt.Errorf("%w: ProxyJump chain deeper than %d hops (%s)", ErrConfig, maxJumpDepth, strings.Join(chain, " → "))
 	}
-	if slices.Contains(chain, alias) {
-		return nil, fmt.Errorf("%w: ProxyJump loop: %s → %s", ErrConfig, strings.Join(chain, " → "), alias)
-	}
 	get := func(key string) (string, error) { return r.get(alias, key, top) }
 	c := &Config{Alias: alias, HomeDir: r.home}
 
@@ -567,6 +564,12 @@ func (r *resolver) resolve(dest Destination, top bool, chain []string) (*Config,
 	}
 	if (jump == "" || strings.EqualFold(jump, "none")) && proxyCmd != "" && !strings.EqualFold(proxyCmd, "none") {
 		return nil, fmt.Errorf("%w: ProxyCommand for %s (Porthole never runs commands); use ProxyJump instead", ErrUnsupported, alias)
+	}
+	// A loop can only come from following ProxyJump entries; a hop that
+	// merely shares an alias with the destination (127.0.0.1 on another
+	// port, say) and has no ProxyJump of its own is fine.
+	if jump != "" && !strings.EqualFold(jump, "none") && slices.Contains(chain, alias) {
+		return nil, fmt.Errorf("%w: ProxyJump loop: %s → %s", ErrConfig, strings.Join(chain, " → "), alias)
 	}
 	if jump != "" {
 		hops, err := ParseProxyJump(jump)
