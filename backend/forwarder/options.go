@@ -1,0 +1,182 @@
+package forwarder
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Backoff is a capped exponential backoff with jitter for reconnect attempts.
+// The delay after the n-th consecutive failure is
+// min(Max, Initial·Multiplier^(n-1)), then spread by ±Jitter. Losing a
+// working connection is not a failure: the first reconnect is immediate.
+type Backoff struct {
+	Initial    time.Duration // default 100 ms: a fast first retry
+	Max        time.Duration // default 10 s
+	Multiplier float64       // default 2
+	Jitter     float64       // fraction in [0,1]; default 0.2 (±20 %)
+}
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Initial <= 0 {
+		b.Initial = 100 * time.Millisecond
+	}
+	if b.Max <= 0 {
+		b.Max = 10 * time.Second
+	}
+	if b.Max < b.Initial {
+		b.Max = b.Initial
+	}
+	if b.Multiplier < 1 {
+		b.Multiplier = 2
+	}
+	if b.Jitter < 0 || b.Jitter > 1 {
+		b.Jitter = 0.2
+	}
+	return b
+}
+
+// Delay returns the wait after the failures-th consecutive failure (≥1).
+// rnd returns a number in [0,1); nil uses math/rand/v2.
+func (b Backoff) Delay(failures int, rnd func() float64) time.Duration {
+	b = b.withDefaults()
+	if failures < 1 {
+		return 0
+	}
+	d := float64(b.Initial)
+	for i := 1; i < failures && d < float64(b.Max); i++ {
+		d *= b.Multiplier
+	}
+	d = min(d, float64(b.Max))
+	if rnd == nil {
+		rnd = rand.Float64
+	}
+	d *= 1 + b.Jitter*(2*rnd()-1)
+	return time.Duration(d)
+}
+
+// PoolOptions tunes the Session's channel pool.
+type PoolOptions struct {
+	// Disabled turns the pool off: every Dial opens a channel.
+	Disabled bool
+	// MaxPerTarget caps how many channels are kept open per target; default 8.
+	MaxPerTarget int
+	// MaxAge is the longest a pre-opened channel is kept; default 4 s.
+	// Servers close connections that never sent a request, so a channel is
+	// handed out only while younger than half the longest time this target's
+	// unused channels were seen to stay open (so at most MaxAge/2, and less
+	// for targets that close idle connections early).
+	MaxAge time.Duration
+	// MinAge: when a target closes unused channels so early that the age a
+	// channel may be handed out at falls below this, the target is not
+	// pooled until it has been quiet for a Window; default 50 ms.
+	MinAge time.Duration
+	// MinRTT: the pool works only while the measured round-trip time is at
+	// least this; below it a fresh open costs less than keeping channels
+	// open (and their refills compete for CPU). Default 1 ms; negative pools
+	// at any RTT.
+	MinRTT time.Duration
+	// Freshness: a pooled channel is handed out only if the connection
+	// showed a sign of life (data, an open, a ping reply) within this long;
+	// otherwise Dial opens a fresh channel, whose round trip doubles as a
+	// liveness check. This bounds the window in which a connection that died
+	// silently (a black-holed path) could swallow a request written into a
+	// pooled channel. Zero adapts: max(500 ms, 3×RTT).
+	Freshness time.Duration
+	// Window is how far back demand is remembered: K is the peak number of
+	// concurrent opens within it, and falls to zero when the target has been
+	// quiet for a whole Window. Default 1 min.
+	Window time.Duration
+}
+
+func (o PoolOptions) withDefaults() PoolOptions {
+	if o.MaxPerTarget <= 0 {
+		o.MaxPerTarget = 8
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 4 * time.Second
+	}
+	if o.MinAge <= 0 {
+		o.MinAge = 50 * time.Millisecond
+	}
+	if o.MinRTT == 0 {
+		o.MinRTT = time.Millisecond
+	}
+	if o.Window <= 0 {
+		o.Window = time.Minute
+	}
+	return o
+}
+
+// SessionOptions configures a Session. The zero value is usable.
+type SessionOptions struct {
+	// Name identifies the login in logs and events (e.g. "alice@gpu1"). Never
+	// put secrets here.
+	Name string
+	// Logger receives the Session's logs; nil discards them.
+	Logger *slog.Logger
+	// Publisher receives state-change events; nil drops them.
+	Publisher Publisher
+
+	// IdleTimeout closes the SSH connection after it had no open channel for
+	// this long; default 5 min; negative keeps it open forever.
+	IdleTimeout time.Duration
+	// PingIdleThreshold: a connection that showed no sign of life for longer
+	// than this is pinged before the next channel rides on it; default 30 s;
+	// negative never pings for idleness (Suspect still pings).
+	PingIdleThreshold time.Duration
+	// PingTimeout bounds every keepalive. Zero (the default) adapts to the
+	// measured round-trip time: max(3×RTT, MinPingTimeout), capped at
+	// MaxPingTimeout (2 s before any RTT was measured).
+	PingTimeout    time.Duration
+	MinPingTimeout time.Duration // default 1 s
+	MaxPingTimeout time.Duration // default 5 s
+	// StallTimeout: a channel open, or a reply after data was written, that
+	// takes longer than this makes the Session verify its connection with a
+	// ping (the open or the request keeps waiting if the ping is answered).
+	// Zero adapts: max(4×RTT, 2 s), capped at 10 s.
+	StallTimeout time.Duration
+	// ConnectTimeout bounds one Connect call; default 20 s.
+	ConnectTimeout time.Duration
+	// ReconnectWindow: when a connection that was in use (an open channel, or
+	// a Dial within this window) is lost, the Session reconnects in the
+	// background, retrying with Backoff for up to this long; default 1 min;
+	// negative reconnects only on demand.
+	ReconnectWindow time.Duration
+	// Backoff spaces reconnect attempts.
+	Backoff Backoff
+	// Pool tunes the channel pool.
+	Pool PoolOptions
+}
+
+func (o SessionOptions) withDefaults() SessionOptions {
+	if o.Logger == nil {
+		o.Logger = discardLogger()
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.PingIdleThreshold == 0 {
+		o.PingIdleThreshold = 30 * time.Second
+	}
+	if o.MinPingTimeout <= 0 {
+		o.MinPingTimeout = time.Second
+	}
+	if o.MaxPingTimeout <= 0 {
+		o.MaxPingTimeout = 5 * time.Second
+	}
+	if o.MaxPingTimeout < o.MinPingTimeout {
+		o.MaxPingTimeout = o.MinPingTimeout
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 20 * time.Second
+	}
+	if o.ReconnectWindow == 0 {
+		o.ReconnectWindow = time.Minute
+	}
+	o.Backoff = o.Backoff.withDefaults()
+	o.Pool = o.Pool.withDefaults()
+	return o
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
