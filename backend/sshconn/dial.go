@@ -125,7 +125,7 @@ func (d *Dialer) dialHop(ctx context.Context, hop *Config, prev *ssh.Client, lab
 			}
 		}
 		log.Debug("tcp connected", "addr", addr, "remote", c.RemoteAddr().String())
-		conn = c
+		conn = withQuickAck(c)
 	} else {
 		d.step(StepConnecting, fmt.Sprintf("%s: %s via the previous jump host", label, addr))
 		cctx, cancel := context.WithTimeout(ctx, timeout)
