@@ -1,0 +1,120 @@
+# Porthole: list the listening TCP sockets of this host, with their processes.
+# POSIX sh only (runs under dash and busybox sh); always exits 0.
+# Output format "porthole-sockets v1", one record per line, tag first
+# (parsed by listing.go, which documents every record):
+#   T now  U uid user  H home  M arch  S source  K btime hz
+#   L family hexaddr:hexport uid inode        (Linux, from /proc/net/tcp{,6})
+#   F pid inode                               (Linux, process pid holds socket inode)
+#   P pid<TAB>start<TAB>comm<TAB>cwd<TAB>cmdline
+#   O lsof-line  Q ps-line  W lsof-cwd-line  N netstat-line
+#   E                                         (end)
+LC_ALL=C
+export LC_ALL
+echo 'porthole-sockets v1'
+echo "T $(date +%s 2>/dev/null)"
+echo "U $(id -u 2>/dev/null) $(id -un 2>/dev/null)"
+printf 'H %s\n' "$HOME"
+echo "M $(uname -m 2>/dev/null)"
+
+if [ -r /proc/net/tcp ]; then
+	echo 'S proc'
+	hz=$(getconf CLK_TCK 2>/dev/null)
+	[ -n "$hz" ] || hz=100
+	btime=
+	while read -r k v rest; do
+		if [ "$k" = btime ]; then
+			btime=$v
+			break
+		fi
+	done </proc/stat
+	echo "K $btime $hz"
+
+	# Listening sockets (state 0A). The header line has st="st" and is skipped.
+	inodes=' '
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[ -r "$f" ] || continue
+		fam=4
+		[ "$f" = /proc/net/tcp6 ] && fam=6
+		while read -r sl laddr raddr st queues timer retr uid tmo inode rest; do
+			[ "$st" = 0A ] || continue
+			echo "L $fam $laddr $uid $inode"
+			inodes="$inodes$inode "
+		done <"$f"
+	done
+
+	# Which of the processes we may look at hold those sockets: one ls for all
+	# of them (ls prints "DIR:" headers and "N -> socket:[INODE]" entries).
+	if [ "$inodes" != ' ' ]; then
+		owners=$(ls -l /proc/[0-9]*/fd 2>/dev/null | while IFS= read -r line; do
+			case $line in
+			/proc/*/fd:)
+				pid=${line#/proc/}
+				pid=${pid%/fd:}
+				;;
+			*'-> socket:['*']')
+				ino=${line##*socket:[}
+				ino=${ino%]}
+				case $inodes in
+				*" $ino "*) echo "F $pid $ino" ;;
+				esac
+				;;
+			esac
+		done)
+		[ -n "$owners" ] && printf '%s\n' "$owners"
+
+		seen=' '
+		set -f
+		for pid in $(printf '%s\n' "$owners" | while read -r tag p ino; do echo "$p"; done); do
+			case $seen in *" $pid "*) continue ;; esac
+			seen="$seen$pid "
+			[ -r "/proc/$pid/stat" ] || continue
+			stat=
+			read -r stat <"/proc/$pid/stat" || [ -n "$stat" ] || continue
+			comm=${stat#*(}
+			comm=${comm%)*}
+			# Field 22 (starttime, clock ticks since boot); "pid (comm) " stripped
+			# first because comm may hold spaces and parentheses.
+			set -- ${stat##*) }
+			start=${20}
+			if [ -z "$btime" ] || [ -z "$start" ]; then
+				start="@$(stat -c %Y "/proc/$pid" 2>/dev/null)"
+			fi
+			cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null)
+			cmd=$(tr '\000\t\n' '   ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-2048)
+			printf 'P %s\t%s\t%s\t%s\t%s\n' "$pid" "$start" "$comm" "$cwd" "$cmd"
+		done
+		set +f
+	fi
+elif command -v lsof >/dev/null 2>&1; then
+	echo 'S lsof'
+	out=$(lsof -nP -iTCP -sTCP:LISTEN 2>/dev/null)
+	pids=
+	if [ -n "$out" ]; then
+		printf '%s\n' "$out" | while IFS= read -r line; do printf 'O %s\n' "$line"; done
+		pids=$(printf '%s\n' "$out" | while read -r c p rest; do
+			case $p in *[!0-9]* | '') ;; *) echo "$p" ;; esac
+		done | sort -un | tr '\n' ',')
+		pids=${pids%,}
+	fi
+	if [ -n "$pids" ]; then
+		psout=$(ps -o pid= -o etime= -o command= -p "$pids" 2>/dev/null)
+		if [ -n "$psout" ]; then
+			printf '%s\n' "$psout" | while IFS= read -r line; do printf 'Q %s\n' "$line"; done
+		else
+			# busybox ps: no -p, no etime.
+			ps -o pid= -o args= 2>/dev/null | while read -r p args; do
+				case ",$pids," in *",$p,"*) printf 'Q %s - %s\n' "$p" "$args" ;; esac
+			done
+		fi
+		lsof -a -d cwd -p "$pids" -Fpn 2>/dev/null | while IFS= read -r line; do
+			printf 'W %s\n' "$line"
+		done
+	fi
+elif command -v netstat >/dev/null 2>&1; then
+	echo 'S netstat'
+	netstat -an 2>/dev/null | while IFS= read -r line; do printf 'N %s\n' "$line"; done
+else
+	echo 'S none'
+fi
+echo 'E'
+exit 0
