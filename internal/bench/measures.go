@@ -492,11 +492,15 @@ type wakeKind int
 const (
 	wakePathIntact wakeKind = iota
 	wakeNetworkChanged
+	wakeNetworkSilent
 )
 
 func (k wakeKind) String() string {
-	if k == wakeNetworkChanged {
+	switch k {
+	case wakeNetworkChanged:
 		return "network changed"
+	case wakeNetworkSilent:
+		return "network changed, old path silent"
 	}
 	return "path intact"
 }
@@ -522,6 +526,8 @@ func benchWake(ctx context.Context, r *rig, p params) []row {
 	changed.target = wakeTarget(1500, true)
 	autossh := row{measure: "same, network changed, ssh restarted when it exits (what autossh -M 0 adds)", unit: unitMS}
 	autossh.target = wakeTarget(1500, true)
+	silent := row{measure: fmt.Sprintf("wake after %v asleep, network changed, old flows silent (no reset), ssh restarted when it exits: SIGCONT → first response (failed/hung of first %d)", blk, p.wakeN), unit: unitMS}
+	silent.target = wakeTarget(1500, true)
 
 	type run struct {
 		kind    wakeKind
@@ -535,6 +541,8 @@ func benchWake(ctx context.Context, r *rig, p params) []row {
 		{wakeNetworkChanged, toolPorthole, false, &changed},
 		{wakeNetworkChanged, toolSSH, false, &changed},
 		{wakeNetworkChanged, toolSSH, true, &autossh},
+		{wakeNetworkSilent, toolPorthole, false, &silent},
+		{wakeNetworkSilent, toolSSH, true, &silent},
 	}
 	for _, rn := range runs {
 		if ctx.Err() != nil {
@@ -558,7 +566,7 @@ func benchWake(ctx context.Context, r *rig, p params) []row {
 	if n := autossh.cells[toolPorthole].note; n != "" {
 		autossh.cells[toolPorthole].note = "same run as above; " + n
 	}
-	return []row{intact, changed, autossh}
+	return []row{intact, changed, autossh, silent}
 }
 
 func wakeCell(res wakeResult, p params) cell {
@@ -606,8 +614,11 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 	case <-ctx.Done():
 		return wakeResult{}, ctx.Err()
 	}
-	if kind == wakeNetworkChanged {
+	switch kind {
+	case wakeNetworkChanged:
 		r.relay.CutFlows()
+	case wakeNetworkSilent:
+		r.relay.SilenceFlows()
 	}
 	r.relay.Resume()
 	if err := tun.signalGroup(syscall.SIGCONT); err != nil {

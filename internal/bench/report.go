@@ -296,7 +296,9 @@ func (rep *report) markdown() string {
   RTT 70 ms. At RTT 0 the numbers swing by ±20%% between runs on a busy 2-core machine.
 - Wake: the tunnel carries a request, then its whole process group gets SIGSTOP and the relay
   blackholes (laptop asleep: nothing flows, nothing closes) for %v. "path intact": the relay
-  resumes; "network changed": every relayed flow is reset (RST both ways), then the relay resumes.
+  resumes; "network changed": every relayed flow is reset (RST both ways), then the relay resumes;
+  "old flows silent": every relayed flow is silenced instead (bytes swallowed, nothing closed, as
+  when the old network's packets stop arriving), new flows work.
   Then SIGCONT, and GET /small on a new connection, one after another (timeout %v each, %v
   pause after a failure), until the first success and at least %d requests, or for at most %v.
   RTT 70 ms throughout.

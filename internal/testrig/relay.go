@@ -157,6 +157,19 @@ func (r *Relay) CutFlows() {
 	r.log.Debug("cut flows", "n", len(flows))
 }
 
+// SilenceFlows simulates waking up on another network the way it usually
+// looks: the old path is gone, so every existing flow goes silent (bytes are
+// swallowed, nothing is closed or reset, as when the old network's packets no
+// longer arrive), while new flows work normally. Unlike CutFlows, a client
+// learns about the change only from its own timeouts.
+func (r *Relay) SilenceFlows() {
+	flows := r.snapshot()
+	for _, f := range flows {
+		f.silent.setShut(true)
+	}
+	r.log.Debug("silenced flows", "n", len(flows))
+}
+
 // Stats returns a snapshot of the relay's counters.
 func (r *Relay) Stats() RelayStats {
 	return RelayStats{
@@ -205,7 +218,7 @@ func (r *Relay) acceptLoop() {
 			return
 		}
 		ctx, cancel := context.WithCancel(r.ctx)
-		f := &flow{r: r, client: c.(*net.TCPConn), ctx: ctx, cancel: cancel}
+		f := &flow{r: r, client: c.(*net.TCPConn), ctx: ctx, cancel: cancel, silent: newGate()}
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
@@ -227,6 +240,8 @@ type flow struct {
 	client *net.TCPConn
 	ctx    context.Context // canceled when the flow is cut or the relay closes
 	cancel context.CancelFunc
+
+	silent *gate // shut by SilenceFlows: this flow never delivers again
 
 	mu       sync.Mutex
 	upstream *net.TCPConn
@@ -347,7 +362,7 @@ func (f *flow) write(q *delayQueue, dst *net.TCPConn, counter *atomic.Int64) boo
 				return false
 			}
 		}
-		if !f.r.hole.wait(done) {
+		if !f.r.hole.wait(done) || !f.silent.wait(done) {
 			return false
 		}
 		if c.eof {

@@ -285,3 +285,22 @@ func TestRelayCloseResetsFlows(t *testing.T) {
 		t.Fatal("StartRelay without a target succeeded")
 	}
 }
+
+func TestRelaySilenceFlows(t *testing.T) {
+	checkNoGoroutineLeak(t)
+	r := NewRelay(t, startTCPServer(t, echoHandler))
+	a := dialRelay(t, r)
+	roundTrip(t, a, "a")
+
+	r.SilenceFlows()
+	t.Log("flows silenced: the old flow hears nothing and is not closed; a new flow works")
+	if _, err := io.WriteString(a, "lost"); err != nil {
+		t.Fatal(err)
+	}
+	expectNoData(t, a, 300*time.Millisecond)
+	if got := r.Stats().ActiveFlows; got != 1 {
+		t.Fatalf("ActiveFlows = %d, want the silenced flow still open", got)
+	}
+	b := dialRelay(t, r)
+	roundTrip(t, b, "new flow after the network changed")
+}
