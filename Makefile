@@ -7,6 +7,9 @@ SHELL := /bin/bash
 
 GO        ?= go
 BIN       := build/bin/porthole
+# The window lives in a second build of the same source: porthole-desktop links
+# GTK/WebKit; porthole (serve, forward, agents) does not, and execs the window.
+DESKTOP   := build/bin/porthole-desktop
 TAGS      := desktop,production
 WAILS_VER := v2.16.0
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -25,12 +28,16 @@ run: build
 	  exit 1; fi
 	exec ./$(BIN)
 
-## build: build build/bin/porthole (release tags desktop,production)
-build: deps $(BIN)
+## build: build build/bin/porthole and build/bin/porthole-desktop (tags desktop,production)
+build: deps $(BIN) $(DESKTOP)
 
 $(BIN): frontend/dist/index.html $(GO_SRC)
-	$(GO) build -tags $(TAGS) -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 	@echo "built $(BIN)"
+
+$(DESKTOP): frontend/dist/index.html $(GO_SRC)
+	$(GO) build -tags $(TAGS) -trimpath -ldflags "$(LDFLAGS)" -o $(DESKTOP) .
+	@echo "built $(DESKTOP)"
 
 deps:
 	@scripts/deps.sh build
@@ -56,6 +63,7 @@ lint: frontend/node_modules/.package-lock.json
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './frontend/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags $(TAGS) .
 	cd frontend && npm run typecheck
 
 ## bench: Porthole's forwarder against OpenSSH ssh -N -L; writes docs/BENCHMARKS.md

@@ -47,14 +47,6 @@ type AppStatus struct {
 	Forwards  int       `json:"forwards"`
 }
 
-// ServerSummary is one server login as the sidebar lists it.
-type ServerSummary struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Host  string `json:"host"`
-	State string `json:"state"`
-}
-
 // App holds the methods the UI calls, in the desktop window (Wails bindings) and in
 // `porthole serve` (HTTP bridge) alike. Keep it thin: validate, call the backend,
 // return (T, error). Exported methods are the UI's API; see docs/API.md.
@@ -62,6 +54,7 @@ type App struct {
 	log      *slog.Logger
 	events   *eventHub
 	settings *settingsFile
+	servers  *serverManager
 	mode     Mode
 	started  time.Time
 
@@ -69,12 +62,24 @@ type App struct {
 	ctx context.Context // the UI's lifetime; set by startup
 }
 
+// appOption configures NewApp.
+type appOption func(*App)
+
 // NewApp builds the App. settings may be nil (defaults, in memory only).
-func NewApp(log *slog.Logger, mode Mode, events *eventHub, settings *settingsFile) *App {
+// Without withServers, server logins are unavailable (tests of other parts).
+func NewApp(log *slog.Logger, mode Mode, events *eventHub, settings *settingsFile, opts ...appOption) *App {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &App{log: log, events: events, settings: settings, mode: mode, started: time.Now(), ctx: context.Background()}
+	a := &App{log: log, events: events, settings: settings, mode: mode, started: time.Now(), ctx: context.Background()}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.servers == nil {
+		a.servers = newServerManager(log, events.Publish, serverConfig{})
+	}
+	a.servers.changed = func() { a.events.Publish(TopicStatus, a.Status()) }
+	return a
 }
 
 // startup runs once the UI's lifetime starts (Wails OnStartup, or serve start).
@@ -84,14 +89,18 @@ func (a *App) startup(ctx context.Context) {
 	a.mu.Unlock()
 	a.events.Publish(TopicStatus, a.Status())
 	a.events.Publish(TopicSettings, a.GetSettings())
+	a.servers.start(ctx)
 }
+
+// shutdown disconnects every server login; the UI's lifetime is over.
+func (a *App) shutdown() { a.servers.shutdown() }
 
 // Version returns the version, commit and Go/Wails versions of this build.
 func (a *App) Version() VersionInfo { return currentVersion() }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: 0, Forwards: 0}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: 0}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right
@@ -122,9 +131,6 @@ func (a *App) SetTheme(theme string) (Settings, error) {
 	a.events.Publish(TopicSettings, s)
 	return s, nil
 }
-
-// ListServers lists the server logins. Server logins arrive with profiles (issue 4).
-func (a *App) ListServers() []ServerSummary { return []ServerSummary{} }
 
 // UIReady is called by the frontend once it has rendered; it is logged so that
 // smoke tests can tell a rendered UI from a blank or broken window.

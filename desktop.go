@@ -1,10 +1,13 @@
+//go:build desktop
+
+// The desktop window: compiled only into porthole-desktop (tags desktop,production),
+// the one build that links GTK/WebKit. See desktop_exec.go for the plain build.
+
 package main
 
 import (
 	"context"
-	"errors"
 	"os"
-	"runtime"
 
 	"github.com/wailsapp/wails/v2"
 	"github.com/wailsapp/wails/v2/pkg/options"
@@ -15,9 +18,6 @@ import (
 	"github.com/porthole-app/porthole/backend/webui"
 )
 
-// errNoDisplay: the desktop window needs a graphical session.
-var errNoDisplay = errors.New("no display: the Porthole window needs a graphical session (DISPLAY or WAYLAND_DISPLAY is not set); run `porthole serve` to use Porthole from your browser instead")
-
 // wailsSink publishes events to the window through the Wails runtime.
 type wailsSink struct{ ctx context.Context }
 
@@ -26,12 +26,12 @@ func (s wailsSink) Publish(topic string, data any) {
 }
 
 func runDesktop() error {
-	if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
-		return errNoDisplay
+	if err := checkDisplay(); err != nil {
+		return err
 	}
 	log := newLogger(os.Stderr, false)
 	hub := newEventHub()
-	app := NewApp(log, ModeDesktop, hub, openSettingsLogged(log))
+	app := NewApp(log, ModeDesktop, hub, openSettingsLogged(log), withServers(openServerConfig(log)))
 	return wails.Run(&options.App{
 		Title:            "Porthole",
 		Width:            1280,
@@ -44,7 +44,8 @@ func runDesktop() error {
 			hub.AddSink(wailsSink{ctx: ctx})
 			app.startup(ctx)
 		},
-		Bind: []any{app},
+		OnShutdown: func(context.Context) { app.shutdown() },
+		Bind:       []any{app},
 		Linux: &linux.Options{
 			Icon:             appIcon,
 			ProgramName:      "porthole",

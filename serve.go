@@ -77,7 +77,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	}
 
 	hub := newEventHub()
-	app := NewApp(log, ModeServe, hub, openSettingsLogged(log))
+	app := NewApp(log, ModeServe, hub, openSettingsLogged(log), withServers(openServerConfig(log)))
 	srv, err := webui.New(webui.Options{Bound: app, Assets: frontendFS(), Snapshot: hub.Snapshot, Logger: log})
 	if err != nil {
 		ln.Close()
@@ -99,5 +99,6 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		}
 	}
 	log.Info("serving the Porthole UI", "addr", addr)
+	defer app.shutdown()
 	return srv.Serve(ctx, ln)
 }

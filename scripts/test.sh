@@ -14,7 +14,8 @@ echo "gofmt: clean"
 
 step "go vet"
 go vet ./...
-echo "go vet: clean"
+go vet -tags desktop,production .
+echo "go vet: clean (plain and desktop builds)"
 
 step "go test -race ./... (full log: $art/go-test.log)"
 # -v so the log shows which rig parts ran; the console shows one line per test.

@@ -4,37 +4,9 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 import App from '@/App.vue'
 import AppSidebar from '@/components/AppSidebar.vue'
 import StatusBar from '@/components/StatusBar.vue'
-import type { ConnectionState, PortholeApi, PortholeEvent, Settings, Theme } from '@/api/types'
+import { fakeApi } from './fakeApi'
 import { useAppStore } from '@/stores/app'
 import { useServersStore } from '@/stores/servers'
-
-function fakeApi() {
-  let eventHandler: ((e: PortholeEvent) => void) | null = null
-  let connHandler: ((s: ConnectionState) => void) | null = null
-  const api: PortholeApi = {
-    kind: 'http',
-    version: async () => ({ version: '0.4.2', commit: 'abc', go: 'go1.26', wails: 'v2.10', os: 'linux', arch: 'amd64' }),
-    status: async () => ({ mode: 'serve', startedAt: '', servers: 0, forwards: 0 }),
-    getSettings: async () => ({ theme: 'system' }),
-    setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
-    listServers: async () => [],
-    uiReady: vi.fn(async () => {}),
-    onEvent: (h) => {
-      eventHandler = h
-      return () => (eventHandler = null)
-    },
-    onConnection: (h) => {
-      connHandler = h
-      h('connecting')
-      return () => (connHandler = null)
-    },
-  }
-  return {
-    api,
-    emit: (e: PortholeEvent) => eventHandler?.(e),
-    connect: (s: ConnectionState) => connHandler?.(s),
-  }
-}
 
 beforeEach(() => {
   setActivePinia(createPinia())
@@ -61,11 +33,11 @@ describe('AppSidebar', () => {
   it('lists servers instead of the empty state when there are some', () => {
     const servers = useServersStore()
     servers.loaded = true
-    servers.servers = [{ id: 's1', name: 'gpu-box', host: 'gpu.lab', state: 'connected' }]
+    servers.servers = [{ id: 's1', name: 'gpu-box', host: 'gpu.lab', user: 'alice', port: 2222, state: 'connected' }]
     const w = mount(AppSidebar)
     expect(w.find('[data-testid="servers-empty"]').exists()).toBe(false)
     expect(w.text()).toContain('gpu-box')
-    expect(w.text()).toContain('gpu.lab')
+    expect(w.text()).toContain('alice@gpu.lab:2222')
   })
 
   it('shows nothing for the list while it is loading', () => {
@@ -127,15 +99,15 @@ describe('App', () => {
     expect(w.get('[data-testid="version"]').text()).toContain('0.4.2')
     await vi.waitFor(() => expect(f.api.uiReady).toHaveBeenCalledOnce())
 
-    // The Start page's call to action opens the placeholder dialog.
-    const dialog = w.get('dialog')
+    // The Start page's call to action opens the add-server form.
+    const dialog = w.get('dialog[aria-labelledby="server-form-title"]')
     expect(dialog.attributes('open')).toBeUndefined()
     const cta = w.findAll('button').find((b) => b.text() === 'Add server' && b.classes('btn-primary'))!
     await cta.trigger('click')
     await flushPromises()
     expect(dialog.attributes('open')).toBeDefined()
-    expect(dialog.text()).toContain('Adding servers arrives soon')
-    await dialog.get('button.btn-primary').trigger('click')
+    expect(dialog.text()).toContain('Add a server')
+    await dialog.findAll('button').find((b) => b.text() === 'Cancel')!.trigger('click')
     await flushPromises()
     expect(dialog.attributes('open')).toBeUndefined()
     w.unmount()

@@ -1,5 +1,6 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
+import { serverMethods } from './fakeApi'
 import { ApiError } from '@/api/errors'
 import type { PortholeApi, PortholeEvent, Settings, Theme } from '@/api/types'
 import { isTheme, readCachedTheme, resolveTheme, THEME_CACHE_KEY } from '@/lib/theme'
@@ -56,8 +57,8 @@ function fakeApi(over: Partial<PortholeApi> = {}) {
     status: async () => ({ mode: 'serve', startedAt: '', servers: 0, forwards: 0 }),
     getSettings: async () => ({ theme: 'system' }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
-    listServers: async () => [],
     uiReady: vi.fn(async () => {}),
+    ...serverMethods(),
     onEvent: (h) => {
       handler = h
       return () => (handler = null)

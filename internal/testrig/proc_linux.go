@@ -4,6 +4,7 @@ package testrig
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,4 +93,14 @@ func processAlive(pid int) bool {
 	}
 	state := s[i+2]
 	return state != 'Z' && state != 'X'
+}
+
+// dieWithParent makes the kernel kill cmd's process when the test process
+// dies, even by a panic or SIGKILL that skips every cleanup, so no sshd
+// outlives the test that started it.
+func dieWithParent(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 }

@@ -2,7 +2,10 @@
 
 package testrig
 
-import "os"
+import (
+	"os"
+	"os/exec"
+)
 
 // killProcessTree kills pid. Outside Linux, connection children of sshd are
 // not tracked.
@@ -14,3 +17,6 @@ func killProcessTree(pid int) {
 
 // processAlive is conservative outside Linux: it claims every process lives.
 func processAlive(int) bool { return true }
+
+// dieWithParent is Linux-only (PR_SET_PDEATHSIG); elsewhere Close must run.
+func dieWithParent(*exec.Cmd) {}

@@ -290,6 +290,7 @@ func (s *Sshd) start(ctx context.Context, env []string) error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Dir = s.Dir
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", SshdPath, err)
 	}

@@ -27,11 +27,241 @@ export interface Settings {
   theme: Theme
 }
 
+// ---- Server logins (servers.go, prompts.go, backend/profiles) ----
+
+export type AuthMethod = 'agent' | 'key' | 'password' | 'keyboard-interactive'
+export const AUTH_METHODS: readonly AuthMethod[] = ['agent', 'key', 'keyboard-interactive', 'password']
+
+export type ForwardKind = 'local' | 'web' | 'remote' | 'dynamic'
+
+export interface ForwardRule {
+  kind: ForwardKind
+  label?: string
+  localHost?: string
+  localPort?: number
+  remoteHost?: string
+  remotePort?: number
+}
+
+export interface ProfileOptions {
+  /** Go duration string ("30s"); '' or absent = Porthole's default. */
+  pingThreshold?: string
+  poolSize?: number
+  idleTimeout?: string
+}
+
+/** A saved server login (profiles.Profile). It never holds a secret. */
+export interface Profile {
+  /** Assigned by AddServer; '' for a new one. */
+  id: string
+  name: string
+  host: string
+  port: number
+  user?: string
+  auth?: AuthMethod[]
+  keyPath?: string
+  jumpHosts?: string[]
+  forwards?: ForwardRule[]
+  options: ProfileOptions
+  color?: string
+  icon?: string
+  /** Linked to this ~/.ssh/config Host alias, resolved again at every connection. */
+  sshConfigAlias?: string
+}
+
+export interface FieldError {
+  /** JSON path of the field: "host", "options.poolSize", "jumpHosts[0]". */
+  field: string
+  reason: string
+}
+
+export interface ValidationResult {
+  valid: boolean
+  fields: FieldError[]
+  notes?: FieldError[]
+}
+
+export type ServerState = 'disconnected' | 'connecting' | 'connected' | 'reconnecting' | 'idle' | 'failed'
+
+export type ErrorKind =
+  | 'other'
+  | 'host-key-changed'
+  | 'host-key-rejected'
+  | 'host-key-unknown'
+  | 'host-key-revoked'
+  | 'auth'
+  | 'unreachable'
+  | 'timeout'
+  | 'canceled'
+  | 'prompt-timeout'
+  | 'config'
+  | 'connection-lost'
+
+export interface KnownHostKey {
+  type: string
+  fingerprint: string
+  file: string
+  line: number
+}
+
+export interface HostKeyChange {
+  host: string
+  keyType: string
+  /** SHA256 fingerprint of the key the server sent now. */
+  fingerprint: string
+  /** The recorded key(s) that disagree, with the known_hosts line to remove. */
+  known: KnownHostKey[]
+  removeCommand?: string
+}
+
+export interface ServerError {
+  kind: ErrorKind
+  /** In plain words, for people. */
+  message: string
+  /** The technical error. */
+  detail?: string
+  hostKey?: HostKeyChange
+  time: string
+}
+
+export interface ProgressStep {
+  step: string
+  detail?: string
+  elapsedMs: number
+}
+
 export interface ServerSummary {
   id: string
   name: string
   host: string
-  state: string
+  port?: number
+  user?: string
+  color?: string
+  icon?: string
+  sshConfigAlias?: string
+  jumpHosts?: string[]
+  state: ServerState
+  stateReason?: string
+  since?: string
+  lastError?: ServerError
+  progress?: ProgressStep[]
+}
+
+/** The `servers` event. */
+export interface ServerList {
+  servers: ServerSummary[]
+  /** profiles.json */
+  path: string
+  /** The profiles file could not be read; it is kept as it was and changes are refused. */
+  loadError?: string
+  readOnly: boolean
+}
+
+/** The `server.progress` event. */
+export interface ServerProgress {
+  id: string
+  step: string
+  elapsedMs: number
+  detail?: string
+}
+
+/** The `server.log` event. */
+export interface ServerLogLine {
+  id: string
+  seq: number
+  line: string
+}
+
+export interface ServerLogView {
+  id: string
+  lines: string[]
+  seq: number
+}
+
+export type PromptKind = 'password' | 'passphrase' | 'keyboard-interactive' | 'host-key'
+
+export interface PromptQuestion {
+  prompt: string
+  /** false: a secret, typed into a password field. */
+  echo: boolean
+}
+
+export interface HostKeyInfo {
+  host: string
+  address: string
+  keyType: string
+  fingerprint: string
+  knownHostsFile?: string
+  otherKnownTypes?: string[]
+}
+
+/** A question a connection waits on (the `prompts` event lists the open ones). */
+export interface Prompt {
+  id: string
+  serverId: string
+  serverName: string
+  kind: PromptKind
+  title: string
+  message?: string
+  notice?: string
+  user?: string
+  host?: string
+  hop?: string
+  keyPath?: string
+  attempt?: number
+  name?: string
+  instruction?: string
+  questions?: PromptQuestion[]
+  hostKey?: HostKeyInfo
+  canRemember: boolean
+  remember: boolean
+  keyringMessage?: string
+  createdAt: string
+  expiresAt: string
+}
+
+export type HostKeyChoice = 'accept-once' | 'accept-always' | 'reject'
+
+export interface PromptAnswer {
+  secret?: string
+  answers?: string[]
+  remember?: boolean
+  hostKey?: HostKeyChoice
+}
+
+export interface ResolvedAlias {
+  hostName: string
+  user: string
+  port: number
+  identityFiles: string[] | null
+  proxyJump: string
+}
+
+export interface ImportCandidate {
+  alias: string
+  resolved: ResolvedAlias
+  sourceFile: string
+  line: number
+  resolveError?: string
+  alreadyImported: boolean
+}
+
+export interface ImportList {
+  configPath: string
+  exists: boolean
+  candidates: ImportCandidate[]
+}
+
+export interface ImportResult {
+  added: Profile[]
+  skipped: { alias: string; reason: string }[]
+}
+
+export interface KeyringStatus {
+  available: boolean
+  service: string
+  backend: string
+  message?: string
 }
 
 /** One backend event. `data`'s shape depends on `topic` (see EventMap). */
@@ -44,6 +274,11 @@ export interface PortholeEvent {
 export interface EventMap {
   'app.status': AppStatus
   settings: Settings
+  servers: ServerList
+  'server.progress': ServerProgress
+  'server.log': ServerLogLine
+  prompts: Prompt[]
+  keyring: KeyringStatus
 }
 
 export type ConnectionState = 'connecting' | 'open' | 'closed'
@@ -55,6 +290,23 @@ export interface PortholeApi {
   getSettings(): Promise<Settings>
   setTheme(theme: Theme): Promise<Settings>
   listServers(): Promise<ServerSummary[]>
+  reloadServers(): Promise<ServerList>
+  getServer(id: string): Promise<Profile>
+  validateServer(p: Profile): Promise<ValidationResult>
+  addServer(p: Profile): Promise<Profile>
+  updateServer(p: Profile): Promise<Profile>
+  deleteServer(id: string): Promise<void>
+  duplicateServer(id: string): Promise<Profile>
+  importCandidates(): Promise<ImportList>
+  importServers(aliases: string[], link: boolean): Promise<ImportResult>
+  /** Resolves once connected; rejects with the reason in plain words. Questions arrive as `prompts` events meanwhile. */
+  connect(id: string): Promise<ServerSummary>
+  disconnect(id: string): Promise<ServerSummary>
+  prompts(): Promise<Prompt[]>
+  answerPrompt(id: string, answer: PromptAnswer): Promise<void>
+  cancelPrompt(id: string): Promise<void>
+  serverLog(id: string): Promise<ServerLogView>
+  keyringStatus(): Promise<KeyringStatus>
   /** Tells the backend the UI has rendered (the desktop smoke test waits for its log line). */
   uiReady(): Promise<void>
   /** Subscribe to backend events: the current state (snapshot) first, then updates. Returns unsubscribe. */
@@ -77,6 +329,22 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getSettings: () => call<Settings>('GetSettings'),
     setTheme: (theme: Theme) => call<Settings>('SetTheme', theme),
     listServers: async () => (await call<ServerSummary[] | null>('ListServers')) ?? [],
+    reloadServers: () => call<ServerList>('ReloadServers'),
+    getServer: (id: string) => call<Profile>('GetServer', id),
+    validateServer: (p: Profile) => call<ValidationResult>('ValidateServer', p),
+    addServer: (p: Profile) => call<Profile>('AddServer', p),
+    updateServer: (p: Profile) => call<Profile>('UpdateServer', p),
+    deleteServer: (id: string) => call<void>('DeleteServer', id),
+    duplicateServer: (id: string) => call<Profile>('DuplicateServer', id),
+    importCandidates: () => call<ImportList>('ImportCandidates'),
+    importServers: (aliases: string[], link: boolean) => call<ImportResult>('ImportServers', aliases, link),
+    connect: (id: string) => call<ServerSummary>('Connect', id),
+    disconnect: (id: string) => call<ServerSummary>('Disconnect', id),
+    prompts: async () => (await call<Prompt[] | null>('Prompts')) ?? [],
+    answerPrompt: (id: string, answer: PromptAnswer) => call<void>('AnswerPrompt', id, answer),
+    cancelPrompt: (id: string) => call<void>('CancelPrompt', id),
+    serverLog: (id: string) => call<ServerLogView>('ServerLog', id),
+    keyringStatus: () => call<KeyringStatus>('KeyringStatus'),
     uiReady: () => call<void>('UIReady', kind),
   } satisfies Omit<PortholeApi, 'kind' | 'onEvent' | 'onConnection'>
 }
