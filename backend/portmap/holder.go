@@ -1,5 +1,3 @@
-// Package portmap owns Porthole's local endpoints: which local address serves
-// which (login, remote endpoint), and who holds a local port when it is taken.
 package portmap
 
 import (
@@ -7,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
-	"syscall"
 
 	gnet "github.com/shirou/gopsutil/v4/net"
 	"github.com/shirou/gopsutil/v4/process"
@@ -33,23 +31,46 @@ func (h Holder) String() string {
 // WhoHolds finds the process listening on TCP port (any local address).
 // ok is false when no listener is found or the OS does not tell.
 func WhoHolds(ctx context.Context, port int) (h Holder, ok bool) {
+	return whoHoldsAddr(ctx, "", port)
+}
+
+// whoHoldsAddr is WhoHolds preferring a listener on host (an IP address) or
+// on the wildcard address, which are the ones that block a bind to
+// host:port; "" means any address.
+func whoHoldsAddr(ctx context.Context, host string, port int) (h Holder, ok bool) {
 	conns, err := gnet.ConnectionsWithContext(ctx, "tcp")
 	if err != nil {
 		return Holder{}, false
 	}
+	want, _ := netip.ParseAddr(host)
+	best, bestRank := int32(0), 0
 	for _, c := range conns {
 		if c.Status != "LISTEN" || int(c.Laddr.Port) != port || c.Pid == 0 {
 			continue
 		}
-		h = Holder{PID: c.Pid}
-		if p, err := process.NewProcessWithContext(ctx, c.Pid); err == nil {
-			if name, err := p.NameWithContext(ctx); err == nil {
-				h.Name = name
+		rank := 1 // same port, some other address
+		if la, err := netip.ParseAddr(c.Laddr.IP); err == nil && want.IsValid() {
+			switch la = la.Unmap(); {
+			case la == want.Unmap():
+				rank = 3
+			case la.IsUnspecified():
+				rank = 2
 			}
 		}
-		return h, true
+		if rank > bestRank {
+			best, bestRank = c.Pid, rank
+		}
 	}
-	return Holder{}, false
+	if bestRank == 0 {
+		return Holder{}, false
+	}
+	h = Holder{PID: best}
+	if p, err := process.NewProcessWithContext(ctx, best); err == nil {
+		if name, err := p.NameWithContext(ctx); err == nil {
+			h.Name = name
+		}
+	}
+	return h, true
 }
 
 // PortInUseError says which port on this computer is taken and by whom.
@@ -78,12 +99,12 @@ func Listen(ctx context.Context, addr string) (net.Listener, error) {
 	if err == nil {
 		return ln, nil
 	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
+	if !isAddrInUse(err) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	_, portStr, _ := net.SplitHostPort(addr)
+	host, portStr, _ := net.SplitHostPort(addr)
 	port, _ := strconv.Atoi(portStr)
 	pe := &PortInUseError{Addr: addr, Port: port, Err: err}
-	pe.Holder, pe.Known = WhoHolds(ctx, port)
+	pe.Holder, pe.Known = whoHoldsAddr(ctx, host, port)
 	return nil, pe
 }
