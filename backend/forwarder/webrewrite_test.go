@@ -1,0 +1,423 @@
+package forwarder
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+const fa = "'self' wails://wails"
+
+var frameAncestorCases = []struct {
+	name, in, want string
+	found          bool
+}{
+	{"none", "frame-ancestors 'none'", "frame-ancestors " + fa, true},
+	{"wide", "frame-ancestors *", "frame-ancestors " + fa, true},
+	{"with others", "default-src 'self'; frame-ancestors https://a.example 'self'; img-src *", "default-src 'self'; frame-ancestors " + fa + "; img-src *", true},
+	{"upper case", "FRAME-ANCESTORS https://a.example", "frame-ancestors " + fa, true},
+	{"repeated", "frame-ancestors 'self'; frame-ancestors *", "frame-ancestors " + fa, true},
+	{"empty value", "frame-ancestors", "frame-ancestors " + fa, true},
+	{"tabs and trailing semicolon", "script-src 'self' ;\tframe-ancestors\t* ;", "script-src 'self'; frame-ancestors " + fa, true},
+	{"second policy", "default-src 'self', frame-ancestors *", "default-src 'self', frame-ancestors " + fa, true},
+	{"no directive", "default-src 'self'; script-src 'none'", "default-src 'self'; script-src 'none'", false},
+	{"look-alike name", "frame-ancestorsx *; x-frame-ancestors *", "frame-ancestorsx *; x-frame-ancestors *", false},
+	{"empty", "", "", false},
+}
+
+func TestWebSetFrameAncestors(t *testing.T) {
+	for _, tc := range frameAncestorCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, found := setFrameAncestors(tc.in, fa)
+			if got != tc.want || found != tc.found {
+				t.Fatalf("setFrameAncestors(%q) = %q, %v; want %q, %v", tc.in, got, found, tc.want, tc.found)
+			}
+		})
+	}
+}
+
+func FuzzWebSetFrameAncestors(f *testing.F) {
+	for _, tc := range frameAncestorCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, found := setFrameAncestors(in, fa)
+		if !found {
+			if out != in {
+				t.Fatalf("no frame-ancestors in %q, but it was changed to %q", in, out)
+			}
+			return
+		}
+		// Every frame-ancestors directive left names exactly fa, and only
+		// once per policy.
+		for _, p := range strings.Split(out, ",") {
+			n := 0
+			for _, d := range strings.Split(p, ";") {
+				if strings.EqualFold(directiveName(d), "frame-ancestors") {
+					n++
+					if strings.Trim(d, cspSpace) != "frame-ancestors "+fa {
+						t.Fatalf("%q → %q: directive %q", in, out, d)
+					}
+				}
+			}
+			if n > 1 {
+				t.Fatalf("%q → %q: %d frame-ancestors in one policy", in, out, n)
+			}
+		}
+		if again, _ := setFrameAncestors(out, fa); again != out {
+			t.Fatalf("not idempotent: %q → %q → %q", in, out, again)
+		}
+	})
+}
+
+func TestWebRewriteFrameHeaders(t *testing.T) {
+	h := http.Header{}
+	h.Set("X-Frame-Options", "DENY")
+	h.Add("Content-Security-Policy", "default-src 'self'")
+	h.Add("Content-Security-Policy", "frame-ancestors *")
+	h.Set("Content-Security-Policy-Report-Only", "frame-ancestors https://a.example; report-uri /r")
+	rewriteFrameHeaders(h, fa)
+	if got := h.Values("Content-Security-Policy"); strings.Join(got, "|") != "default-src 'self'|frame-ancestors "+fa {
+		t.Fatalf("CSP %q", got)
+	}
+	if got := h.Get("Content-Security-Policy-Report-Only"); got != "frame-ancestors "+fa+"; report-uri /r" {
+		t.Fatalf("CSP-Report-Only %q", got)
+	}
+	if h.Get("X-Frame-Options") != "" {
+		t.Fatal("X-Frame-Options kept")
+	}
+}
+
+var setCookieCases = []struct{ in, want string }{
+	{"a=1; Path=/; Domain=localhost; HttpOnly", "a=1; Path=/; HttpOnly"},
+	{"a=1; domain=.LOCALHOST", "a=1"},
+	{"a=1;Domain=127.0.0.1;Secure", "a=1;Secure"},
+	{"a=1; Domain=::1", "a=1"},
+	{"a=1; Domain=gpu1", "a=1"}, // the target host itself
+	{"a=1; Domain=0.0.0.0; SameSite=Lax", "a=1; SameSite=Lax"},
+	{"a=1; Domain=", "a=1"},
+	{"a=1; Domain=example.com", "a=1; Domain=example.com"},
+	{"a=1; Path=/domain=localhost", "a=1; Path=/domain=localhost"},
+	{"domain=localhost", "domain=localhost"}, // the cookie's name, not an attribute
+	{"", ""},
+}
+
+func testIsUpstreamHost(h string) bool { return isServerLocalName(h) || strings.EqualFold(h, "gpu1") }
+
+func TestWebRewriteSetCookie(t *testing.T) {
+	for _, tc := range setCookieCases {
+		if got := rewriteSetCookie(tc.in, testIsUpstreamHost); got != tc.want {
+			t.Errorf("rewriteSetCookie(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzWebRewriteSetCookie(f *testing.F) {
+	for _, tc := range setCookieCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := rewriteSetCookie(in, testIsUpstreamHost)
+		name, _, _ := strings.Cut(in, ";")
+		if !strings.HasPrefix(out, name) {
+			t.Fatalf("%q → %q: the name=value part changed", in, out)
+		}
+		for _, a := range strings.Split(out, ";")[1:] {
+			k, v, _ := strings.Cut(a, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "domain") && testIsUpstreamHost(strings.TrimPrefix(strings.TrimSpace(v), ".")) {
+				t.Fatalf("%q → %q: a Domain for the server's localhost is left", in, out)
+			}
+		}
+		if len(out) > len(in) {
+			t.Fatalf("%q → %q grew", in, out)
+		}
+	})
+}
+
+func testWebForward(targetHost string, targetPort, bindPort int) *WebForward {
+	return &WebForward{spec: WebSpec{TargetHost: targetHost, TargetPort: targetPort, BindPort: bindPort}}
+}
+
+var serverURLCases = []struct {
+	in, want string
+	ok       bool
+}{
+	{"http://localhost:8888/lab?token=abc", "http://127.0.0.2:9000/lab?token=abc", true},
+	{"http://127.0.0.1:8888", "http://127.0.0.2:9000", true},
+	{"http://127.9.9.9:8888/x", "http://127.0.0.2:9000/x", true},
+	{"http://[::1]:8888/x", "http://127.0.0.2:9000/x", true},
+	{"http://0.0.0.0:8888/#frag", "http://127.0.0.2:9000/#frag", true},
+	{"http://[::]:8888?q", "http://127.0.0.2:9000?q", true},
+	{"http://gpu1:8888/tree", "http://127.0.0.2:9000/tree", true},
+	{"hTTp://LocalHost:8888/A%2Fb", "http://127.0.0.2:9000/A%2Fb", true},
+	{"//localhost:8888/x", "//127.0.0.2:9000/x", true},
+	{"http://jupyter.localhost:8888/", "http://127.0.0.2:9000/", true},
+	{"http://localhost/x", "http://localhost/x", false},           // port 80
+	{"http://localhost:8889/x", "http://localhost:8889/x", false}, // another port
+	{"https://localhost:8888/", "https://localhost:8888/", false}, // the app speaks HTTP; leave it
+	{"http://example.com:8888/", "http://example.com:8888/", false},
+	{"http://user@localhost:8888/", "http://user@localhost:8888/", false},
+	{"http://localhost:8888\\@evil.example/", "http://127.0.0.2:9000\\@evil.example/", true}, // browsers read \ as /
+	{"/lab", "/lab", false},
+	{"lab?x=http://localhost:8888", "lab?x=http://localhost:8888", false},
+	{"", "", false},
+}
+
+func TestWebRewriteServerURL(t *testing.T) {
+	f := testWebForward("gpu1", 8888, 9000)
+	for _, tc := range serverURLCases {
+		got, ok := f.rewriteServerURL(tc.in, "127.0.0.2:9000")
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("rewriteServerURL(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"0; url=http://localhost:8888/next", "0; url=http://127.0.0.2:9000/next"},
+		{"5;URL='http://127.0.0.1:8888/a'", "5;URL='http://127.0.0.2:9000/a'"},
+		{"5; url=/relative", "5; url=/relative"},
+		{"5", "5"},
+	} {
+		if got, _ := f.rewriteRefresh(tc.in, "127.0.0.2:9000"); got != tc.want {
+			t.Errorf("rewriteRefresh(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzWebRewriteServerURL(f *testing.F) {
+	for _, tc := range serverURLCases {
+		f.Add(tc.in)
+	}
+	fw := testWebForward("gpu1", 8888, 9000)
+	const local = "127.0.0.2:9000"
+	f.Fuzz(func(t *testing.T, in string) {
+		out, ok := fw.rewriteServerURL(in, local)
+		if !ok {
+			if out != in {
+				t.Fatalf("%q changed to %q without a match", in, out)
+			}
+			return
+		}
+		_, _, rest, _ := splitURLAuthority(in)
+		if out != "http://"+local+rest && out != "//"+local+rest {
+			t.Fatalf("%q → %q: want only the authority replaced (rest %q)", in, out, rest)
+		}
+		if strings.Contains(in[:len(in)-len(rest)], "@") {
+			t.Fatalf("%q → %q: a URL whose host a browser reads differently was rewritten", in, out)
+		}
+	})
+}
+
+var hostCases = []struct {
+	host string
+	ok   bool
+}{
+	{"127.0.0.2:9000", true},
+	{"127.0.0.1:9000", true},
+	{"localhost:9000", true},
+	{"LOCALHOST:9000", true},
+	{"jupyter.localhost:9000", true},
+	{"[::1]:9000", true},
+	{"10.1.2.3:9000", true}, // an IP literal cannot be rebound
+	{"127.0.0.2:9001", false},
+	{"127.0.0.2", false},
+	{"localhost", false},
+	{"evil.example:9000", false},
+	{"localhost.evil.example:9000", false},
+	{"127.0.0.1.nip.io:9000", false},
+	{"::1:9000", false},
+	{"[::1]", false},
+	{"", false},
+	{":9000", false},
+	{"a b:9000", false},
+	{"localhost:9000:9000", false},
+	{"localhost:+9000", false},
+}
+
+func TestWebHostAllowed(t *testing.T) {
+	f := testWebForward("localhost", 8888, 9000)
+	for _, tc := range hostCases {
+		if got := f.hostAllowed(tc.host); got != tc.ok {
+			t.Errorf("hostAllowed(%q) = %v, want %v", tc.host, got, tc.ok)
+		}
+	}
+	f80 := testWebForward("localhost", 8888, 80)
+	if !f80.hostAllowed("127.0.0.2") || !f80.hostAllowed("[::1]") || f80.hostAllowed("127.0.0.2:81") {
+		t.Error("a forward on port 80 must accept hosts without a port")
+	}
+}
+
+func FuzzWebHostAllowed(f *testing.F) {
+	for _, tc := range hostCases {
+		f.Add(tc.host)
+	}
+	fw := testWebForward("localhost", 8888, 9000)
+	f.Fuzz(func(t *testing.T, host string) {
+		if !fw.hostAllowed(host) {
+			return
+		}
+		if !strings.HasSuffix(host, ":9000") {
+			t.Fatalf("%q allowed without the forward's port", host)
+		}
+		h := strings.ToLower(strings.TrimSuffix(host, ":9000"))
+		isIP := false
+		if _, _, ok := splitAuthority(host); ok {
+			hh, _, _ := splitAuthority(host)
+			_, err := netip.ParseAddr(hh)
+			isIP = err == nil
+		}
+		if !isIP && h != "localhost" && !strings.HasSuffix(h, ".localhost") {
+			t.Fatalf("%q allowed: neither an IP literal nor localhost", host)
+		}
+	})
+}
+
+var ancestorCases = []struct {
+	in, want string
+	ok       bool
+}{
+	{"wails://wails", "wails://wails", true},
+	{"http://wails.localhost", "http://wails.localhost", true},
+	{"HTTP://127.0.0.1:34115/", "http://127.0.0.1:34115", true},
+	{"http://[::1]:8080", "http://[::1]:8080", true},
+	{"http://a.example/path", "", false},
+	{"http://a.example?q", "", false},
+	{"http://a.example#f", "", false},
+	{"http://u@a.example", "", false},
+	{"'self'", "", false},
+	{"*", "", false},
+	{"https://*.example.com", "", false},
+	{"http://a.example; script-src *", "", false},
+	{"http://a.example, frame-ancestors *", "", false},
+	{"a.example", "", false},
+	{"http:", "", false},
+	{"http://a.example:99999", "", false},
+	{"1http://a.example", "", false},
+	{"", "", false},
+}
+
+func TestWebNormalizeFrameAncestor(t *testing.T) {
+	for _, tc := range ancestorCases {
+		got, err := normalizeFrameAncestor(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("normalizeFrameAncestor(%q) = %q, %v; want %q, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzWebNormalizeFrameAncestor(f *testing.F) {
+	for _, tc := range ancestorCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := normalizeFrameAncestor(in)
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(got) || strings.ContainsAny(got, " \t\r\n;,'\"*\\") || !strings.Contains(got, "://") {
+			t.Fatalf("%q → %q is not a safe CSP source", in, got)
+		}
+		// The result is a plain source that survives setFrameAncestors.
+		out, _ := setFrameAncestors("frame-ancestors x", "'self' "+got)
+		if out != "frame-ancestors 'self' "+got {
+			t.Fatalf("%q → %q breaks the directive: %q", in, got, out)
+		}
+	})
+}
+
+func TestWebRewriteRequestHeaders(t *testing.T) {
+	tests := []struct {
+		name            string
+		origin, referer string
+		wantO, wantR    string
+	}{
+		{"local", "http://127.0.0.2:9000", "http://127.0.0.2:9000/a?b#c", "http://localhost:8888", "http://localhost:8888/a?b#c"},
+		{"local upper case", "HTTP://127.0.0.2:9000", "", "http://localhost:8888", ""},
+		{"other port", "http://127.0.0.2:9001", "http://127.0.0.2:9001/", "http://127.0.0.2:9001", "http://127.0.0.2:9001/"},
+		{"other site", "https://evil.example", "https://evil.example/", "https://evil.example", "https://evil.example/"},
+		{"https same host", "https://127.0.0.2:9000", "", "https://127.0.0.2:9000", ""},
+		{"null", "null", "", "null", ""},
+		{"Porthole window", "wails://wails", "", "wails://wails", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			if tc.referer != "" {
+				h.Set("Referer", tc.referer)
+			}
+			rewriteRequestHeaders(h, "127.0.0.2:9000", "localhost:8888")
+			if h.Get("Origin") != tc.wantO || h.Get("Referer") != tc.wantR {
+				t.Fatalf("Origin %q Referer %q; want %q %q", h.Get("Origin"), h.Get("Referer"), tc.wantO, tc.wantR)
+			}
+		})
+	}
+}
+
+func TestWebUpstreamAuthority(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		want string
+	}{
+		{"localhost", "localhost:8888"},
+		{"127.0.0.1", "localhost:8888"},
+		{"::1", "localhost:8888"},
+		{"0.0.0.0", "localhost:8888"},
+		{"db.internal", "db.internal:8888"},
+		{"10.0.0.5", "10.0.0.5:8888"},
+		{"fd00::5", "[fd00::5]:8888"},
+	} {
+		if got := upstreamAuthority(tc.host, 8888); got != tc.want {
+			t.Errorf("upstreamAuthority(%q) = %q, want %q", tc.host, got, tc.want)
+		}
+	}
+}
+
+func TestWebRequestKinds(t *testing.T) {
+	tests := []struct {
+		name    string
+		hdr     map[string]string
+		nav, js bool
+	}{
+		{"navigation", map[string]string{"Sec-Fetch-Mode": "navigate", "Accept": "text/html,*/*"}, true, false},
+		{"iframe navigation", map[string]string{"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}, true, false},
+		{"fetch JSON", map[string]string{"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Accept": "application/json"}, false, true},
+		{"fetch anything", map[string]string{"Sec-Fetch-Mode": "same-origin", "Sec-Fetch-Dest": "empty", "Accept": "*/*"}, false, true},
+		{"XHR", map[string]string{"X-Requested-With": "XMLHttpRequest"}, false, true},
+		{"htmx fragment", map[string]string{"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Accept": "text/html"}, false, false},
+		{"script", map[string]string{"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "script", "Accept": "*/*"}, false, false},
+		{"old browser page", map[string]string{"Accept": "text/html"}, true, false},
+		{"curl", map[string]string{"Accept": "*/*"}, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "http://127.0.0.2:9000/", nil)
+			for k, v := range tc.hdr {
+				r.Header.Set(k, v)
+			}
+			if nav, js := isNavigation(r), wantsJSON(r); nav != tc.nav || js != tc.js {
+				t.Fatalf("navigation %v, JSON %v; want %v, %v", nav, js, tc.nav, tc.js)
+			}
+		})
+	}
+}
+
+func TestWebFailureString(t *testing.T) {
+	seen := map[string]bool{}
+	for k := failUnreachable; k <= failBadHost; k++ {
+		s := k.String()
+		if s == "" || seen[s] || strings.HasPrefix(s, "webFailure(") {
+			t.Fatalf("%d: %q", int(k), s)
+		}
+		seen[s] = true
+		if k.status() < 400 {
+			t.Fatalf("%s: status %d", s, k.status())
+		}
+	}
+	if s := webFailure(99).String(); s != "webFailure(99)" {
+		t.Fatalf("unknown kind: %q", s)
+	}
+}
