@@ -11,7 +11,7 @@ import (
 )
 
 // desktopBinary is the sibling executable that holds the window.
-const desktopBinary = "porthole-desktop"
+const desktopBinary = desktopBinaryName
 
 // runDesktop, in the plain build, hands over to porthole-desktop next to this
 // executable. The plain build links no GTK/WebKit: `serve`, `forward` and the

@@ -15,3 +15,6 @@ func checkDisplay() error {
 	}
 	return nil
 }
+
+// desktopBinaryName is the build that holds the window (tags desktop,production).
+const desktopBinaryName = "porthole-desktop"

@@ -45,6 +45,9 @@ func run(args []string) int {
 		err = runServe(args[1:])
 	case "forward":
 		err = runForward(args[1:])
+	case "agent":
+		// Internal: one login's forwarders, started by the app (see backend/agent).
+		return runAgent()
 	case "version", "--version", "-version":
 		v := currentVersion()
 		fmt.Printf("porthole %s (commit %s, %s, wails %s)\n", v.Version, v.Commit, v.Go, v.Wails)

@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/porthole-app/porthole/backend/sshconn"
+)
+
+// PromptInfo is what a Prompter may want to know beyond the sshconn
+// request; get it with PromptInfoFrom(ctx).
+type PromptInfo struct {
+	// Login is the LoginSpec.ID of the login that asks.
+	Login string `json:"login,omitempty"`
+	// SavedRejected: the secret from Secrets was tried first and the
+	// server did not accept it (show "the saved password was not accepted").
+	SavedRejected bool `json:"savedRejected,omitempty"`
+}
+
+type promptInfoKey struct{}
+
+// WithPromptInfo returns ctx carrying pi.
+func WithPromptInfo(ctx context.Context, pi PromptInfo) context.Context {
+	return context.WithValue(ctx, promptInfoKey{}, pi)
+}
+
+// PromptInfoFrom returns the PromptInfo a Login put into a Prompter's ctx.
+func PromptInfoFrom(ctx context.Context) (PromptInfo, bool) {
+	pi, ok := ctx.Value(promptInfoKey{}).(PromptInfo)
+	return pi, ok
+}
+
+// dialPrompter is the Prompter of one connection attempt: it answers a
+// password or passphrase question with the saved secret once, and asks next
+// (the user) after that.
+type dialPrompter struct {
+	login   string
+	secrets Secrets
+	next    sshconn.Prompter // nil: nobody to ask
+
+	mu         sync.Mutex
+	triedPw    bool
+	triedPp    bool
+	askedUser  bool  // the user was asked (a final failure is theirs to see)
+	promptErrs error // the user's Prompter failed (canceled, timed out)
+}
+
+func newDialPrompter(login string, s Secrets, next sshconn.Prompter) *dialPrompter {
+	return &dialPrompter{login: login, secrets: s, next: next}
+}
+
+var _ sshconn.Prompter = (*dialPrompter)(nil)
+
+// take returns the saved secret of kind the first time it is asked for.
+// Later, rejected reports that a saved secret was tried (and, since the
+// server asks again, not accepted).
+func (p *dialPrompter) take(kind sshconn.PasswordKind) (value string, ok, rejected bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	secret, tried := p.secrets.Password, &p.triedPw
+	if kind == sshconn.PasswordKeyPassphrase {
+		secret, tried = p.secrets.Passphrase, &p.triedPp
+	}
+	if secret == "" {
+		return "", false, false
+	}
+	if !*tried {
+		*tried = true
+		return secret, true, false
+	}
+	return "", false, true
+}
+
+func (p *dialPrompter) ask(ctx context.Context, tried bool) (context.Context, error) {
+	if p.next == nil {
+		return nil, ErrNoPrompter
+	}
+	p.mu.Lock()
+	p.askedUser = true
+	p.mu.Unlock()
+	return WithPromptInfo(ctx, PromptInfo{Login: p.login, SavedRejected: tried}), nil
+}
+
+func (p *dialPrompter) failed(err error) error {
+	p.mu.Lock()
+	if p.promptErrs == nil {
+		p.promptErrs = err
+	}
+	p.mu.Unlock()
+	return err
+}
+
+// userFailed reports whether the user's Prompter returned an error.
+func (p *dialPrompter) userFailed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.promptErrs != nil
+}
+
+func (p *dialPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) (string, error) {
+	v, ok, rejected := p.take(req.Kind)
+	if ok {
+		return v, nil
+	}
+	actx, err := p.ask(ctx, rejected)
+	if err != nil {
+		return "", p.failed(fmt.Errorf("%w: the server wants the %s", err, req.Kind))
+	}
+	v, err = p.next.Password(actx, req)
+	if err != nil {
+		return "", p.failed(err)
+	}
+	return v, nil
+}
+
+func (p *dialPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
+	rejected := false
+	if isPasswordRound(req) {
+		v, ok, r := p.take(sshconn.PasswordLogin)
+		if ok {
+			return []string{v}, nil
+		}
+		rejected = r
+	}
+	actx, err := p.ask(ctx, rejected)
+	if err != nil {
+		return nil, p.failed(fmt.Errorf("%w: the server asks %d question(s)", err, len(req.Questions)))
+	}
+	a, err := p.next.KeyboardInteractive(actx, req)
+	if err != nil {
+		return nil, p.failed(err)
+	}
+	return a, nil
+}
+
+func (p *dialPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPrompt) (sshconn.HostKeyDecision, error) {
+	if p.next == nil {
+		return sshconn.Reject, p.failed(fmt.Errorf("%w: %s (%s key %s) is not in known_hosts and there is no one to ask; add its key to known_hosts first",
+			sshconn.ErrHostKeyUnknown, req.Host, req.KeyType, req.Fingerprint))
+	}
+	actx, _ := p.ask(ctx, false)
+	d, err := p.next.UnknownHost(actx, req)
+	if err != nil {
+		return sshconn.Reject, p.failed(err)
+	}
+	return d, nil
+}
+
+// isPasswordRound tells a keyboard-interactive round that only asks for the
+// account password (PAM's "Password: ") from real challenges (OTP, 2FA), so
+// that a saved password also works for servers that log in through PAM.
+func isPasswordRound(req sshconn.KIPrompt) bool {
+	if len(req.Questions) != 1 || req.Questions[0].Echo {
+		return false
+	}
+	q := strings.ToLower(req.Questions[0].Prompt)
+	if !strings.Contains(q, "password") {
+		return false
+	}
+	for _, not := range []string{"new", "again", "retype", "code", "token", "otp", "one-time", "verification", "pin"} {
+		if strings.Contains(q, not) {
+			return false
+		}
+	}
+	return true
+}

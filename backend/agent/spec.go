@@ -1,0 +1,294 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/sshconn"
+)
+
+// ErrBadLoginSpec means a LoginSpec (or a forward in it) is invalid.
+var ErrBadLoginSpec = errors.New("invalid login spec")
+
+// AuthMethod is one way of logging in, in the user's terms (an ssh-agent key
+// and a key file are both "publickey" on the wire).
+type AuthMethod int
+
+const (
+	AuthAgent               AuthMethod = iota + 1 // keys held by ssh-agent ($SSH_AUTH_SOCK)
+	AuthKey                                       // identity files
+	AuthPassword                                  // the account password
+	AuthKeyboardInteractive                       // the server's questions (PAM, OTP)
+)
+
+var authNames = [...]string{
+	AuthAgent:               "agent",
+	AuthKey:                 "key",
+	AuthPassword:            "password",
+	AuthKeyboardInteractive: "keyboard-interactive",
+}
+
+func (m AuthMethod) String() string {
+	if m > 0 && int(m) < len(authNames) {
+		return authNames[m]
+	}
+	return fmt.Sprintf("AuthMethod(%d)", int(m))
+}
+
+// MarshalText writes the method's name.
+func (m AuthMethod) MarshalText() ([]byte, error) {
+	if m <= 0 || int(m) >= len(authNames) {
+		return nil, fmt.Errorf("unknown auth method %d", int(m))
+	}
+	return []byte(m.String()), nil
+}
+
+// UnmarshalText parses a method name.
+func (m *AuthMethod) UnmarshalText(b []byte) error {
+	for i, n := range authNames {
+		if i > 0 && n == string(b) {
+			*m = AuthMethod(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown auth method %q: want one of agent, key, password, keyboard-interactive", b)
+}
+
+// ForwardSpec is one local forward (-L) of a login, on the local endpoint
+// the app assigned to it.
+type ForwardSpec struct {
+	// ID names the forward within its login (stats and results refer to
+	// it); "" means Local.String().
+	ID    string              `json:"id,omitempty"`
+	Local forwarder.LocalSpec `json:"local"`
+}
+
+// Key is the forward's ID, or its spec when the ID is empty.
+func (f ForwardSpec) Key() string {
+	if f.ID != "" {
+		return f.ID
+	}
+	return f.Local.String()
+}
+
+// SessionSettings tune the login's forwarder.Session. Zero values mean the
+// forwarder's defaults.
+type SessionSettings struct {
+	// IdleTimeout closes the SSH connection after this long without
+	// channels; negative keeps it open until Disconnect or Close.
+	IdleTimeout time.Duration `json:"idleTimeoutNs,omitempty"`
+	// PingIdleThreshold: ping before use after this long without a sign of life.
+	PingIdleThreshold time.Duration `json:"pingIdleThresholdNs,omitempty"`
+	// PingTimeout fixes the keepalive timeout (0 adapts to the RTT).
+	PingTimeout time.Duration `json:"pingTimeoutNs,omitempty"`
+	// ConnectTimeout bounds one connection attempt, including every
+	// question asked through the Prompter; 0 = DefaultConnectTimeout.
+	ConnectTimeout time.Duration `json:"connectTimeoutNs,omitempty"`
+	// ReconnectWindow: how long a connection in use is re-dialed in the
+	// background after it was lost.
+	ReconnectWindow time.Duration `json:"reconnectWindowNs,omitempty"`
+	// PoolSize caps pre-opened channels per target (0 = default).
+	PoolSize int `json:"poolSize,omitempty"`
+	// PoolDisabled turns the channel pool off.
+	PoolDisabled bool `json:"poolDisabled,omitempty"`
+	// StatsInterval is how often changed forward stats are published as
+	// EventStats; 0 = 1 s; negative = never.
+	StatsInterval time.Duration `json:"statsIntervalNs,omitempty"`
+}
+
+// DefaultConnectTimeout is used when SessionSettings.ConnectTimeout is 0.
+const DefaultConnectTimeout = 20 * time.Second
+
+func (s SessionSettings) connectTimeout() time.Duration {
+	if s.ConnectTimeout > 0 {
+		return s.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+// LoginSpec is everything a login needs except its secrets: where to
+// connect, how to authenticate, and the forwards with their local endpoints.
+// It is the agent's own type (the app maps its profile to it), sent to the
+// agent over the pipe. It never holds a secret.
+type LoginSpec struct {
+	// ID identifies the login (the app's profile ID); events carry it.
+	ID string `json:"id"`
+	// Name is for logs and messages, e.g. "alice@gpu1".
+	Name string `json:"name,omitempty"`
+
+	// Host, Port, User, IdentityFiles and ProxyJump are like ssh's
+	// destination, -p, -l, -i and -J; they override ssh_config.
+	Host          string   `json:"host,omitempty"`
+	Port          int      `json:"port,omitempty"`
+	User          string   `json:"user,omitempty"`
+	IdentityFiles []string `json:"identityFiles,omitempty"`
+	ProxyJump     string   `json:"proxyJump,omitempty"`
+	// AuthMethods is the order to try; empty means OpenSSH's default
+	// (agent and keys, keyboard-interactive, password). Without AuthAgent
+	// in a non-empty list, ssh-agent is not used.
+	AuthMethods []AuthMethod `json:"authMethods,omitempty"`
+
+	// SSHConfigAlias, when set, is resolved through ssh_config at every
+	// connection (so edits to ~/.ssh/config apply); Host is then ignored.
+	SSHConfigAlias string `json:"sshConfigAlias,omitempty"`
+	// SSHConfigPath is the user's ssh_config ("" = ~/.ssh/config, "none").
+	SSHConfigPath string `json:"sshConfigPath,omitempty"`
+	// SystemConfigPath is the system-wide file ("" = the default, "none").
+	SystemConfigPath string `json:"systemConfigPath,omitempty"`
+	// HomeDir replaces the home directory for ~ and the default files.
+	HomeDir string `json:"homeDir,omitempty"`
+	// Options are "-o Key=Value" overrides (e.g. "Ciphers").
+	Options map[string]string `json:"options,omitempty"`
+	// KnownHostsFiles, if set, replace every hop's known_hosts files.
+	KnownHostsFiles []string `json:"knownHostsFiles,omitempty"`
+	// AgentSocket overrides the ssh-agent socket ("" = $SSH_AUTH_SOCK or
+	// IdentityAgent, "none" = no agent).
+	AgentSocket string `json:"agentSocket,omitempty"`
+
+	Session SessionSettings `json:"session"`
+	// Forwards are the login's local forwards on their assigned endpoints.
+	Forwards []ForwardSpec `json:"forwards,omitempty"`
+	// LogLevel is the lowest level published as EventLog (default Info).
+	LogLevel slog.Level `json:"logLevel"`
+}
+
+// DisplayName is Name, or the destination when Name is empty.
+func (s LoginSpec) DisplayName() string {
+	switch {
+	case s.Name != "":
+		return s.Name
+	case s.SSHConfigAlias != "":
+		return s.SSHConfigAlias
+	case s.User != "":
+		return s.User + "@" + s.Host
+	}
+	return s.Host
+}
+
+// Validate checks the spec: a destination, sane ports and unique, valid
+// forwards. Errors wrap ErrBadLoginSpec.
+func (s LoginSpec) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrBadLoginSpec, s.DisplayName(), fmt.Sprintf(format, a...))
+	}
+	if s.Host == "" && s.SSHConfigAlias == "" {
+		return bad("no host and no ssh_config alias; give one of them")
+	}
+	for _, f := range []struct{ what, v string }{
+		{"host", s.Host}, {"user", s.User}, {"ssh_config alias", s.SSHConfigAlias}, {"jump hosts", s.ProxyJump},
+	} {
+		if strings.ContainsAny(f.v, "\x00\r\n") {
+			return bad("the %s contains a control character", f.what)
+		}
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		return bad("port %d is out of range 0-65535", s.Port)
+	}
+	for _, m := range s.AuthMethods {
+		if m <= 0 || int(m) >= len(authNames) {
+			return bad("unknown auth method %d", int(m))
+		}
+	}
+	return validateForwards(s.Forwards)
+}
+
+func validateForwards(fwds []ForwardSpec) error {
+	seen := make(map[string]bool, len(fwds))
+	for _, f := range fwds {
+		if err := f.Local.Validate(); err != nil {
+			return fmt.Errorf("%w: forward %q: %w", ErrBadLoginSpec, f.Key(), err)
+		}
+		if seen[f.Key()] {
+			return fmt.Errorf("%w: forward %q is listed twice; give each forward its own ID", ErrBadLoginSpec, f.Key())
+		}
+		seen[f.Key()] = true
+	}
+	return nil
+}
+
+func (s LoginSpec) clone() LoginSpec {
+	s.IdentityFiles = slices.Clone(s.IdentityFiles)
+	s.AuthMethods = slices.Clone(s.AuthMethods)
+	s.Options = maps.Clone(s.Options)
+	s.KnownHostsFiles = slices.Clone(s.KnownHostsFiles)
+	s.Forwards = slices.Clone(s.Forwards)
+	return s
+}
+
+// usesAgent: ssh-agent is tried unless an explicit method list leaves it out.
+func (s LoginSpec) usesAgent() bool {
+	return len(s.AuthMethods) == 0 || slices.Contains(s.AuthMethods, AuthAgent)
+}
+
+// preferredAuth maps the methods to PreferredAuthentications.
+func (s LoginSpec) preferredAuth() string {
+	var out []string
+	for _, m := range s.AuthMethods {
+		name := "publickey"
+		switch m {
+		case AuthPassword:
+			name = "password"
+		case AuthKeyboardInteractive:
+			name = "keyboard-interactive"
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// resolve turns the spec into an sshconn.Config, reading ssh_config again.
+func (s LoginSpec) resolve() (*sshconn.Config, error) {
+	opts := sshconn.Options{
+		User:             s.User,
+		Port:             s.Port,
+		IdentityFiles:    s.IdentityFiles,
+		ProxyJump:        s.ProxyJump,
+		ConfigPath:       s.SSHConfigPath,
+		SystemConfigPath: s.SystemConfigPath,
+		HomeDir:          s.HomeDir,
+		ConfigOverrides:  maps.Clone(s.Options),
+	}
+	if len(s.AuthMethods) > 0 {
+		if opts.ConfigOverrides == nil {
+			opts.ConfigOverrides = map[string]string{}
+		}
+		opts.ConfigOverrides["PreferredAuthentications"] = s.preferredAuth()
+	}
+	if s.SSHConfigAlias != "" {
+		return sshconn.Resolve(s.SSHConfigAlias, opts)
+	}
+	host := s.Host
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]" // IPv6
+	}
+	return sshconn.Resolve(host, opts)
+}
+
+// Secrets are a login's password and key passphrase. They travel only over
+// the agent's pipe (never argv or the environment), are answered to the
+// server before the user is asked, and never appear in logs: Secrets
+// formats as "[redacted]".
+type Secrets struct {
+	Password   string `json:"password,omitempty"`
+	Passphrase string `json:"passphrase,omitempty"`
+}
+
+// String hides the values.
+func (Secrets) String() string { return "[redacted]" }
+
+// GoString hides the values.
+func (Secrets) GoString() string { return "agent.Secrets{[redacted]}" }
+
+// LogValue hides the values from log/slog.
+func (Secrets) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// Format hides the values from every fmt verb.
+func (s Secrets) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(s.String())) }
