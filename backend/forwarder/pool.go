@@ -268,7 +268,7 @@ func (p *pool) maintain() time.Duration {
 		_ = c.Close()
 	}
 	for _, t := range opens {
-		if !p.s.spawn(func() { p.openOne(t, client, gen) }) {
+		if !p.s.spawnOpen(func() { p.openOne(t, client, gen) }) {
 			p.mu.Lock()
 			p.targets[t].opening--
 			p.mu.Unlock()

@@ -43,6 +43,12 @@ type Session struct {
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the Session starts
+	// opens counts goroutines blocked in x/crypto's OpenChannel. Close
+	// waits for them only a bounded time: x/crypto can leave an open
+	// unanswered forever when the connection dies at the same moment (the
+	// mux drops its channel list before closing the conn, and an open that
+	// lands in between is never answered nor dropped).
+	opens sync.WaitGroup
 
 	lastAlive atomic.Int64 // mono() of the last sign of life of the current connection
 	srtt      atomic.Int64 // smoothed RTT in ns, 0 = unknown
@@ -53,16 +59,17 @@ type Session struct {
 	stateSince time.Time
 	reason     string
 	stateErr   error
-	client     SSHClient // nil while there is no connection
-	gen        uint64    // incremented for every new client
-	suspect    bool      // ping before the next use
-	flight     *flight   // the one ping or connect in progress
-	failures   int       // consecutive failed connect attempts
-	nextTry    time.Time // no connect attempt before this
-	lastErr    error     // last connect error
-	downSince  time.Time // when the current outage began (zero: none)
-	openConns  int       // channels handed out by Dial and not yet closed
-	lastUse    time.Time // last Dial or channel close
+	client     SSHClient                // nil while there is no connection
+	gen        uint64                   // incremented for every new client
+	dead       map[uint64]chan struct{} // closed when that generation's connection ended
+	suspect    bool                     // ping before the next use
+	flight     *flight                  // the one ping or connect in progress
+	failures   int                      // consecutive failed connect attempts
+	nextTry    time.Time                // no connect attempt before this
+	lastErr    error                    // last connect error
+	downSince  time.Time                // when the current outage began (zero: none)
+	openConns  int                      // channels handed out by Dial and not yet closed
+	lastUse    time.Time                // last Dial or channel close
 	idleTimer  *time.Timer
 
 	events    eventQueue
@@ -359,10 +366,19 @@ func (s *Session) installLocked(c SSHClient, took time.Duration) {
 		s.downSince = time.Time{}
 	}
 	s.setStateLocked(ev)
+	if s.dead == nil {
+		s.dead = map[uint64]chan struct{}{}
+	}
+	dead := make(chan struct{})
+	s.dead[gen] = dead
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		err := c.Wait()
+		close(dead)
+		s.mu.Lock()
+		delete(s.dead, gen)
+		s.mu.Unlock()
 		if err == nil {
 			err = errors.New("closed by the server")
 		}
@@ -581,7 +597,20 @@ func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t targ
 	res := make(chan openResult, 1)
 	var mu sync.Mutex
 	abandoned := false
-	if !s.spawn(func() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrSessionClosed
+	}
+	dead, ok := s.dead[gen]
+	if !ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: opening a channel to %s: the connection already ended", errConnLost, t)
+	}
+	s.opens.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.opens.Done()
 		r := openChannel(client, t)
 		mu.Lock()
 		defer mu.Unlock()
@@ -592,14 +621,30 @@ func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t targ
 			return
 		}
 		res <- r
-	}) {
-		return nil, ErrSessionClosed
+	}()
+	abandon := func() {
+		mu.Lock()
+		abandoned = true
+		mu.Unlock()
+		select {
+		case r := <-res:
+			if r.err == nil {
+				s.discardChannel(r.ch, r.reqs)
+			}
+		default:
+		}
 	}
 	stall := s.stallTimeout()
 	timer := time.NewTimer(stall)
 	defer timer.Stop()
 	for {
 		select {
+		case <-dead:
+			// The connection ended while the open was in flight; x/crypto
+			// may never answer it, so fail now and let the caller retry on
+			// the next connection (nothing was sent on this channel).
+			abandon()
+			return nil, fmt.Errorf("%w: opening a channel to %s", errConnLost, t)
 		case r := <-res:
 			if r.err != nil {
 				return nil, r.err
@@ -610,20 +655,34 @@ func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t targ
 		case <-timer.C:
 			s.checkAlive(gen, fmt.Sprintf("opening a channel to %s took longer than %s", t, fmtDur(stall)))
 		case <-ctx.Done():
-			mu.Lock()
-			abandoned = true
-			mu.Unlock()
-			select {
-			case r := <-res:
-				if r.err == nil {
-					s.discardChannel(r.ch, r.reqs)
-				}
-			default:
-			}
+			abandon()
 			return nil, ctx.Err()
 		}
 	}
 }
+
+// spawnOpen runs f, which calls x/crypto's OpenChannel, in a goroutine that
+// Close waits for only openWaitOnClose (see Session.opens).
+func (s *Session) spawnOpen(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.opens.Add(1)
+	go func() {
+		defer s.opens.Done()
+		f()
+	}()
+	return true
+}
+
+// errConnLost: the connection ended under an operation; retrying on the next
+// connection is safe when nothing was written.
+var errConnLost = errors.New("ssh connection lost")
+
+// openWaitOnClose bounds how long Close waits for opens stuck in x/crypto.
+const openWaitOnClose = 2 * time.Second
 
 // discardChannel closes a channel nobody will use.
 func (s *Session) discardChannel(ch ssh.Channel, reqs <-chan *ssh.Request) {
@@ -728,6 +787,13 @@ func (s *Session) Close() error {
 	}
 	s.pool.close()
 	s.wg.Wait()
+	opensDone := make(chan struct{})
+	go func() { s.opens.Wait(); close(opensDone) }()
+	select {
+	case <-opensDone:
+	case <-time.After(openWaitOnClose):
+		s.log.Warn("an ssh channel open never returned after its connection closed (golang.org/x/crypto race); abandoning it")
+	}
 	s.events.close()
 	<-s.eventDone
 	return nil
