@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/porthole-app/porthole/backend/agent"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -254,6 +255,7 @@ type serverConfig struct {
 	ssh           sshBase
 	promptTimeout time.Duration
 	newLogin      newLoginFunc // nil: in-process logins
+	closeLogins   func()       // runs at shutdown, after every login closed (stops the Supervisor)
 }
 
 // keyringTTL is how long a keyring check is reused.
@@ -367,6 +369,9 @@ func (m *serverManager) shutdown() {
 		_ = r.Close()
 	}
 	m.wg.Wait()
+	if m.cfg.closeLogins != nil {
+		m.cfg.closeLogins()
+	}
 }
 
 var errNoProfiles = webui.WithStatus(errors.New("server logins are not available in this mode"), 503)
@@ -1136,10 +1141,14 @@ func openServerConfig(log *slog.Logger) serverConfig {
 	if err != nil {
 		log.Error("the profiles file cannot be used; server logins are read-only until it is fixed", "err", err)
 	}
+	// Each connected server runs in its own sandboxed `porthole agent` process.
+	sup := agent.NewSupervisor(agent.SupervisorOptions{Exe: agentExecutable(), Logger: log.With("component", "agents")})
 	return serverConfig{
-		store:   store,
-		secrets: profiles.NewKeyring(log.With("component", "keyring")),
-		backend: keyringBackendName(),
+		store:       store,
+		secrets:     profiles.NewKeyring(log.With("component", "keyring")),
+		backend:     keyringBackendName(),
+		newLogin:    newAgentLoginFunc(sup),
+		closeLogins: func() { _ = sup.Close() },
 	}
 }
 

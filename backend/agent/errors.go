@@ -113,6 +113,17 @@ type wireError struct {
 	Message string   `json:"message"`
 	Kinds   []string `json:"kinds,omitempty"`
 	Exec    *execErr `json:"exec,omitempty"`
+	// The structured sshconn errors the UI shows in detail (both host key
+	// fingerprints, the auth methods tried) cross the pipe as data.
+	HostKey *sshconn.HostKeyMismatchError `json:"hostKey,omitempty"`
+	Auth    *wireAuth                     `json:"auth,omitempty"`
+}
+
+type wireAuth struct {
+	User    string   `json:"user"`
+	Addr    string   `json:"addr"`
+	Tried   []string `json:"tried,omitempty"`
+	Allowed []string `json:"allowed,omitempty"`
 }
 
 type execErr struct {
@@ -130,6 +141,14 @@ func toWire(err error) *wireError {
 	if errors.As(err, &ee) {
 		w.Exec = &execErr{Status: ee.Status, Signal: ee.Signal, Stderr: ee.Stderr}
 	}
+	var mm *sshconn.HostKeyMismatchError
+	if errors.As(err, &mm) {
+		w.HostKey = mm
+	}
+	var ae *sshconn.AuthError
+	if errors.As(err, &ae) {
+		w.Auth = &wireAuth{User: ae.User, Addr: ae.Addr, Tried: ae.Tried, Allowed: ae.Allowed}
+	}
 	return w
 }
 
@@ -140,6 +159,10 @@ func (w *wireError) toError() error {
 	e := &RemoteError{Message: w.Message, Kinds: slices.Clone(w.Kinds)}
 	if w.Exec != nil {
 		e.Exec = &ExecError{Status: w.Exec.Status, Signal: w.Exec.Signal, Stderr: w.Exec.Stderr}
+	}
+	e.HostKey = w.HostKey
+	if w.Auth != nil {
+		e.Auth = &sshconn.AuthError{User: w.Auth.User, Addr: w.Auth.Addr, Tried: w.Auth.Tried, Allowed: w.Auth.Allowed}
 	}
 	return e
 }
@@ -152,6 +175,25 @@ type RemoteError struct {
 	Message string
 	Kinds   []string
 	Exec    *ExecError
+	HostKey *sshconn.HostKeyMismatchError // set when the agent refused a changed host key
+	Auth    *sshconn.AuthError            // set when authentication failed (Causes are not carried)
+}
+
+// As finds the structured sshconn errors the agent sent along.
+func (e *RemoteError) As(target any) bool {
+	switch t := target.(type) {
+	case **sshconn.HostKeyMismatchError:
+		if e.HostKey != nil {
+			*t = e.HostKey
+			return true
+		}
+	case **sshconn.AuthError:
+		if e.Auth != nil {
+			*t = e.Auth
+			return true
+		}
+	}
+	return false
 }
 
 func (e *RemoteError) Error() string { return e.Message }
