@@ -225,7 +225,6 @@ func (s *switchPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPro
 	return lp.UnknownHost(ctx, req)
 }
 
-
 func init() {
 	// The prompt broker's errors come back from the agent (its Prompter is
 	// this process's broker); keep errors.Is working across the pipe.
