@@ -736,7 +736,7 @@ func benchRSS(ctx context.Context, r *rig, p params) []row {
 		}
 		busy.cells[t] = memCell(m)
 	}
-	return []row{idle, busy}
+	return append([]row{idle, busy}, benchAgent(ctx, r, 5, p.rssSettle)...)
 }
 
 // memCell shows VmRSS in MB with its anonymous/file-backed split.

@@ -202,13 +202,7 @@ func renderTable(rows []row, portholeOK, aa bool) string {
 	return b.String()
 }
 
-// agentRow is the place for the agent's own numbers (a later issue).
-func agentRow() row {
-	na := cell{err: "not measured yet"}
-	return row{measure: "porthole agent: idle RSS and start time (later issue)", unit: unitMS, cells: [2]cell{{err: "n/a"}, na}}
-}
-
-func (rep *report) allRows() []row { return append(append([]row(nil), rep.rows...), agentRow()) }
+func (rep *report) allRows() []row { return append([]row(nil), rep.rows...) }
 
 // table is what is printed to stdout.
 func (rep *report) table() string {
