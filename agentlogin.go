@@ -142,6 +142,14 @@ func (l *agentLogin) Connect(ctx context.Context) error {
 		return err
 	}
 	lp.commit()
+	// The agent keeps the secrets that worked, in its memory only, so that
+	// a reconnect after a network change or sleep needs no question. They
+	// travel over the pipe, never argv or environment (see DESIGN: Sandbox).
+	if pw, pp := lp.usedSecrets(); pw != "" || pp != "" {
+		if err := r.SetSecrets(ctx, agent.Secrets{Password: pw, Passphrase: pp}); err != nil {
+			l.env.log.Warn("could not hand the login's secrets to its background process; a reconnect may ask again", "err", err)
+		}
+	}
 	return nil
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/webui"
 )
 
@@ -55,6 +57,10 @@ type App struct {
 	events   *eventHub
 	settings *settingsFile
 	servers  *serverManager
+	apps     *appsManager
+	tabs     *tabsFile    // nil: tabs are not saved
+	ports    *portmap.Map // nil: no stable endpoints (apps cannot be opened)
+	origin   string       // serve's own origin (http://127.0.0.1:PORT); "" on the desktop
 	mode     Mode
 	started  time.Time
 
@@ -79,7 +85,38 @@ func NewApp(log *slog.Logger, mode Mode, events *eventHub, settings *settingsFil
 		a.servers = newServerManager(log, events.Publish, serverConfig{})
 	}
 	a.servers.changed = func() { a.events.Publish(TopicStatus, a.Status()) }
+	a.apps = newAppsManager(log, events.Publish, a.servers, a.ports)
+	if a.origin != "" {
+		// serve's page frames the apps too (both of its host names).
+		a.apps.ancestors = append(a.apps.ancestors, a.origin)
+		if u, ok := strings.CutPrefix(a.origin, "http://127.0.0.1:"); ok {
+			a.apps.ancestors = append(a.apps.ancestors, "http://localhost:"+u)
+		}
+	}
+	a.servers.connected = func(id string) { a.apps.restore(a.context(), id) }
+	a.servers.removed = a.apps.forget
 	return a
+}
+
+// withPortmap gives the App the stable local endpoints (owned by the App:
+// it is the only user; the agents get endpoints, not the map).
+func withPortmap(m *portmap.Map) appOption { return func(a *App) { a.ports = m } }
+
+// withTabs gives the App the saved tabs.
+func withTabs(t *tabsFile) appOption { return func(a *App) { a.tabs = t } }
+
+// withServeOrigin tells the App the origin of `porthole serve`'s page,
+// which may frame the apps.
+func withServeOrigin(origin string) appOption { return func(a *App) { a.origin = origin } }
+
+// openPortmapLogged opens the endpoints file at its default place; a broken
+// file is reported (and kept) and endpoints are assigned in memory.
+func openPortmapLogged(log *slog.Logger) *portmap.Map {
+	m, err := portmap.Open("", log.With("component", "portmap"))
+	if err != nil {
+		log.Error("local endpoints are not saved this run; apps may move to other addresses at the next start", "err", err)
+	}
+	return m
 }
 
 // startup runs once the UI's lifetime starts (Wails OnStartup, or serve start).
@@ -100,7 +137,7 @@ func (a *App) Version() VersionInfo { return currentVersion() }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: 0}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: a.apps.count()}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right

@@ -30,8 +30,13 @@ func runDesktop() error {
 		return err
 	}
 	log := newLogger(os.Stderr, false)
+	// Before wails.Run creates the window, on this goroutine (GTK's thread).
+	if err := setupWebData(log); err != nil {
+		log.Warn("apps in tabs will be logged out when Porthole restarts", "err", err)
+	}
 	hub := newEventHub()
-	app := NewApp(log, ModeDesktop, hub, openSettingsLogged(log), withServers(openServerConfig(log)))
+	app := NewApp(log, ModeDesktop, hub, openSettingsLogged(log), withServers(openServerConfig(log)),
+		withPortmap(openPortmapLogged(log)), withTabs(openTabsLogged(log)))
 	return wails.Run(&options.App{
 		Title:            "Porthole",
 		Width:            1280,

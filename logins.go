@@ -248,7 +248,8 @@ type loginPrompter struct {
 	savedExists map[profiles.SecretKind]bool
 	asked       map[profiles.SecretKind]int
 	typed       map[profiles.SecretKind]typedSecret
-	keyringErr  error // the keyring failed during this attempt
+	used        map[profiles.SecretKind]string // the last secret of each kind handed to the server
+	keyringErr  error                          // the keyring failed during this attempt
 }
 
 type typedSecret struct {
@@ -265,7 +266,16 @@ func newLoginPrompter(p profiles.Profile, env loginEnv) *loginPrompter {
 		savedExists: map[profiles.SecretKind]bool{},
 		asked:       map[profiles.SecretKind]int{},
 		typed:       map[profiles.SecretKind]typedSecret{},
+		used:        map[profiles.SecretKind]string{},
 	}
+}
+
+// usedSecrets returns the secrets the last answers gave, by kind. After a
+// successful login they are the ones that worked.
+func (lp *loginPrompter) usedSecrets() (password, passphrase string) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.used[profiles.SecretPassword], lp.used[profiles.SecretKeyPassphrase]
 }
 
 func (lp *loginPrompter) base(kind PromptKind, user, host, hop string) Prompt {
@@ -383,6 +393,7 @@ func (lp *loginPrompter) secret(ctx context.Context, kind profiles.SecretKind, p
 		case err == nil:
 			lp.mu.Lock()
 			lp.savedExists[kind] = true
+			lp.used[kind] = v
 			lp.mu.Unlock()
 			lp.env.log.Info("using the " + what + " saved in the keyring")
 			return v, nil
@@ -433,6 +444,7 @@ func (lp *loginPrompter) secret(ctx context.Context, kind profiles.SecretKind, p
 	}
 	lp.mu.Lock()
 	lp.typed[kind] = typedSecret{value: a.Secret, remember: a.Remember && pr.CanRemember}
+	lp.used[kind] = a.Secret
 	lp.mu.Unlock()
 	return a.Secret, nil
 }

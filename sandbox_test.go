@@ -192,6 +192,33 @@ func TestSandboxKill9App(t *testing.T) {
 		t.Fatal("Connect did not return within 60 s")
 	}
 
+	// The connection drops (server restart, network change): connecting
+	// again asks nothing, because the agent kept the password that worked.
+	srv.DropAll()
+	reconnected := make(chan int, 1)
+	go func() { reconnected <- app.call(t, "Connect", nil, prof.ID) }()
+	giveUp := time.After(30 * time.Second)
+	for waiting := true; waiting; {
+		select {
+		case code := <-reconnected:
+			if code != 200 {
+				t.Fatalf("Connect after the connection dropped: %d", code)
+			}
+			waiting = false
+		case <-giveUp:
+			t.Fatal("Connect after the connection dropped did not return within 30 s")
+		case <-time.After(20 * time.Millisecond):
+			var prompts []json.RawMessage
+			app.call(t, "Prompts", &prompts)
+			if len(prompts) > 0 {
+				t.Fatalf("reconnecting asked again: %s", prompts[0])
+			}
+		}
+	}
+	if n := srv.Stats().AuthOK; n < 2 {
+		t.Fatalf("server saw %d successful logins, want a second one after the drop", n)
+	}
+
 	agents := childrenOf(app.cmd.Process.Pid, "agent")
 	if len(agents) != 1 {
 		t.Fatalf("agent processes of serve (pid %d): %v, want exactly one", app.cmd.Process.Pid, agents)

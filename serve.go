@@ -77,7 +77,9 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	}
 
 	hub := newEventHub()
-	app := NewApp(log, ModeServe, hub, openSettingsLogged(log), withServers(openServerConfig(log)))
+	origin := "http://" + ln.Addr().String()
+	app := NewApp(log, ModeServe, hub, openSettingsLogged(log), withServers(openServerConfig(log)),
+		withPortmap(openPortmapLogged(log)), withTabs(openTabsLogged(log)), withServeOrigin(origin))
 	srv, err := webui.New(webui.Options{Bound: app, Assets: frontendFS(), Snapshot: hub.Snapshot, Logger: log})
 	if err != nil {
 		ln.Close()

@@ -269,6 +269,10 @@ type serverManager struct {
 	cfg     serverConfig
 	broker  *promptBroker
 	changed func() // the number of servers changed (app.status)
+	// connected runs after a Connect succeeded (the app binds its forwards
+	// again in a new agent); removed after a server was deleted.
+	connected func(id string)
+	removed   func(id string)
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -658,6 +662,9 @@ func (m *serverManager) remove(id string) error {
 	m.logMu.Lock()
 	delete(m.logs, id)
 	m.logMu.Unlock()
+	if m.removed != nil {
+		m.removed(id)
+	}
 	m.publishServers()
 	m.changed()
 	return nil
@@ -875,6 +882,9 @@ func (m *serverManager) connect(id string) (ServerSummary, error) {
 		m.mu.Unlock()
 		m.note(id, slog.LevelInfo, "connected")
 		m.publishServers()
+		if m.connected != nil {
+			m.connected(id)
+		}
 		return m.summary(id), nil
 	}
 	se := classifyConnectError(err, m.cfg.promptTimeout)

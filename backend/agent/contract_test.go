@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,6 +229,67 @@ func TestLoginContract(t *testing.T) {
 			}
 			if _, err := l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{r.webForward("x", 0), r.webForward("x", 0)}); !errors.Is(err, ErrBadLoginSpec) {
 				t.Errorf("duplicate IDs: err = %v, want ErrBadLoginSpec", err)
+			}
+		}},
+		{"web forward: proxies, rewrites frame headers, is kept and replaced", func(t *testing.T, start newLoginFunc) {
+			l := start(t, r.spec("webfwd", r.appForward("app", 0)), Secrets{Password: testPassword}, nil)
+			st, err := l.Stats(ctxT(t, 10*time.Second))
+			if err != nil || len(st.Forwards) != 1 {
+				t.Fatalf("Stats = %+v, %v", st, err)
+			}
+			fi := st.Forwards[0]
+			if fi.Kind != ForwardWeb || fi.Web == nil || fi.Web.ServerName != "rig" || fi.Spec.TargetHost != "localhost" || fi.Addr == "" {
+				t.Fatalf("forward info = %+v; want a listening web forward with its spec", fi)
+			}
+			resp, err := http.Get("http://" + fi.Addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := new(bytes.Buffer)
+			_, _ = body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(body.String(), testrig.WebAppTitle) {
+				t.Fatalf("GET / = %s %q", resp.Status, body.String())
+			}
+			if xfo := resp.Header.Get("X-Frame-Options"); xfo != "" {
+				t.Errorf("X-Frame-Options %q passed through; the web forward replaces it", xfo)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'self' wails://wails") {
+				t.Errorf("CSP = %q; want frame-ancestors limited to the app and Porthole", csp)
+			}
+			// The app saw the request as if the browser ran on the server.
+			reqs := r.web.Requests()
+			if last := reqs[len(reqs)-1]; last.Host != fmt.Sprintf("localhost:%d", r.web.Port()) {
+				t.Errorf("the app saw Host %q, want localhost:%d", last.Host, r.web.Port())
+			}
+			// Asked again with port 0: kept on its port. Another ancestor list: replaced.
+			infos, err := l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{r.appForward("app", 0)})
+			if err != nil || len(infos) != 1 || infos[0].Addr != fi.Addr || infos[0].Stats.TotalConns < 1 {
+				t.Fatalf("SetForwards again = %+v, %v; want the same forward on %s with its counters", infos, err, fi.Addr)
+			}
+			port := portOf(fi.Addr)
+			changed := r.appForward("app", port)
+			changed.Web.AllowedFrameAncestors = append(slices.Clone(changed.Web.AllowedFrameAncestors), "http://127.0.0.1:9")
+			infos, err = l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{changed})
+			if err != nil || len(infos) != 1 || infos[0].Addr != fi.Addr || infos[0].Stats.TotalConns != 0 {
+				t.Fatalf("SetForwards changed = %+v, %v; want a new forward on the same %s", infos, err, fi.Addr)
+			}
+			resp, err = http.Get("http://" + fi.Addr + "/small")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "http://127.0.0.1:9") {
+				t.Errorf("CSP after the change = %q; want the new ancestor", csp)
+			}
+			if got := l.Spec().Forwards; len(got) != 1 || got[0].Web == nil || len(got[0].Web.AllowedFrameAncestors) != 3 {
+				t.Errorf("Spec().Forwards = %+v", got)
+			}
+			// A spec with both kinds is refused.
+			both := r.appForward("both", 0)
+			both.Local = r.webForward("both", 0).Local
+			if _, err := l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{both}); !errors.Is(err, ErrBadLoginSpec) {
+				t.Errorf("local+web spec: err = %v, want ErrBadLoginSpec", err)
 			}
 		}},
 		{"exec", func(t *testing.T, start newLoginFunc) {

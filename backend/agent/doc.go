@@ -6,8 +6,9 @@
 // # Login
 //
 // Login is what the app sees of a server login: connect and disconnect,
-// forwards on assigned local endpoints, Exec and Probe for discovery, stats,
-// and events. NewLocalLogin runs one in this process (tests, `porthole
+// forwards on assigned local endpoints (raw -L forwards, or HTTP-aware web
+// forwards for apps in tabs: ForwardSpec.Web), Exec and Probe for
+// discovery, stats, and events. NewLocalLogin runs one in this process (tests, `porthole
 // forward`, and the agent itself); Supervisor.Start runs one in an agent
 // process and returns a RemoteLogin. Both pass the same contract tests.
 //

@@ -66,6 +66,15 @@ func (r *rig) webForward(id string, port int) ForwardSpec {
 	return ForwardSpec{ID: id, Local: forwarder.LocalSpec{BindAddress: "127.0.0.1", BindPort: port, TargetHost: "127.0.0.1", TargetPort: r.web.Port()}}
 }
 
+// appForward is a web (HTTP-aware) forward of a free local port (or port)
+// to the web app, which the server reaches as localhost.
+func (r *rig) appForward(id string, port int) ForwardSpec {
+	return ForwardSpec{ID: id, Web: &forwarder.WebSpec{
+		BindAddress: "127.0.0.1", BindPort: port, TargetHost: "localhost", TargetPort: r.web.Port(),
+		ServerName: "rig", AllowedFrameAncestors: forwarder.WailsFrameAncestors,
+	}}
+}
+
 // get fetches path through addr with a fresh connection.
 func get(addr, path string, timeout time.Duration) (string, error) {
 	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}

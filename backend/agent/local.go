@@ -51,8 +51,15 @@ type LocalLogin struct {
 
 type localForward struct {
 	spec ForwardSpec
-	lf   *forwarder.LocalForward // nil when it could not listen
+	lf   runningForward // nil when it could not listen
 	err  error
+}
+
+// runningForward is a *forwarder.LocalForward or a *forwarder.WebForward.
+type runningForward interface {
+	Addr() net.Addr
+	Stats() forwarder.StatsSnapshot
+	Close() error
 }
 
 var _ Login = (*LocalLogin)(nil)
@@ -328,7 +335,7 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 		if keep[f] {
 			continue
 		}
-		lf, err := forwarder.ListenLocal(f.spec.Local, forwarder.DialerFunc(l.Dial), forwarder.LocalOptions{Guard: l.guard, Logger: l.log})
+		lf, err := l.listen(f.spec)
 		if err != nil {
 			f.err = fmt.Errorf("%w: forward %s: %w", ErrListen, f.spec.Key(), err)
 			errs = append(errs, f.err)
@@ -336,8 +343,9 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 			continue
 		}
 		f.lf = lf
-		l.log.Info("forwarding", "forward", f.spec.Key(), "local", lf.Addr().String(),
-			"remote", net.JoinHostPort(f.spec.Local.TargetHost, strconv.Itoa(f.spec.Local.TargetPort)))
+		ep := f.spec.Endpoint()
+		l.log.Info("forwarding", "forward", f.spec.Key(), "kind", f.spec.Kind(), "local", lf.Addr().String(),
+			"remote", net.JoinHostPort(ep.TargetHost, strconv.Itoa(ep.TargetPort)))
 	}
 
 	l.mu.Lock()
@@ -353,7 +361,7 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 	l.forwards = next
 	l.spec.Forwards = make([]ForwardSpec, len(next))
 	for i, f := range next {
-		l.spec.Forwards[i] = f.spec
+		l.spec.Forwards[i] = f.spec.clone()
 	}
 	l.mu.Unlock()
 	infos := forwardInfos(next)
@@ -361,24 +369,32 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 	return infos, errors.Join(errs...)
 }
 
+// listen binds one forward behind the login's guard.
+func (l *LocalLogin) listen(spec ForwardSpec) (runningForward, error) {
+	d := forwarder.DialerFunc(l.Dial)
+	if spec.Web != nil {
+		return forwarder.ListenWeb(*spec.Web, d, forwarder.WebOptions{Guard: l.guard, Logger: l.log})
+	}
+	return forwarder.ListenLocal(spec.Local, d, forwarder.LocalOptions{Guard: l.guard, Logger: l.log})
+}
+
 // sameForward: want asks for what f already does. A BindPort of 0 matches
 // the port f got (the app asks again without knowing it).
 func sameForward(f *localForward, want ForwardSpec) bool {
-	have := f.spec.Local
-	if ta, ok := f.lf.Addr().(*net.TCPAddr); ok && have.BindPort == 0 {
-		have.BindPort = ta.Port
+	have := f.spec
+	if ta, ok := f.lf.Addr().(*net.TCPAddr); ok && have.BindPort() == 0 {
+		have = have.withBindPort(ta.Port)
 	}
-	w := want.Local
-	if w.BindPort == 0 {
-		w.BindPort = have.BindPort
+	if want.BindPort() == 0 {
+		want = want.withBindPort(have.BindPort())
 	}
-	return have == w
+	return sameSpec(have, want)
 }
 
 func forwardInfos(fwds []*localForward) []ForwardInfo {
 	infos := make([]ForwardInfo, len(fwds))
 	for i, f := range fwds {
-		infos[i] = ForwardInfo{ID: f.spec.Key(), Spec: f.spec.Local}
+		infos[i] = forwardInfo(f.spec)
 		switch {
 		case f.lf != nil:
 			infos[i].Addr = f.lf.Addr().String()
@@ -388,6 +404,15 @@ func forwardInfos(fwds []*localForward) []ForwardInfo {
 		}
 	}
 	return infos
+}
+
+// forwardInfo is the part of a ForwardInfo the spec says.
+func forwardInfo(spec ForwardSpec) ForwardInfo {
+	fi := ForwardInfo{ID: spec.Key(), Kind: spec.Kind(), Spec: spec.Endpoint()}
+	if spec.Web != nil {
+		fi.Web = spec.clone().Web
+	}
+	return fi
 }
 
 // SetSecrets implements Login.

@@ -129,8 +129,12 @@ type Stats struct {
 
 // ForwardInfo is one forward: where it listens (or why not) and its counters.
 type ForwardInfo struct {
-	ID   string              `json:"id"`
+	ID   string      `json:"id"`
+	Kind ForwardKind `json:"kind,omitzero"` // zero only in hand-made values
+	// Spec is the forward's address and target (ForwardSpec.Endpoint).
 	Spec forwarder.LocalSpec `json:"spec"`
+	// Web is a web forward's spec; nil for a local forward.
+	Web *forwarder.WebSpec `json:"web,omitempty"`
 	// Addr is the bound local address ("127.0.0.1:8080"); "" when not listening.
 	Addr string `json:"addr,omitempty"`
 	// Error says why it is not listening.

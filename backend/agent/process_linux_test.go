@@ -217,6 +217,42 @@ func TestKill9Agent(t *testing.T) {
 	}
 }
 
+// TestKill9AgentWebForward: a web forward asked for with port 0 comes back
+// on the same endpoint after its agent is killed, so the app's origin (and
+// with it its cookies) stays the same.
+func TestKill9AgentWebForward(t *testing.T) {
+	r := newRig(t, testrig.SSHServerOptions{})
+	sup, _ := testSupervisor(t, SupervisorOptions{})
+	l := startRemote(t, sup, r.spec("crashy-web"), Secrets{Password: testPassword}, nil)
+	infos, err := l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{r.appForward("app", 0)})
+	if err != nil || len(infos) != 1 || infos[0].Addr == "" {
+		t.Fatalf("SetForwards = %+v, %v", infos, err)
+	}
+	addr := infos[0].Addr
+	mustGet(t, addr, "/small")
+	old := l.Process().PID
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(15*time.Second, func() bool {
+		p := l.Process()
+		if p.PID == 0 || p.PID == old {
+			return false
+		}
+		_, err := get(addr, "/small", time.Second)
+		return err == nil
+	}) {
+		t.Fatalf("the web forward on %s did not answer within 15 s of killing agent %d", addr, old)
+	}
+	st, err := l.Stats(ctxT(t, 10*time.Second))
+	if err != nil || len(st.Forwards) != 1 || st.Forwards[0].Addr != addr || st.Forwards[0].Kind != ForwardWeb {
+		t.Fatalf("Stats after the restart = %+v, %v; want the web forward on %s", st.Forwards, err, addr)
+	}
+	if f := l.Spec().Forwards; len(f) != 1 || f[0].Web == nil || f[0].Web.BindPort != portOf(addr) {
+		t.Errorf("Spec().Forwards = %+v; want the port pinned", f)
+	}
+}
+
 // TestSecretsStayOffTheCommandLine: the secrets reach the agent (it logs in
 // with them) but appear in neither its command line nor its environment.
 func TestSecretsStayOffTheCommandLine(t *testing.T) {

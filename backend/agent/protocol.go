@@ -21,7 +21,7 @@ import (
 // ProtocolVersion is the version of the app ↔ agent protocol. The app's
 // first call is hello{protocol}; an agent of another version answers with
 // an error and exits.
-const ProtocolVersion = 1
+const ProtocolVersion = 2 // 2: web forwards (ForwardSpec.Web)
 
 // MaxMessageSize bounds one message on the pipe.
 const MaxMessageSize = 32 << 20

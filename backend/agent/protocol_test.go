@@ -42,11 +42,14 @@ func realMessages(t testing.TB) [][]byte {
 		ID: "p1", Name: "alice@gpu1", Host: "gpu1.example.com", Port: 22, User: "alice",
 		IdentityFiles: []string{"/home/alice/.ssh/id_ed25519"}, AuthMethods: []AuthMethod{AuthAgent, AuthKey, AuthPassword},
 		ProxyJump: "bastion", KnownHostsFiles: []string{"/home/alice/.ssh/known_hosts"},
-		Session:  SessionSettings{IdleTimeout: -1, PoolSize: 4, StatsInterval: time.Second},
-		Forwards: []ForwardSpec{{ID: "jupyter", Local: forwarder.LocalSpec{BindAddress: "127.0.0.2", BindPort: 8888, TargetHost: "127.0.0.1", TargetPort: 8888}}},
+		Session: SessionSettings{IdleTimeout: -1, PoolSize: 4, StatsInterval: time.Second},
+		Forwards: []ForwardSpec{
+			{ID: "jupyter", Local: forwarder.LocalSpec{BindAddress: "127.0.0.2", BindPort: 8888, TargetHost: "127.0.0.1", TargetPort: 8888}},
+			{ID: "lab", Web: &forwarder.WebSpec{BindAddress: "127.0.0.2", BindPort: 8889, TargetHost: "localhost", TargetPort: 8889, ServerName: "gpu1", AllowedFrameAncestors: forwarder.WailsFrameAncestors}},
+		},
 	}
 	state := forwarder.Event{Session: "alice@gpu1", State: forwarder.StateReady, Prev: forwarder.StateConnecting, Reason: "connected", Time: time.Unix(1700000000, 0), RTT: 3 * time.Millisecond}
-	stats := Stats{Session: forwarder.StateInfo{State: forwarder.StateReady}, Forwards: []ForwardInfo{{ID: "jupyter", Spec: spec.Forwards[0].Local, Addr: "127.0.0.2:8888", Stats: forwarder.StatsSnapshot{TotalConns: 3, BytesIn: 1200}}}}
+	stats := Stats{Session: forwarder.StateInfo{State: forwarder.StateReady}, Forwards: []ForwardInfo{{ID: "jupyter", Kind: ForwardLocal, Spec: spec.Forwards[0].Local, Addr: "127.0.0.2:8888", Stats: forwarder.StatsSnapshot{TotalConns: 3, BytesIn: 1200}}}}
 	return [][]byte{
 		frameOf(t, 1, methodHello, helloParams{Protocol: ProtocolVersion}),
 		frameOf(t, 2, methodInit, initParams{Spec: spec, Secrets: Secrets{Password: "pw"}, HasPrompter: true}),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -60,21 +61,142 @@ func (m *AuthMethod) UnmarshalText(b []byte) error {
 	return fmt.Errorf("unknown auth method %q: want one of agent, key, password, keyboard-interactive", b)
 }
 
-// ForwardSpec is one local forward (-L) of a login, on the local endpoint
-// the app assigned to it.
+// ForwardKind says what a forward does with a connection.
+type ForwardKind int
+
+const (
+	// ForwardLocal is a raw -L forward: bytes pass through untouched.
+	ForwardLocal ForwardKind = iota + 1
+	// ForwardWeb is an HTTP-aware forward (forwarder.WebForward): a reverse
+	// proxy for a web app shown in a tab.
+	ForwardWeb
+)
+
+var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web"}
+
+func (k ForwardKind) String() string {
+	if k > 0 && int(k) < len(forwardKindNames) {
+		return forwardKindNames[k]
+	}
+	return fmt.Sprintf("ForwardKind(%d)", int(k))
+}
+
+// MarshalText writes the kind's name.
+func (k ForwardKind) MarshalText() ([]byte, error) {
+	if k <= 0 || int(k) >= len(forwardKindNames) {
+		return nil, fmt.Errorf("unknown forward kind %d", int(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText parses a kind's name.
+func (k *ForwardKind) UnmarshalText(b []byte) error {
+	for i, n := range forwardKindNames {
+		if i > 0 && n == string(b) {
+			*k = ForwardKind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown forward kind %q: want local or web", b)
+}
+
+// ForwardSpec is one forward of a login, on the local endpoint the app
+// assigned to it: a raw local forward (-L, Local) or, when Web is set, an
+// HTTP-aware web forward (Local is then unused and must be zero).
 type ForwardSpec struct {
 	// ID names the forward within its login (stats and results refer to
-	// it); "" means Local.String().
+	// it); "" means Local.String() (or "web:" + Web.String()).
 	ID    string              `json:"id,omitempty"`
-	Local forwarder.LocalSpec `json:"local"`
+	Local forwarder.LocalSpec `json:"local,omitzero"`
+	// Web, when set, makes this a web forward.
+	Web *forwarder.WebSpec `json:"web,omitempty"`
+}
+
+// Kind is ForwardWeb when Web is set, else ForwardLocal.
+func (f ForwardSpec) Kind() ForwardKind {
+	if f.Web != nil {
+		return ForwardWeb
+	}
+	return ForwardLocal
 }
 
 // Key is the forward's ID, or its spec when the ID is empty.
 func (f ForwardSpec) Key() string {
-	if f.ID != "" {
+	switch {
+	case f.ID != "":
 		return f.ID
+	case f.Web != nil:
+		return "web:" + f.Web.String()
 	}
 	return f.Local.String()
+}
+
+// Endpoint is the forward's address and target as a LocalSpec (for a web
+// forward, the WebSpec's bind address, port and target).
+func (f ForwardSpec) Endpoint() forwarder.LocalSpec {
+	if f.Web != nil {
+		w := f.Web
+		return forwarder.LocalSpec{BindAddress: w.BindAddress, BindPort: w.BindPort, TargetHost: w.TargetHost, TargetPort: w.TargetPort}
+	}
+	return f.Local
+}
+
+// BindPort is the local port asked for (0: any free port).
+func (f ForwardSpec) BindPort() int { return f.Endpoint().BindPort }
+
+// withBindPort returns a copy of f with its local port set (the WebSpec is
+// copied, never shared).
+func (f ForwardSpec) withBindPort(port int) ForwardSpec {
+	if f.Web != nil {
+		w := *f.Web
+		w.BindPort = port
+		f.Web = &w
+		return f
+	}
+	f.Local.BindPort = port
+	return f
+}
+
+// clone copies f deeply.
+func (f ForwardSpec) clone() ForwardSpec {
+	if f.Web != nil {
+		w := *f.Web
+		w.AllowedFrameAncestors = slices.Clone(w.AllowedFrameAncestors)
+		f.Web = &w
+	}
+	return f
+}
+
+// Validate checks the forward's spec.
+func (f ForwardSpec) Validate() error {
+	if f.Web != nil {
+		if f.Local != (forwarder.LocalSpec{}) {
+			return errors.New("both a local and a web spec are set; a forward is one or the other")
+		}
+		return f.Web.Validate()
+	}
+	return f.Local.Validate()
+}
+
+// sameSpec: a and b ask for the same forward (bind ports compared too).
+func sameSpec(a, b ForwardSpec) bool {
+	if (a.Web == nil) != (b.Web == nil) {
+		return false
+	}
+	if a.Web == nil {
+		return a.Local == b.Local
+	}
+	wa, wb := *a.Web, *b.Web
+	if !slices.Equal(wa.AllowedFrameAncestors, wb.AllowedFrameAncestors) {
+		return false
+	}
+	wa.AllowedFrameAncestors, wb.AllowedFrameAncestors = nil, nil
+	return reflect.DeepEqual(wa, wb)
+}
+
+// sameButPort: a and b ask for the same forward, apart from the local port.
+func sameButPort(a, b ForwardSpec) bool {
+	return sameSpec(a.withBindPort(0), b.withBindPort(0))
 }
 
 // SessionSettings tune the login's forwarder.Session. Zero values mean the
@@ -201,7 +323,7 @@ func (s LoginSpec) Validate() error {
 func validateForwards(fwds []ForwardSpec) error {
 	seen := make(map[string]bool, len(fwds))
 	for _, f := range fwds {
-		if err := f.Local.Validate(); err != nil {
+		if err := f.Validate(); err != nil {
 			return fmt.Errorf("%w: forward %q: %w", ErrBadLoginSpec, f.Key(), err)
 		}
 		if seen[f.Key()] {
@@ -217,8 +339,19 @@ func (s LoginSpec) clone() LoginSpec {
 	s.AuthMethods = slices.Clone(s.AuthMethods)
 	s.Options = maps.Clone(s.Options)
 	s.KnownHostsFiles = slices.Clone(s.KnownHostsFiles)
-	s.Forwards = slices.Clone(s.Forwards)
+	s.Forwards = cloneForwards(s.Forwards)
 	return s
+}
+
+func cloneForwards(fwds []ForwardSpec) []ForwardSpec {
+	if fwds == nil {
+		return nil
+	}
+	out := make([]ForwardSpec, len(fwds))
+	for i, f := range fwds {
+		out[i] = f.clone()
+	}
+	return out
 }
 
 // usesAgent: ssh-agent is tried unless an explicit method list leaves it out.

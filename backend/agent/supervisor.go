@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -801,8 +800,8 @@ func (l *RemoteLogin) pinPorts(infos []ForwardInfo) {
 		}
 		port := portOf(in.Addr)
 		for i, f := range l.spec.Forwards {
-			if f.Key() == in.ID && f.Local.BindPort == 0 && port > 0 {
-				l.spec.Forwards[i].Local.BindPort = port
+			if f.Key() == in.ID && f.BindPort() == 0 && port > 0 {
+				l.spec.Forwards[i] = f.withBindPort(port)
 			}
 		}
 	}
@@ -857,14 +856,14 @@ func (l *RemoteLogin) SetForwards(ctx context.Context, fwds []ForwardSpec) ([]Fo
 	}
 	l.mu.Lock()
 	old := l.spec.Forwards
-	next := slices.Clone(fwds)
+	next := cloneForwards(fwds)
 	for i, f := range next { // keep the ports already pinned
-		if f.Local.BindPort != 0 {
+		if f.BindPort() != 0 {
 			continue
 		}
 		for _, o := range old {
-			if o.Key() == f.Key() && sameButPort(o.Local, f.Local) {
-				next[i].Local.BindPort = o.Local.BindPort
+			if o.Key() == f.Key() && sameButPort(o, f) {
+				next[i] = f.withBindPort(o.BindPort())
 			}
 		}
 	}
@@ -882,11 +881,6 @@ func (l *RemoteLogin) SetForwards(ctx context.Context, fwds []ForwardSpec) ([]Fo
 		}
 	}
 	return r.Forwards, errors.Join(errs...)
-}
-
-func sameButPort(a, b forwarder.LocalSpec) bool {
-	a.BindPort, b.BindPort = 0, 0
-	return a == b
 }
 
 // SetSecrets implements Login; a restarted agent gets the new secrets.

@@ -14,6 +14,8 @@
 //
 //	rekey     give sshd new host keys and restart it (a "changed host key")
 //	restart   restart sshd with the same keys (a reboot)
+//	stop      kill sshd and every session, and keep it down (the server is unreachable)
+//	start     start it again after stop (same port and keys)
 //
 // It stops sshd and exits when stdin closes, or on SIGINT/SIGTERM.
 package main
@@ -60,7 +62,7 @@ type info struct {
 	HostKeys            []hostKey `json:"hostKeys"`
 	HostKeyFingerprints []string  `json:"hostKeyFingerprints"`
 	Dir                 string    `json:"dir"`
-	Event               string    `json:"event"` // "started", "rekeyed", "restarted"
+	Event               string    `json:"event"` // "started", "rekeyed", "restarted", "stopped"
 }
 
 func main() {
@@ -148,8 +150,22 @@ func run() error {
 				if err := emit("restarted"); err != nil {
 					return err
 				}
+			case "stop":
+				if err := s.Stop(); err != nil {
+					return err
+				}
+				if err := emit("stopped"); err != nil {
+					return err
+				}
+			case "start":
+				if err := s.Restart(ctx); err != nil {
+					return err
+				}
+				if err := emit("restarted"); err != nil {
+					return err
+				}
 			default:
-				fmt.Fprintf(os.Stderr, "testsshd: unknown command %q (known: rekey, restart)\n", line)
+				fmt.Fprintf(os.Stderr, "testsshd: unknown command %q (known: rekey, restart, stop, start)\n", line)
 			}
 		}
 	}

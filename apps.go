@@ -1,0 +1,1016 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/browser"
+
+	"github.com/porthole-app/porthole/backend/agent"
+	"github.com/porthole-app/porthole/backend/discovery"
+	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/backend/webui"
+)
+
+// TopicApps carries AppList: a server's discovered apps, when they changed.
+const TopicApps = "apps"
+
+// LocalServerID is the server ID of "This computer": its apps open directly,
+// without SSH or forwards.
+const LocalServerID = "local"
+
+// Bounds of the work one call may do.
+const (
+	scanTimeout    = 30 * time.Second // one listing + probes
+	forwardTimeout = 20 * time.Second // binding forwards in the agent
+	jupyterTimeout = 10 * time.Second // finding a Jupyter token
+	hostnameTTL    = 10 * time.Minute // the server's `hostname`, for URLs apps print
+)
+
+// AppProcess is the process that listens on an app's port.
+type AppProcess struct {
+	PID     int       `json:"pid"`
+	Name    string    `json:"name"`
+	Cmdline string    `json:"cmdline"`
+	Cwd     string    `json:"cwd"`
+	Started time.Time `json:"started,omitzero"` // RFC 3339; absent when unknown
+}
+
+// AppService is one listening port of a server and what runs there.
+type AppService struct {
+	Port int `json:"port"`
+	// Kind is discovery's identifier, e.g. "jupyter-lab", "tensorboard",
+	// "http", "postgres", "not-http", "unknown".
+	Kind discovery.Kind `json:"kind"`
+	// KindName is the kind for people, e.g. "Jupyter Lab".
+	KindName string `json:"kindName"`
+	// Title is e.g. "Jupyter Lab — ~/project"; the UI adds the port.
+	Title string `json:"title"`
+	// IsWeb: open it in a tab (OpenApp); otherwise offer ForwardPort.
+	IsWeb    bool        `json:"isWeb"`
+	OpenPath string      `json:"openPath"`
+	Process  *AppProcess `json:"process,omitempty"`
+	// Local: on this computer; LocalURL opens it directly.
+	Local bool `json:"local"`
+	// LocalURL opens the app here: always for "This computer", and for a
+	// server once a forward to the port exists.
+	LocalURL string `json:"localUrl,omitempty"`
+}
+
+// AppList is ListApps' answer and the `apps` event.
+type AppList struct {
+	ServerID  string       `json:"serverId"`
+	Services  []AppService `json:"services"`
+	ScannedAt time.Time    `json:"scannedAt"`
+	// Error says why the listing failed (Services are then those of the
+	// last listing that worked, if any).
+	Error string `json:"error,omitempty"`
+}
+
+// OpenedApp is where an app opened: what the tab loads and the URL bar shows.
+type OpenedApp struct {
+	ServerID string `json:"serverId"`
+	Port     int    `json:"port"`
+	// LocalURL is what the tab loads (with a Jupyter token when Porthole
+	// found one on the server).
+	LocalURL string `json:"localUrl"`
+	// LocalOrigin is LocalURL's origin, e.g. "http://127.0.0.2:8888".
+	LocalOrigin string `json:"localOrigin"`
+	// RemoteURL is the URL on the server, e.g. "http://localhost:8888/lab".
+	RemoteURL string `json:"remoteUrl"`
+	Title     string `json:"title"`
+	// Notice says why the app is not on its usual endpoint this time.
+	Notice string `json:"notice,omitempty"`
+}
+
+// RawForward is a plain -L forward made by ForwardPort.
+type RawForward struct {
+	LocalAddr string `json:"localAddr"` // "127.0.0.2:5432"
+	Hint      string `json:"hint"`      // e.g. "psql -h 127.0.0.2 -p 5432"
+	Notice    string `json:"notice,omitempty"`
+}
+
+// appsManager discovers the apps of servers and opens them on their stable
+// endpoints.
+type appsManager struct {
+	log       *slog.Logger
+	publish   func(topic string, data any)
+	servers   *serverManager
+	ports     *portmap.Map // nil: no endpoints (tests of other parts)
+	ancestors []string     // who may frame the apps besides themselves
+	openURL   func(string) error
+	jupyter   func(ctx context.Context, ex discovery.Execer) ([]discovery.JupyterServer, error)
+	self      []string // file names of Porthole's own executables
+	now       func() time.Time
+
+	localOnce sync.Once
+	local     *discovery.LocalSource
+	localMu   sync.Mutex
+	localLast []discovery.Service
+	localPub  string
+
+	mu    sync.Mutex
+	state map[string]*serverApps
+}
+
+// serverApps is what the manager keeps per server login.
+type serverApps struct {
+	fwdMu sync.Mutex // serializes changes of the forwards
+
+	// Guarded by appsManager.mu:
+	login    agent.Login // the running login the rest belongs to
+	scanner  *discovery.Scanner
+	last     []discovery.Service // of the last listing that worked
+	pub      string              // the last published list (JSON, without the time)
+	forwards map[int]*appForward // by remote port
+	host     []string            // the server's host names (`hostname`)
+	hostAt   time.Time
+}
+
+// appForward is one forward the manager keeps for a server.
+type appForward struct {
+	kind       agent.ForwardKind
+	remotePort int
+	targetHost string
+	bound      portmap.Endpoint // where it listens
+	notice     string           // why bound is not the usual endpoint
+}
+
+func (f *appForward) id() string {
+	if f.kind == agent.ForwardWeb {
+		return "app-" + strconv.Itoa(f.remotePort)
+	}
+	return "port-" + strconv.Itoa(f.remotePort)
+}
+
+func newAppsManager(log *slog.Logger, publish func(string, any), servers *serverManager, ports *portmap.Map) *appsManager {
+	am := &appsManager{
+		log:       log.With("component", "apps"),
+		publish:   publish,
+		servers:   servers,
+		ports:     ports,
+		ancestors: slices.Clone(forwarder.WailsFrameAncestors),
+		openURL:   browser.OpenURL,
+		jupyter:   discovery.JupyterServers,
+		self:      portholeExecutables(),
+		now:       time.Now,
+		state:     map[string]*serverApps{},
+	}
+	return am
+}
+
+// portholeExecutables are the names Porthole's own processes run as, so
+// that discovery hides their listeners (serve's UI, the agents' forwards).
+func portholeExecutables() []string {
+	names := []string{"porthole", desktopBinaryName}
+	if exe, err := os.Executable(); err == nil {
+		names = append(names, filepath.Base(exe))
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			names = append(names, filepath.Base(r))
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// isPorthole reports whether a listener belongs to one of Porthole's own
+// processes.
+func (am *appsManager) isPorthole(svc discovery.Service) bool {
+	p := svc.Process
+	if p == nil {
+		return false
+	}
+	cands := []string{p.Name}
+	if p.Exe != "" {
+		cands = append(cands, filepath.Base(p.Exe))
+	}
+	if f := strings.Fields(p.Cmdline); len(f) > 0 {
+		cands = append(cands, filepath.Base(f[0]))
+	}
+	for _, c := range cands {
+		// comm is cut to 15 bytes ("porthole-deskto").
+		for _, s := range am.self {
+			if c != "" && (c == s || len(c) == 15 && strings.HasPrefix(s, c)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// --- errors ---
+
+func notConnectedError(name string) error {
+	return webui.WithStatus(fmt.Errorf("Connect to %s first: its apps are listed and opened through its connection", name), 409)
+}
+
+func badInput(format string, a ...any) error {
+	return &badInputError{msg: fmt.Sprintf(format, a...)}
+}
+
+func checkPort(port int) error {
+	if port < 1 || port > 65535 {
+		return badInput("port %d is not a TCP port (1–65535)", port)
+	}
+	return nil
+}
+
+// --- the login of a server ---
+
+// loginProvider is a loginRunner that runs in an agent (agentLogin).
+type loginProvider interface{ Login() agent.Login }
+
+// login returns the profile and running login of a connected server.
+func (am *appsManager) login(id string) (profiles.Profile, agent.Login, error) {
+	p, err := am.servers.get(id)
+	if err != nil {
+		return p, nil, err
+	}
+	m := am.servers
+	m.mu.Lock()
+	var r loginRunner
+	if lv := m.live[id]; lv != nil {
+		r = lv.runner
+	}
+	m.mu.Unlock()
+	lp, ok := r.(loginProvider)
+	if !ok {
+		return p, nil, notConnectedError(p.Name)
+	}
+	l := lp.Login()
+	if l == nil {
+		return p, nil, notConnectedError(p.Name)
+	}
+	return p, l, nil
+}
+
+// stateFor returns the server's state, starting over (new scanner, forwards
+// to bind again) when the login is another one than last time.
+func (am *appsManager) stateFor(id string, l agent.Login) (sa *serverApps, fresh bool) {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	sa = am.state[id]
+	if sa == nil {
+		sa = &serverApps{forwards: map[int]*appForward{}}
+		am.state[id] = sa
+	}
+	if sa.login != l {
+		fresh = sa.login != nil
+		sa.login = l
+		sa.scanner = discovery.NewScanner(l, agent.ProbeDialer{Login: l}, discovery.Options{
+			Logger: am.log.With("server", id),
+			Skip:   am.isPorthole,
+		})
+		sa.last, sa.host, sa.hostAt = nil, nil, time.Time{}
+	}
+	return sa, fresh
+}
+
+// count is the number of forwards the manager keeps.
+func (am *appsManager) count() int {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	n := 0
+	for _, sa := range am.state {
+		n += len(sa.forwards)
+	}
+	return n
+}
+
+// forget drops what the manager keeps for a deleted server.
+func (am *appsManager) forget(id string) {
+	am.mu.Lock()
+	delete(am.state, id)
+	am.mu.Unlock()
+	if am.ports != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := am.ports.ForgetLogin(ctx, id); err != nil {
+			am.log.Warn("could not forget the deleted server's endpoints", "server", id, "err", err)
+		}
+	}
+}
+
+// --- listing ---
+
+func (am *appsManager) listApps(ctx context.Context, id string) (AppList, error) {
+	if id == LocalServerID {
+		return am.listLocal(ctx), nil
+	}
+	p, l, err := am.login(id)
+	if err != nil {
+		return AppList{}, err
+	}
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	sc := sa.scanner
+	am.mu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	defer cancel()
+	svcs, serr := sc.Scan(sctx)
+	list := AppList{ServerID: id, ScannedAt: am.now().UTC().Truncate(time.Second)}
+	am.mu.Lock()
+	if serr == nil {
+		sa.last = svcs
+	} else {
+		svcs = sa.last
+		list.Error = scanErrorMessage(p.Name, serr)
+	}
+	list.Services = make([]AppService, 0, len(svcs))
+	for _, s := range svcs {
+		if s.Kind == discovery.KindJupyterKernel {
+			continue
+		}
+		as := appService(s)
+		if f := sa.forwards[s.Port]; f != nil && f.kind == agent.ForwardWeb && s.IsWeb {
+			as.LocalURL = "http://" + f.bound.String() + pathOr(s.OpenPath, "/")
+		}
+		list.Services = append(list.Services, as)
+	}
+	if am.changedLocked(&sa.pub, list) {
+		am.publish(TopicApps, list) // under am.mu: events stay in order
+	}
+	am.mu.Unlock()
+	if serr != nil {
+		am.log.Warn("listing the apps failed", "server", id, "err", serr)
+	}
+	return list, nil
+}
+
+// changedLocked records list as published and reports whether it differs
+// from the last one (the time aside).
+func (am *appsManager) changedLocked(last *string, list AppList) bool {
+	l := list
+	l.ScannedAt = time.Time{}
+	b, _ := json.Marshal(l)
+	if string(b) == *last {
+		return false
+	}
+	*last = string(b)
+	return true
+}
+
+func scanErrorMessage(name string, err error) string {
+	switch {
+	case errors.Is(err, agent.ErrExecRefused):
+		return fmt.Sprintf("%s does not allow running commands, so Porthole cannot list its apps; open a port by number instead", name)
+	case errors.Is(err, discovery.ErrBadOutput):
+		return fmt.Sprintf("Porthole could not read the list of listening ports from %s (is the login shell csh?): %v", name, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("listing the apps of %s took longer than %s", name, scanTimeout)
+	}
+	return fmt.Sprintf("listing the apps of %s failed: %v", name, err)
+}
+
+func (am *appsManager) listLocal(ctx context.Context) AppList {
+	am.localOnce.Do(func() {
+		am.local = discovery.NewLocalSource(discovery.Options{Logger: am.log.With("server", LocalServerID), Skip: am.isPorthole})
+	})
+	sctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	defer cancel()
+	svcs, err := am.local.Scan(sctx) // serialised by the LocalSource
+	am.localMu.Lock()
+	defer am.localMu.Unlock()
+	list := AppList{ServerID: LocalServerID, ScannedAt: am.now().UTC().Truncate(time.Second)}
+	if err == nil {
+		am.localLast = svcs
+	} else {
+		svcs = am.localLast
+		list.Error = "listing this computer's apps failed: " + err.Error()
+		am.log.Warn("listing this computer's apps failed", "err", err)
+	}
+	list.Services = make([]AppService, 0, len(svcs))
+	for _, s := range svcs {
+		if s.Kind == discovery.KindJupyterKernel {
+			continue
+		}
+		as := appService(s)
+		as.Local = true
+		if s.IsWeb {
+			scheme := "http://"
+			if s.TLS {
+				scheme = "https://"
+			}
+			as.LocalURL = scheme + net.JoinHostPort(localDialHost(s.DialHost), strconv.Itoa(s.Port)) + pathOr(s.OpenPath, "/")
+		}
+		list.Services = append(list.Services, as)
+	}
+	if am.changedLocked(&am.localPub, list) {
+		am.publish(TopicApps, list) // under localMu: events stay in order
+	}
+	return list
+}
+
+// localDialHost is where this computer reaches a port: its loopback address.
+func localDialHost(h string) string {
+	if a, err := netip.ParseAddr(h); err == nil && (a.IsLoopback() || a.IsUnspecified()) && a.Is4() {
+		return h
+	}
+	if h == "::1" {
+		return h
+	}
+	if h == "" {
+		return "127.0.0.1"
+	}
+	return h
+}
+
+func appService(s discovery.Service) AppService {
+	as := AppService{
+		Port: s.Port, Kind: s.Kind, KindName: s.Kind.String(), Title: s.Title,
+		IsWeb: s.IsWeb, OpenPath: s.OpenPath, Local: s.Local,
+	}
+	if as.Title == "" {
+		as.Title = s.Kind.String()
+	}
+	if p := s.Process; p != nil {
+		as.Process = &AppProcess{PID: p.PID, Name: p.Name, Cmdline: p.Cmdline, Cwd: p.Cwd}
+		if !p.Started.IsZero() {
+			as.Process.Started = p.Started.UTC().Truncate(time.Second)
+		}
+	}
+	return as
+}
+
+func pathOr(p, def string) string {
+	if p == "" {
+		return def
+	}
+	return p
+}
+
+// lastService is what the last listing of the server said about port.
+func (am *appsManager) lastService(id string, port int) (discovery.Service, bool) {
+	var svcs []discovery.Service
+	if id == LocalServerID {
+		am.localMu.Lock()
+		svcs = am.localLast
+		am.localMu.Unlock()
+	} else {
+		am.mu.Lock()
+		if sa := am.state[id]; sa != nil {
+			svcs = sa.last
+		}
+		am.mu.Unlock()
+	}
+	for _, s := range svcs {
+		if s.Port == port {
+			return s, true
+		}
+	}
+	return discovery.Service{}, false
+}
+
+// --- opening ---
+
+// cleanAppPath checks a path (with query and fragment) to open on an app.
+func cleanAppPath(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return "", badInput("path %q must start with a single /", p)
+	}
+	for _, r := range p {
+		if r < 0x21 || r == 0x7f || r == '\\' {
+			return "", badInput("the path contains a space, a control character or a backslash; percent-encode it")
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "", badInput("path %q is not a path", p)
+	}
+	return p, nil
+}
+
+func (am *appsManager) openApp(ctx context.Context, id string, port int, path string) (OpenedApp, error) {
+	if err := checkPort(port); err != nil {
+		return OpenedApp{}, err
+	}
+	path, err := cleanAppPath(path)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	svc, known := am.lastService(id, port)
+	if path == "" {
+		path = pathOr(svc.OpenPath, "/")
+	}
+	title := svc.Title
+	if !known || title == "" {
+		title = "localhost:" + strconv.Itoa(port)
+	}
+	remote := "http://localhost:" + strconv.Itoa(port) + path
+	if id == LocalServerID {
+		origin := "http://127.0.0.1:" + strconv.Itoa(port)
+		if known && svc.TLS {
+			origin = "https://127.0.0.1:" + strconv.Itoa(port)
+		}
+		return OpenedApp{ServerID: id, Port: port, LocalURL: origin + path, LocalOrigin: origin, RemoteURL: remote, Title: title}, nil
+	}
+	p, l, err := am.login(id)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	kind, scheme := agent.ForwardWeb, "http://"
+	if known && svc.TLS {
+		// An HTTPS app: the browser speaks TLS to the app itself, through
+		// a raw forward (the web forward speaks plain HTTP to the app).
+		kind, scheme = agent.ForwardLocal, "https://"
+		remote = "https://localhost:" + strconv.Itoa(port) + path
+	}
+	f, err := am.ensureForward(ctx, p, l, kind, port, svc.DialHost)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	origin := scheme + f.bound.String()
+	open := OpenedApp{ServerID: id, Port: port, LocalURL: origin + path, LocalOrigin: origin, RemoteURL: remote, Title: title, Notice: f.notice}
+	if kind == agent.ForwardLocal {
+		open.Notice = strings.TrimPrefix(open.Notice+"; ", "; ") + "the app speaks HTTPS: Porthole passes it through untouched, so your browser checks the app's own certificate"
+	}
+	if !known || svc.Kind == discovery.KindJupyterLab || svc.Kind == discovery.KindJupyterNotebook || svc.Kind == discovery.KindJupyterServer {
+		if tok := am.jupyterToken(ctx, id, l, port); tok != "" && !hasQueryParam(path, "token") {
+			open.LocalURL = origin + withQueryParam(path, "token", tok)
+		}
+	}
+	return open, nil
+}
+
+// jupyterToken finds the token of the Jupyter server on port ("" if none).
+func (am *appsManager) jupyterToken(ctx context.Context, id string, l agent.Login, port int) string {
+	jctx, cancel := context.WithTimeout(ctx, jupyterTimeout)
+	defer cancel()
+	js, err := am.jupyter(jctx, l)
+	if err != nil {
+		am.log.Debug("no Jupyter servers found", "server", id, "err", err)
+		return ""
+	}
+	for _, j := range js {
+		if j.Port == port && j.Token != "" && !j.Secure {
+			am.log.Info("opening Jupyter with its token (auto-login)", "server", id, "jupyter", j)
+			return j.Token
+		}
+	}
+	return ""
+}
+
+func hasQueryParam(path, name string) bool {
+	u, err := url.Parse(path)
+	if err != nil {
+		return false
+	}
+	return u.Query().Has(name)
+}
+
+// withQueryParam adds name=value to path's query, keeping its fragment.
+func withQueryParam(path, name, value string) string {
+	frag := ""
+	if i := strings.IndexByte(path, '#'); i >= 0 {
+		path, frag = path[:i], path[i:]
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+		if strings.HasSuffix(path, "?") || strings.HasSuffix(path, "&") {
+			sep = ""
+		}
+	}
+	return path + sep + url.QueryEscape(name) + "=" + url.QueryEscape(value) + frag
+}
+
+// ensureForward makes sure the server has a forward of kind to port on the
+// port's stable endpoint, and returns it.
+func (am *appsManager) ensureForward(ctx context.Context, p profiles.Profile, l agent.Login, kind agent.ForwardKind, port int, dialHost string) (*appForward, error) {
+	if am.ports == nil {
+		return nil, webui.WithStatus(errors.New("local endpoints are not available in this mode"), 503)
+	}
+	sa, fresh := am.stateFor(p.ID, l)
+	sa.fwdMu.Lock()
+	defer sa.fwdMu.Unlock()
+	am.mu.Lock()
+	cur := sa.forwards[port]
+	am.mu.Unlock()
+	if cur != nil && cur.kind == kind && !fresh {
+		return cur, nil
+	}
+	if cur != nil && cur.kind == agent.ForwardWeb && kind == agent.ForwardLocal {
+		return nil, webui.WithStatus(fmt.Errorf("port %d of %s is open in a tab at http://%s; its endpoint serves the app over HTTP, so it cannot also be a raw forward", port, p.Name, cur.bound), 409)
+	}
+	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	ep, err := am.ports.Endpoint(fctx, p.ID, "localhost", port)
+	if err != nil {
+		return nil, fmt.Errorf("choose a local endpoint for port %d of %s: %w", port, p.Name, err)
+	}
+	target := "localhost"
+	if dialHost != "" {
+		target = dialHost
+	}
+	want := &appForward{kind: kind, remotePort: port, targetHost: target, bound: ep}
+	if cur != nil {
+		// The same endpoint: bound again in a new agent, or changed from a
+		// raw forward to a web one (the agent closes the old one first).
+		want.bound, want.notice = cur.bound, cur.notice
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 || cur == nil {
+			// Find out whether the endpoint is free now, and where to go if not.
+			ln, bound, notice, err := am.ports.Bind(fctx, ep)
+			if err != nil {
+				return nil, fmt.Errorf("listen for port %d of %s: %w", port, p.Name, err)
+			}
+			_ = ln.Close()
+			want.bound, want.notice = bound, notice
+		}
+		am.mu.Lock()
+		next := make(map[int]*appForward, len(sa.forwards)+1)
+		for k, v := range sa.forwards {
+			next[k] = v
+		}
+		next[port] = want
+		am.mu.Unlock()
+		infos, err := l.SetForwards(fctx, am.specs(p, next))
+		info, found := findInfo(infos, want.id())
+		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
+			return nil, fmt.Errorf("set up the forward to port %d of %s: %w", port, p.Name, err)
+		}
+		if found && info.Addr != "" {
+			am.mu.Lock()
+			sa.forwards = next
+			am.mu.Unlock()
+			am.log.Info("forwarding", "server", p.ID, "kind", kind, "remote", port, "local", info.Addr)
+			if cur == nil {
+				am.servers.changed() // app.status counts the forwards
+			}
+			return want, nil
+		}
+		if attempt >= 2 || ctx.Err() != nil {
+			why := "the agent did not report it"
+			if found {
+				why = info.Error
+			}
+			return nil, fmt.Errorf("cannot listen for port %d of %s: %s", port, p.Name, why)
+		}
+		// Someone took the port between the check and the bind: look again.
+	}
+}
+
+func isRemoteListenError(err error) bool {
+	var re *agent.RemoteError
+	return errors.As(err, &re) && slices.Contains(re.Kinds, "agent.listen")
+}
+
+func findInfo(infos []agent.ForwardInfo, id string) (agent.ForwardInfo, bool) {
+	for _, in := range infos {
+		if in.ID == id {
+			return in, true
+		}
+	}
+	return agent.ForwardInfo{}, false
+}
+
+// specs are the agent's forwards for a set, in port order.
+func (am *appsManager) specs(p profiles.Profile, set map[int]*appForward) []agent.ForwardSpec {
+	ports := make([]int, 0, len(set))
+	for port := range set {
+		ports = append(ports, port)
+	}
+	slices.Sort(ports)
+	out := make([]agent.ForwardSpec, 0, len(ports))
+	for _, port := range ports {
+		f := set[port]
+		fs := agent.ForwardSpec{ID: f.id()}
+		addr := f.bound.IP.String()
+		if f.kind == agent.ForwardWeb {
+			fs.Web = &forwarder.WebSpec{
+				BindAddress: addr, BindPort: f.bound.Port, TargetHost: f.targetHost, TargetPort: f.remotePort,
+				ServerName: p.Name, AllowedFrameAncestors: slices.Clone(am.ancestors),
+			}
+		} else {
+			fs.Local = forwarder.LocalSpec{BindAddress: addr, BindPort: f.bound.Port, TargetHost: f.targetHost, TargetPort: f.remotePort}
+		}
+		out = append(out, fs)
+	}
+	return out
+}
+
+// restore binds a server's forwards again after it connected in a new agent
+// (open tabs keep working after a disconnect and reconnect).
+func (am *appsManager) restore(ctx context.Context, id string) {
+	p, l, err := am.login(id)
+	if err != nil {
+		return
+	}
+	am.mu.Lock()
+	sa := am.state[id]
+	am.mu.Unlock()
+	if sa == nil {
+		return
+	}
+	sa, fresh := am.stateFor(id, l)
+	if !fresh {
+		return
+	}
+	sa.fwdMu.Lock()
+	defer sa.fwdMu.Unlock()
+	am.mu.Lock()
+	set := sa.forwards
+	am.mu.Unlock()
+	if len(set) == 0 {
+		return
+	}
+	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	if _, err := l.SetForwards(fctx, am.specs(p, set)); err != nil {
+		am.log.Warn("some forwards of the server could not listen again", "server", id, "err", err)
+		return
+	}
+	am.log.Info("forwards listening again", "server", id, "forwards", len(set))
+}
+
+// --- URLs ---
+
+// appURL is a URL as an app printed it, split for opening.
+type appURL struct {
+	host string // as written, without brackets
+	port int
+	path string // path, query and fragment, escaped as written
+}
+
+// splitAppURL parses a URL the way apps print it on the server:
+// http://localhost:8888/lab?token=…, 127.0.0.1:6006, http://[::1]:5000/.
+// A missing scheme means http; https and other schemes are refused.
+func splitAppURL(raw string) (appURL, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return appURL{}, badInput("enter a URL such as http://localhost:8888/lab")
+	}
+	if len(s) > 16<<10 {
+		return appURL{}, badInput("the URL is longer than 16 KiB")
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return appURL{}, badInput("%q is not a URL; enter one such as http://localhost:8888/lab", raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+	case "https":
+		return appURL{}, badInput("%s uses https: Porthole opens the plain-http apps of a server; open it as-is instead", raw)
+	default:
+		return appURL{}, badInput("%q is not a web address (http://…)", raw)
+	}
+	if u.User != nil {
+		return appURL{}, badInput("%q has a user name in it; leave it out", raw)
+	}
+	au := appURL{host: u.Hostname(), port: 80}
+	if au.host == "" {
+		return appURL{}, badInput("%q names no host", raw)
+	}
+	if ps := u.Port(); ps != "" {
+		au.port, err = strconv.Atoi(ps)
+		if err != nil || checkPort(au.port) != nil {
+			return appURL{}, badInput("%q has no usable port", raw)
+		}
+	}
+	au.path = u.EscapedPath()
+	if au.path == "" {
+		au.path = "/"
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		au.path += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		au.path += "#" + u.EscapedFragment()
+	}
+	if _, err := cleanAppPath(au.path); err != nil {
+		return appURL{}, err
+	}
+	return au, nil
+}
+
+// parseAppURL accepts a URL the way apps print it on the server and opens it.
+func (am *appsManager) parseAppURL(ctx context.Context, id, raw string) (OpenedApp, error) {
+	au, err := splitAppURL(raw)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	raw = strings.TrimSpace(raw)
+	if id == LocalServerID {
+		if !isLoopbackName(au.host) && !isThisComputer(au.host) {
+			return OpenedApp{}, notServerLocal(raw, au.host, "this computer")
+		}
+		return am.openApp(ctx, id, au.port, au.path)
+	}
+	p, err := am.servers.get(id)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	if !isLoopbackName(au.host) && !am.isServerName(ctx, id, p, au.host) {
+		return OpenedApp{}, notServerLocal(raw, au.host, p.Name)
+	}
+	return am.openApp(ctx, id, au.port, au.path)
+}
+
+func notServerLocal(raw, host, where string) error {
+	return badInput("%s is not on %s's localhost: Porthole opens the addresses of %s itself (localhost, 127.0.0.1, 0.0.0.0, [::1] or its host name), and %s is another computer. Open it as-is in your browser instead?", raw, where, where, host)
+}
+
+// isLoopbackName: localhost, *.localhost, 127.0.0.0/8, ::1, 0.0.0.0, ::.
+func isLoopbackName(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && (a.Unmap().IsLoopback() || a.Unmap().IsUnspecified())
+}
+
+func isThisComputer(host string) bool {
+	h, err := os.Hostname()
+	return err == nil && sameHostName(host, h)
+}
+
+// sameHostName compares host names case-insensitively; a short name matches
+// the first label of a full one.
+func sameHostName(a, b string) bool {
+	a = strings.TrimSuffix(strings.ToLower(strings.Trim(a, "[]")), ".")
+	b = strings.TrimSuffix(strings.ToLower(strings.Trim(b, "[]")), ".")
+	if a == "" || b == "" {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	if _, err := netip.ParseAddr(a); err == nil {
+		return false
+	}
+	if _, err := netip.ParseAddr(b); err == nil {
+		return false
+	}
+	fa, _, _ := strings.Cut(a, ".")
+	fb, _, _ := strings.Cut(b, ".")
+	return (fa == a || fb == b) && fa == fb
+}
+
+// isServerName reports whether host names the server: its profile host or
+// ssh_config alias, or what `hostname` says on it (apps such as Jupyter
+// print that).
+func (am *appsManager) isServerName(ctx context.Context, id string, p profiles.Profile, host string) bool {
+	if sameHostName(host, p.Host) || sameHostName(host, p.SSHConfigAlias) {
+		return true
+	}
+	_, l, err := am.login(id)
+	if err != nil {
+		return false
+	}
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	names, at := sa.host, sa.hostAt
+	am.mu.Unlock()
+	if at.IsZero() || am.now().Sub(at) > hostnameTTL {
+		hctx, cancel := context.WithTimeout(ctx, jupyterTimeout)
+		out, err := l.Exec(hctx, "hostname; hostname -f 2>/dev/null || true")
+		cancel()
+		names = nil
+		if err == nil {
+			for _, f := range strings.Fields(string(out)) {
+				if len(f) <= 253 {
+					names = append(names, f)
+				}
+			}
+		} else {
+			am.log.Debug("cannot ask the server for its host name", "server", id, "err", err)
+		}
+		am.mu.Lock()
+		sa.host, sa.hostAt = names, am.now()
+		am.mu.Unlock()
+	}
+	for _, n := range names {
+		if sameHostName(host, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// --- raw forwards ---
+
+func (am *appsManager) forwardPort(ctx context.Context, id string, port int) (RawForward, error) {
+	if err := checkPort(port); err != nil {
+		return RawForward{}, err
+	}
+	svc, _ := am.lastService(id, port)
+	if id == LocalServerID {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		return RawForward{LocalAddr: addr, Hint: connectHint(svc.Kind, port, "127.0.0.1", port)}, nil
+	}
+	p, l, err := am.login(id)
+	if err != nil {
+		return RawForward{}, err
+	}
+	f, err := am.ensureForward(ctx, p, l, agent.ForwardLocal, port, svc.DialHost)
+	if err != nil {
+		return RawForward{}, err
+	}
+	host := f.bound.IP.String()
+	return RawForward{LocalAddr: f.bound.String(), Hint: connectHint(svc.Kind, port, host, f.bound.Port), Notice: f.notice}, nil
+}
+
+// connectHint says how to reach a forwarded service from a terminal.
+func connectHint(k discovery.Kind, remotePort int, host string, port int) string {
+	if k == discovery.KindUnknown || k == discovery.KindNotHTTP {
+		switch remotePort { // the usual ports, when the probe could not tell
+		case 5432:
+			k = discovery.KindPostgres
+		case 3306:
+			k = discovery.KindMySQL
+		case 6379:
+			k = discovery.KindRedis
+		case 27017:
+			k = discovery.KindMongoDB
+		}
+	}
+	ps := strconv.Itoa(port)
+	switch k {
+	case discovery.KindPostgres:
+		return "psql -h " + host + " -p " + ps
+	case discovery.KindMySQL:
+		return "mysql -h " + host + " -P " + ps
+	case discovery.KindRedis:
+		return "redis-cli -h " + host + " -p " + ps
+	case discovery.KindMongoDB:
+		return "mongosh --host " + host + " --port " + ps
+	case discovery.KindSSH:
+		return "ssh -p " + ps + " " + host
+	}
+	if k.IsWeb() {
+		return "open http://" + net.JoinHostPort(host, ps) + "/"
+	}
+	return "connect to " + net.JoinHostPort(host, ps)
+}
+
+// --- the system browser ---
+
+func (am *appsManager) openExternal(raw string) error {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return badInput("only http:// and https:// addresses open in the browser")
+	}
+	if err := am.openURL(u.String()); err != nil {
+		return fmt.Errorf("could not open the browser: %w", err)
+	}
+	return nil
+}
+
+// --- App methods (docs/API.md) ---
+
+// ListApps lists what listens on a server ("local": this computer) and
+// what it is; it publishes `apps` when the list changed.
+func (a *App) ListApps(serverID string) (AppList, error) {
+	return a.apps.listApps(a.context(), serverID)
+}
+
+// OpenApp opens an app of a server in a tab: on the port's stable local
+// endpoint, through an HTTP-aware forward.
+func (a *App) OpenApp(serverID string, port int, path string) (OpenedApp, error) {
+	return a.apps.openApp(a.context(), serverID, port, path)
+}
+
+// ParseAppURL opens a URL the way apps print it on the server
+// (http://localhost:8888/lab?token=…).
+func (a *App) ParseAppURL(serverID string, raw string) (OpenedApp, error) {
+	return a.apps.parseAppURL(a.context(), serverID, raw)
+}
+
+// ForwardPort makes a raw forward (-L) of a server's port on its stable
+// local endpoint, for clients such as psql.
+func (a *App) ForwardPort(serverID string, port int) (RawForward, error) {
+	return a.apps.forwardPort(a.context(), serverID, port)
+}
+
+// OpenExternal opens an http(s) URL in the system browser.
+func (a *App) OpenExternal(url string) error { return a.apps.openExternal(url) }
+
+// context is the UI's lifetime.
+func (a *App) context() context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ctx
+}

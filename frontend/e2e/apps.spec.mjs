@@ -1,0 +1,408 @@
+// @ts-check
+// End-to-end: web apps of a server through a real `porthole serve`, a real OpenSSH sshd
+// (internal/testrig/cmd/testsshd) and the test web app on the "server side"
+// (internal/testrig/cmd/testwebapp: X-Frame-Options: DENY, a websocket echo and a cookie), in
+// Debian's chromium. The server is this machine: the app listens on 127.0.0.1 and the browser
+// reaches it only through the login's endpoint (127.0.0.2:…), over SSH.
+//
+//   npm run e2e
+//   sh e2e/keyring-session.sh node --test e2e/apps.spec.mjs
+//
+// The UI is driven through its API (OpenApp, ParseAppURL, …) and the app's localUrl is loaded in
+// a page, as a tab would. Needs PORTHOLE_BIN (default ../build/bin/porthole); TESTSSHD_BIN and
+// TESTWEBAPP_BIN default to `go build`s of the test rig's commands.
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { launchChromium } from './chromium.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repo = resolve(here, '../..')
+const BIN = resolve(process.env.PORTHOLE_BIN || join(repo, 'build/bin/porthole'))
+const ARTIFACTS = join(here, 'artifacts')
+const START_TIMEOUT_MS = 60_000
+const PAGE_TIMEOUT_MS = 20_000
+const APP_TITLE = 'Porthole test app'
+
+/** @typedef {{addr: string, host: string, port: number, user: string, knownHosts: string, clientKey: string, event: string}} SshdInfo */
+
+/** @type {import('node:child_process').ChildProcess | undefined} */ let sshd
+/** @type {import('node:readline').Interface | undefined} */ let sshdLines
+/** @type {SshdInfo} */ let sshdInfo
+/** @type {import('node:child_process').ChildProcess | undefined} */ let webapp
+/** @type {import('node:child_process').ChildProcess | undefined} */ let serve
+/** @type {import('node:http').Server | undefined} */ let foreign
+let foreignOrigin = ''
+let webPort = 0
+let serveStderr = ''
+let sshdStderr = ''
+let tmp = ''
+let home = ''
+/** @type {{url: string, origin: string, token: string}} */
+let porthole = { url: '', origin: '', token: '' }
+/** @type {import('playwright-core').Browser | undefined} */ let browser
+/** @type {import('playwright-core').BrowserContext | undefined} */ let ctx
+
+function killGroup(/** @type {import('node:child_process').ChildProcess | undefined} */ p, /** @type {NodeJS.Signals} */ sig) {
+  if (!p?.pid) return
+  try {
+    process.kill(-p.pid, sig)
+  } catch {
+    try {
+      p.kill(sig)
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** Stops a child we started: SIGTERM to its process group, SIGKILL after 5 s. */
+async function stop(/** @type {import('node:child_process').ChildProcess | undefined} */ p) {
+  if (!p || p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return
+  const exited = new Promise((r) => p.once('exit', r))
+  killGroup(p, 'SIGTERM')
+  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5_000)
+  await exited
+  clearTimeout(timer)
+}
+
+process.on('exit', () => {
+  killGroup(serve, 'SIGKILL')
+  killGroup(sshd, 'SIGKILL')
+  killGroup(webapp, 'SIGKILL')
+})
+
+/** Builds one of the test rig's commands (unless its *_BIN variable names one). */
+function rigBinary(/** @type {string} */ name, /** @type {string | undefined} */ given) {
+  if (given) return given
+  const bin = join(tmp, name)
+  execFileSync('go', ['build', '-o', bin, `./internal/testrig/cmd/${name}`], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] })
+  return bin
+}
+
+/** The next JSON line testsshd prints. */
+function nextSshdInfo() {
+  return new Promise((resolveInfo, reject) => {
+    const timer = setTimeout(() => reject(new Error(`testsshd printed nothing within ${START_TIMEOUT_MS / 1000} s\n${sshdStderr}`)), START_TIMEOUT_MS)
+    sshdLines?.once('line', (l) => {
+      clearTimeout(timer)
+      try {
+        resolveInfo(/** @type {SshdInfo} */ (JSON.parse(l)))
+      } catch (err) {
+        reject(new Error(`testsshd printed ${JSON.stringify(l)}: ${err}`))
+      }
+    })
+  })
+}
+
+/** Sends testsshd a command (stop, start, restart) and waits for its answer. */
+async function sshdCommand(/** @type {string} */ cmd, /** @type {string} */ event) {
+  const next = nextSshdInfo()
+  sshd?.stdin?.write(`${cmd}\n`)
+  const info = await next
+  assert.equal(info.event, event)
+  return info
+}
+
+async function startSshd() {
+  const bin = rigBinary('testsshd', process.env.TESTSSHD_BIN)
+  const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  sshd = child
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (d) => (sshdStderr = (sshdStderr + d).slice(-20_000)))
+  sshdLines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
+  const exited = new Promise((_, reject) => {
+    child.once('exit', (c, s) => reject(new Error(`testsshd exited (${c ?? s})\n${sshdStderr}`)))
+    child.once('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)))
+  })
+  const info = await Promise.race([nextSshdInfo(), exited])
+  exited.catch(() => {})
+  return /** @type {SshdInfo} */ (info)
+}
+
+/** The test web app on the server's loopback, in a process of its own (it dies with stdin). */
+async function startWebApp() {
+  const bin = rigBinary('testwebapp', process.env.TESTWEBAPP_BIN)
+  const child = spawn(bin, ['-stdin'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true })
+  webapp = child
+  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
+  const first = await new Promise((resolveLine, reject) => {
+    const timer = setTimeout(() => reject(new Error('testwebapp printed no URL')), START_TIMEOUT_MS)
+    lines.once('line', (l) => {
+      clearTimeout(timer)
+      resolveLine(l)
+    })
+    child.once('exit', (c, s) => reject(new Error(`testwebapp exited (${c ?? s})`)))
+  })
+  const m = /^http:\/\/127\.0\.0\.1:(\d+)$/.exec(String(first).trim())
+  assert.ok(m, `testwebapp printed ${first}`)
+  return Number(m[1])
+}
+
+/** Starts `porthole serve` with the shared throwaway HOME (a restart sees the same files). */
+async function startServe() {
+  try {
+    accessSync(BIN, constants.X_OK)
+  } catch {
+    throw new Error(`no porthole binary at ${BIN}: build it (make build) or set PORTHOLE_BIN`)
+  }
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    XDG_DATA_HOME: join(home, '.local/share'),
+    XDG_STATE_HOME: join(home, '.local/state'),
+    XDG_CACHE_HOME: join(home, '.cache'),
+    SSH_AUTH_SOCK: '',
+    PORTHOLE_LOG: 'debug',
+  }
+  const child = spawn(BIN, ['serve', '--addr', '127.0.0.1:0'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  serve = child
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (d) => (serveStderr = (serveStderr + d).slice(-100_000)))
+  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
+  const first = await new Promise((resolveLine, reject) => {
+    const timer = setTimeout(() => reject(new Error(`porthole serve printed no URL\n${serveStderr}`)), START_TIMEOUT_MS)
+    lines.once('line', (l) => {
+      clearTimeout(timer)
+      resolveLine(l)
+    })
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer)
+      reject(new Error(`porthole serve exited (${code ?? sig}) before printing its URL\n${serveStderr}`))
+    })
+  })
+  lines.on('line', () => {})
+  const m = /^(https?:\/\/127\.0\.0\.1:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
+  assert.ok(m, `the first stdout line of porthole serve is its URL, got ${JSON.stringify(first)}`)
+  return { url: `${m[1]}/#token=${m[2]}`, origin: m[1], token: decodeURIComponent(m[2]) }
+}
+
+/** Calls an App method over HTTP; a failure throws with its status. */
+async function api(/** @type {string} */ method, /** @type {unknown[]} */ ...args) {
+  const res = await fetch(`${porthole.origin}/api/${method}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${porthole.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(args),
+  })
+  const body = await res.json()
+  if (!res.ok) throw Object.assign(new Error(`${method}: HTTP ${res.status}: ${body.error}`), { status: res.status, body })
+  return body
+}
+
+/** Adds a server that logs in with testsshd's client key (no question, also when reconnecting). */
+async function addServer(/** @type {string} */ name) {
+  const p = await api('AddServer', { name, host: sshdInfo.host, port: sshdInfo.port, user: sshdInfo.user, keyPath: sshdInfo.clientKey, auth: ['key'], options: {} })
+  return /** @type {string} */ (p.id)
+}
+
+/** The JSON the app's /cookie answers, fetched by a top-level page load (as a tab would). */
+async function cookieAt(/** @type {import('playwright-core').Page} */ page, /** @type {string} */ origin) {
+  await page.goto(`${origin}/cookie`)
+  return JSON.parse(await page.locator('body').innerText())
+}
+
+async function withShot(/** @type {import('playwright-core').Page} */ page, /** @type {string} */ name, /** @type {() => Promise<void>} */ body) {
+  try {
+    await body()
+  } catch (err) {
+    await page.screenshot({ path: join(ARTIFACTS, `failed-apps-${name}.png`) }).catch(() => {})
+    throw err
+  }
+}
+
+describe('web apps of a server through porthole serve and a real sshd', { timeout: 300_000 }, () => {
+  /** @type {import('playwright-core').Page} */
+  let page
+  let idA = ''
+  let idB = ''
+  /** @type {{localUrl: string, localOrigin: string, remoteUrl: string, title: string}} */
+  let openedA = { localUrl: '', localOrigin: '', remoteUrl: '', title: '' }
+  let sessionA = ''
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true })
+    tmp = mkdtempSync(join(tmpdir(), 'porthole-e2e-apps-'))
+    home = join(tmp, 'home')
+    mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 })
+    sshdInfo = await startSshd()
+    // The host key is known (adding servers is tested elsewhere).
+    writeFileSync(join(home, '.ssh/known_hosts'), readFileSync(sshdInfo.knownHosts), { mode: 0o600 })
+    webPort = await startWebApp()
+    console.log(`e2e: sshd on ${sshdInfo.addr}, test web app on the server's 127.0.0.1:${webPort}`)
+    foreign = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' })
+      res.end(`<!doctype html><title>another site</title><iframe id="f" src="${decodeURIComponent((req.url || '/').slice(1))}"></iframe>`)
+    })
+    await new Promise((r) => foreign?.listen(0, '127.0.0.1', () => r(undefined)))
+    const fa = /** @type {import('node:net').AddressInfo} */ (foreign.address())
+    foreignOrigin = `http://127.0.0.1:${fa.port}`
+    porthole = await startServe()
+    browser = await launchChromium()
+    ctx = await browser.newContext({ viewport: { width: 1100, height: 760 } })
+    ctx.setDefaultTimeout(PAGE_TIMEOUT_MS)
+    page = await ctx.newPage()
+  })
+
+  after(async () => {
+    try {
+      await browser?.close()
+    } finally {
+      browser = undefined
+      await stop(serve)
+      sshd?.stdin?.end()
+      await stop(sshd)
+      webapp?.stdin?.end()
+      await stop(webapp)
+      await new Promise((r) => (foreign ? foreign.close(() => r(undefined)) : r(undefined)))
+      writeFileSync(join(ARTIFACTS, 'apps-serve.log'), serveStderr)
+      if (tmp) rmSync(tmp, { recursive: true, force: true })
+    }
+  })
+
+  test('1. the server lists the app; it opens on the login\'s own address; page, websocket and cookie work', async () => {
+    await withShot(page, 'open', async () => {
+      idA = await addServer('lab A')
+      await assert.rejects(api('ListApps', idA), (/** @type {any} */ e) => e.status === 409 && /Connect to lab A first/.test(e.message))
+      await api('Connect', idA)
+      const list = await api('ListApps', idA)
+      const svc = list.services.find((/** @type {any} */ s) => s.port === webPort)
+      assert.ok(svc, `port ${webPort} is listed: ${JSON.stringify(list.services.map((/** @type {any} */ s) => [s.port, s.kind, s.process?.name]))}`)
+      assert.equal(svc.isWeb, true)
+      assert.equal(svc.kind, 'http')
+      assert.equal(svc.process?.name, 'testwebapp')
+      assert.ok(!list.services.some((/** @type {any} */ s) => s.port === sshdInfo.port), 'the sshd Porthole came in through is not listed')
+
+      openedA = await api('OpenApp', idA, webPort, '')
+      const local = new URL(openedA.localOrigin)
+      assert.match(local.hostname, /^127\.0\.0\.([2-9]|\d{2,3})$/, `a per-login loopback address, got ${local.hostname}`)
+      assert.equal(openedA.remoteUrl, `http://localhost:${webPort}/`)
+      console.log(`e2e: lab A's app on ${openedA.localOrigin}`)
+
+      await page.goto(openedA.localUrl)
+      assert.equal(await page.title(), APP_TITLE)
+      const echo = await page.evaluate(
+        () =>
+          new Promise((resolveEcho, reject) => {
+            const ws = new WebSocket(`ws://${location.host}/ws`)
+            ws.onopen = () => ws.send('hello through porthole')
+            ws.onmessage = (e) => {
+              resolveEcho(e.data)
+              ws.close()
+            }
+            ws.onerror = () => reject(new Error('websocket error'))
+            setTimeout(() => reject(new Error('no echo within 10 s')), 10_000)
+          }),
+      )
+      assert.equal(echo, 'hello through porthole')
+      const c1 = await cookieAt(page, openedA.localOrigin)
+      const c2 = await cookieAt(page, openedA.localOrigin)
+      assert.ok(c1.session, 'the app set its session cookie')
+      assert.equal(c2.received, c1.session, 'the browser sends the cookie back')
+      sessionA = c1.session
+      await page.goto(openedA.localUrl)
+      await page.screenshot({ path: join(ARTIFACTS, 'apps-app.png') })
+    })
+  })
+
+  test('2. serve\'s page may frame the app; another origin may not', async () => {
+    await withShot(page, 'frame', async () => {
+      // Porthole's own page (serve) frames it, as a tab does.
+      await page.goto(`${porthole.origin}/`)
+      await page.evaluate((src) => {
+        const f = document.createElement('iframe')
+        f.id = 'e2e-app-frame'
+        f.src = src
+        document.body.append(f)
+      }, openedA.localUrl)
+      const framed = page.frameLocator('#e2e-app-frame')
+      await framed.locator('h1').filter({ hasText: APP_TITLE }).waitFor()
+      // What a tab in serve's page sees of the app's SameSite=Lax cookie (for the record: a
+      // cross-site frame does not get Lax cookies in Chromium).
+      const inFrame = page.frames().find((f) => f.url().startsWith(openedA.localOrigin))
+      const seen = await inFrame?.evaluate(() => fetch('/cookie', { credentials: 'include' }).then((r) => r.json()))
+      console.log(`e2e: inside serve's page, the framed app received cookie ${JSON.stringify(seen?.received ?? null)} (top-level session ${sessionA})`)
+
+      // Another site cannot: the app sends X-Frame-Options: DENY itself, and Porthole replaces it
+      // with frame-ancestors limited to the app, Porthole's window and serve's page.
+      await page.goto(`${foreignOrigin}/${encodeURIComponent(openedA.localUrl)}`)
+      await page.waitForLoadState('load')
+      await page.waitForTimeout(500)
+      const child = page.frames().find((f) => f !== page.mainFrame())
+      assert.ok(child, 'the foreign page has its iframe')
+      const childTitle = await child.title().catch(() => '')
+      assert.notEqual(childTitle, APP_TITLE, 'the app must not render inside another site')
+      assert.ok(!child.url().startsWith(openedA.localOrigin) || childTitle === '', `blocked frame url ${child.url()}`)
+      await page.screenshot({ path: join(ARTIFACTS, 'apps-foreign-frame.png') })
+    })
+  })
+
+  test('3. killing the SSH session mid-browse: the reconnecting page, then the app, by itself', async () => {
+    await withShot(page, 'reconnect', async () => {
+      await page.goto(openedA.localUrl)
+      assert.equal(await page.title(), APP_TITLE)
+      await sshdCommand('stop', 'stopped') // kills sshd and every session
+      try {
+        await page.goto(openedA.localUrl)
+        await page.waitForFunction(() => document.title.startsWith('Reconnecting to'), null, { timeout: 30_000 })
+        assert.equal(await page.title(), 'Reconnecting to lab A…')
+        assert.equal(await page.locator('meta[name="porthole-error"]').getAttribute('content'), 'unreachable')
+        await page.screenshot({ path: join(ARTIFACTS, 'apps-reconnecting.png') })
+      } finally {
+        await sshdCommand('start', 'restarted')
+      }
+      // The page polls and reloads itself: no click, no reload from the test.
+      await page.waitForFunction((t) => document.title === t, APP_TITLE, { timeout: 60_000 })
+      const c = await cookieAt(page, openedA.localOrigin)
+      assert.equal(c.received, sessionA, 'same endpoint, same cookie')
+    })
+  })
+
+  test('4. two logins with the app on the same remote port: two addresses, cookies apart', async () => {
+    await withShot(page, 'two-logins', async () => {
+      idB = await addServer('lab B')
+      await api('Connect', idB)
+      const openedB = await api('OpenApp', idB, webPort, '/')
+      assert.notEqual(new URL(openedB.localOrigin).hostname, new URL(openedA.localOrigin).hostname)
+      console.log(`e2e: lab B's app on ${openedB.localOrigin}`)
+      const b1 = await cookieAt(page, openedB.localOrigin)
+      assert.equal(b1.received, '', 'lab B does not get lab A\'s cookie')
+      assert.notEqual(b1.session, sessionA)
+      const a = await cookieAt(page, openedA.localOrigin)
+      assert.equal(a.received, sessionA, 'lab A keeps its own cookie')
+    })
+  })
+
+  test('5. a URL pasted from the server\'s terminal opens; a foreign one is refused in plain words', async () => {
+    const o = await api('ParseAppURL', idA, `http://localhost:${webPort}/small?x=1`)
+    assert.equal(o.localUrl, `${openedA.localOrigin}/small?x=1`)
+    assert.equal(o.remoteUrl, `http://localhost:${webPort}/small?x=1`)
+    for (const raw of [`http://127.0.0.1:${webPort}/`, `0.0.0.0:${webPort}`, `http://[::1]:${webPort}/`]) {
+      assert.equal((await api('ParseAppURL', idA, raw)).localOrigin, openedA.localOrigin, raw)
+    }
+    await assert.rejects(api('ParseAppURL', idA, 'http://example.com/'), (/** @type {any} */ e) => e.status === 400 && /is not on lab A's localhost/.test(e.body.error))
+  })
+
+  test('6. a restart of Porthole: same endpoint, the cookie still works, the tabs come back', async () => {
+    await withShot(page, 'restart', async () => {
+      const tabs = [{ id: 't1', serverId: idA, port: webPort, path: '/', title: APP_TITLE, localUrl: openedA.localUrl, remoteUrl: openedA.remoteUrl }]
+      await api('SaveTabs', tabs)
+      await stop(serve)
+      const down = await fetch(`${openedA.localOrigin}/small`).then(() => 'up', () => 'down')
+      assert.equal(down, 'down', 'the endpoint closes with Porthole')
+      porthole = await startServe()
+      assert.deepEqual(await api('GetTabs'), tabs)
+      await api('Connect', idA)
+      const again = await api('OpenApp', idA, webPort, '/')
+      assert.equal(again.localOrigin, openedA.localOrigin, 'the same endpoint after a restart')
+      const c = await cookieAt(page, again.localOrigin)
+      assert.equal(c.received, sessionA, 'the cookie survives the restart')
+    })
+  })
+})

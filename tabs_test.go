@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTabsPersist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "porthole", "tabs.json")
+	a := &App{tabs: openTabs(path, nil)}
+	if got := a.GetTabs(); got == nil || len(got) != 0 {
+		t.Fatalf("GetTabs without a file = %#v, want []", got)
+	}
+	tabs := []SavedTab{
+		{ID: "t1", ServerID: "k3xq7", Port: 8888, Path: "/lab?token=abc&x=1", Title: "Jupyter Lab — ~/p",
+			LocalURL: "http://127.0.0.2:8888/lab?token=abc&x=1#cell", RemoteURL: "http://localhost:8888/lab?x=1"},
+		{ID: "t2", ServerID: "local", Port: 6006, Path: "/", Title: "TensorBoard", LocalURL: "http://127.0.0.1:6006/", RemoteURL: "http://localhost:6006/"},
+	}
+	if err := a.SaveTabs(tabs); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("tabs.json: %v, mode %v; want 0600", err, fi.Mode())
+	}
+	raw, _ := os.ReadFile(path)
+	if bytes.Contains(raw, []byte("abc")) {
+		t.Errorf("the Jupyter token was written to disk: %s", raw)
+	}
+	// A restart reads them back.
+	b := &App{tabs: openTabs(path, nil)}
+	got := b.GetTabs()
+	if len(got) != 2 || got[0].Path != "/lab?x=1" || got[0].LocalURL != "http://127.0.0.2:8888/lab?x=1#cell" || got[1] != tabs[1] {
+		t.Fatalf("after a restart: %+v", got)
+	}
+	if err := b.SaveTabs([]SavedTab{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := (&App{tabs: openTabs(path, nil)}).GetTabs(); len(got) != 0 {
+		t.Fatalf("after saving none: %+v", got)
+	}
+}
+
+func TestTabsRefuseBadTabs(t *testing.T) {
+	a := &App{tabs: openTabs(filepath.Join(t.TempDir(), "tabs.json"), nil)}
+	for _, tc := range []struct {
+		name string
+		tabs []SavedTab
+		want string
+	}{
+		{"no id", []SavedTab{{ServerID: "s", Port: 1}}, "id is empty"},
+		{"duplicate id", []SavedTab{{ID: "a", ServerID: "s", Port: 1}, {ID: "a", ServerID: "s", Port: 2}}, "used twice"},
+		{"no server", []SavedTab{{ID: "a", Port: 1}}, "serverId is empty"},
+		{"bad port", []SavedTab{{ID: "a", ServerID: "s", Port: 70000}}, "not a TCP port"},
+		{"huge title", []SavedTab{{ID: "a", ServerID: "s", Port: 1, Title: strings.Repeat("x", maxTabField+1)}}, "longer than"},
+		{"too many", make([]SavedTab, maxSavedTabs+1), "more than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := a.SaveTabs(tc.tabs)
+			if httpStatus(err) != 400 || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("SaveTabs = %v; want a 400 saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestTabsBrokenFileKept: a tabs.json that does not parse is reported, not
+// restored, and kept (copied aside) before a new one is written.
+func TestTabsBrokenFileKept(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tabs.json")
+	broken := "[{\"id\": \"t1\", \"serverId\": \"s\",\n  \"port\": \"eighty\"}]\n"
+	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	f := openTabs(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	f.now = func() time.Time { return time.Date(2025, 11, 21, 10, 40, 0, 0, time.UTC) }
+	a := &App{tabs: f}
+	if got := a.GetTabs(); len(got) != 0 {
+		t.Fatalf("GetTabs of a broken file = %+v", got)
+	}
+	if !strings.Contains(logs.String(), "tabs.json") || !strings.Contains(logs.String(), "line 2") {
+		t.Errorf("the log does not name the file and line: %s", logs.String())
+	}
+	if b, _ := os.ReadFile(path); string(b) != broken {
+		t.Fatal("opening changed the broken file")
+	}
+	if err := a.SaveTabs([]SavedTab{{ID: "n", ServerID: "s", Port: 80}}); err != nil {
+		t.Fatal(err)
+	}
+	backup := path + ".broken-20251121T104000Z"
+	if b, err := os.ReadFile(backup); err != nil || string(b) != broken {
+		t.Fatalf("backup %s = %q, %v; want the broken file as it was", backup, b, err)
+	}
+	if got := (&App{tabs: openTabs(path, nil)}).GetTabs(); len(got) != 1 || got[0].ID != "n" {
+		t.Fatalf("the new file: %+v", got)
+	}
+}
+
+func TestTabsUnreadableFileNotReplaced(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads every file")
+	}
+	path := filepath.Join(t.TempDir(), "tabs.json")
+	if err := os.WriteFile(path, []byte("[]"), 0o000); err != nil {
+		t.Fatal(err)
+	}
+	a := &App{tabs: openTabs(path, nil)}
+	if err := a.SaveTabs(nil); httpStatus(err) != 409 {
+		t.Fatalf("SaveTabs over an unreadable file = %v, want a 409", err)
+	}
+}
+
+var stripTokenCases = []struct{ in, want string }{
+	{"/lab?token=abc", "/lab"},
+	{"/lab?x=1&token=abc&y=2", "/lab?x=1&y=2"},
+	{"/lab?token=abc#frag", "/lab#frag"},
+	{"http://127.0.0.2:8888/tree?tok%65n=abc", "http://127.0.0.2:8888/tree"},
+	{"/lab?tokens=1", "/lab?tokens=1"},
+	{"/lab", "/lab"},
+	{"", ""},
+	{"/a?&&", "/a"},
+}
+
+func TestStripToken(t *testing.T) {
+	for _, tc := range stripTokenCases {
+		if got := stripToken(tc.in); got != tc.want {
+			t.Errorf("stripToken(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzStripToken(f *testing.F) {
+	for _, tc := range stripTokenCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := stripToken(s)
+		if hasQueryParam(out, "token") && !strings.Contains(out, "#") {
+			t.Fatalf("stripToken(%q) = %q still has a token", s, out)
+		}
+		if stripToken(out) != out {
+			t.Fatalf("stripToken is not idempotent on %q: %q", s, out)
+		}
+	})
+}
+
+// FuzzOpenTabs: whatever tabs.json holds, opening it never panics, and a
+// file that opens holds only valid tabs.
+func FuzzOpenTabs(f *testing.F) {
+	f.Add([]byte(`[{"id":"t1","serverId":"s","port":8888,"path":"/lab","title":"x","localUrl":"http://127.0.0.2:8888/lab","remoteUrl":"http://localhost:8888/lab"}]`))
+	f.Add([]byte(`[{"id":"t1","serverId":"s","port":"eighty"}]`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`[{"id":"a","serverId":"s","port":1,"extra":1}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "tabs.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tf := openTabs(path, nil)
+		if err := validateTabs(tf.Get()); err != nil {
+			t.Fatalf("opened invalid tabs: %v", err)
+		}
+		if tf.broken == nil && tf.raw != nil {
+			t.Fatal("a good file kept raw bytes")
+		}
+	})
+}
