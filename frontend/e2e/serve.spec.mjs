@@ -116,7 +116,8 @@ async function startServe() {
 /** @param {import('playwright-core').Page} page */
 async function openShell(page) {
   await page.goto(url)
-  await page.getByText('This computer', { exact: true }).waitFor()
+  // The sidebar's entry (the Start page and the URL bar name This computer too).
+  await page.getByRole('complementary', { name: 'Servers' }).getByText('This computer', { exact: true }).waitFor()
 }
 
 /** @param {import('playwright-core').Page} page @param {string} name @param {() => Promise<void>} body */

@@ -214,7 +214,7 @@ describe('server logins through porthole serve against a real sshd', { timeout: 
     ctx.setDefaultTimeout(UI_TIMEOUT_MS)
     page = await ctx.newPage()
     await page.goto(porthole.url)
-    await page.getByText('This computer', { exact: true }).waitFor()
+    await page.getByRole('complementary', { name: 'Servers' }).getByText('This computer', { exact: true }).waitFor()
     await page.getByTestId('connection').filter({ hasText: /^\s*Connected\s*$/ }).waitFor()
   }
 

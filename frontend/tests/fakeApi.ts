@@ -1,5 +1,18 @@
 import { vi } from 'vitest'
-import type { ConnectionState, PortholeApi, PortholeEvent, Profile, Prompt, ServerSummary, Settings, Theme } from '@/api/types'
+import type {
+  AppList,
+  AppService,
+  ConnectionState,
+  OpenedApp,
+  PortholeApi,
+  PortholeEvent,
+  Profile,
+  Prompt,
+  SavedTab,
+  ServerSummary,
+  Settings,
+  Theme,
+} from '@/api/types'
 
 /** The server-login part of PortholeApi, as vi.fn()s with harmless defaults. */
 export function serverMethods() {
@@ -24,6 +37,63 @@ export function serverMethods() {
   }
 }
 
+/** A discovered app; override what a test needs. */
+export function service(over: Partial<AppService> = {}): AppService {
+  return {
+    port: 8888,
+    kind: 'jupyter-lab',
+    kindName: 'Jupyter Lab',
+    title: 'Jupyter Lab — ~/project',
+    isWeb: true,
+    openPath: '/lab',
+    process: { pid: 4242, name: 'jupyter-lab', cmdline: 'jupyter lab --no-browser', cwd: '/home/alice/project', started: new Date(Date.now() - 2 * 3600_000).toISOString() },
+    local: false,
+    ...over,
+  }
+}
+
+export function appList(serverId: string, services: AppService[], over: Partial<AppList> = {}): AppList {
+  return { serverId, services, scannedAt: new Date().toISOString(), ...over }
+}
+
+/** The loopback address the fake gives each server's endpoints (a login gets its own, as portmap does). */
+export function fakeLoopback(serverId: string): string {
+  return serverId === 'local' ? '127.0.0.1' : `127.0.0.${2 + ([...serverId].reduce((n, c) => n + c.charCodeAt(0), 0) % 200)}`
+}
+
+/** What OpenApp answers for a server port and path. */
+export function opened(serverId: string, port: number, path = '/', over: Partial<OpenedApp> = {}): OpenedApp {
+  const origin = `http://${fakeLoopback(serverId)}:${port}`
+  return { serverId, port, localUrl: `${origin}${path}`, localOrigin: origin, remoteUrl: `http://localhost:${port}${path}`, title: `App on ${port}`, ...over }
+}
+
+export function savedTab(over: Partial<SavedTab> = {}): SavedTab {
+  const o = opened(over.serverId ?? 's1', over.port ?? 8888, over.path ?? '/lab')
+  return { id: 'saved-1', serverId: o.serverId, port: o.port, path: '/lab', title: 'Jupyter Lab — ~/project', localUrl: o.localUrl, remoteUrl: o.remoteUrl, ...over }
+}
+
+/** The web-apps part of PortholeApi: an empty listing everywhere, OpenApp on a per-server loopback address. */
+export function appMethods() {
+  return {
+    listApps: vi.fn<PortholeApi['listApps']>(async (serverId) => appList(serverId, [])),
+    openApp: vi.fn<PortholeApi['openApp']>(async (serverId, port, path) => opened(serverId, port, path)),
+    parseAppURL: vi.fn<PortholeApi['parseAppURL']>(async (serverId, raw) => {
+      const u = new URL(raw)
+      if (!['localhost', '127.0.0.1', '0.0.0.0', '[::1]'].includes(u.hostname)) {
+        throw new Error(`${u.host} is not on the server's localhost`)
+      }
+      return opened(serverId, Number(u.port || 80), `${u.pathname}${u.search}${u.hash}`)
+    }),
+    forwardPort: vi.fn<PortholeApi['forwardPort']>(async (serverId, port) => ({
+      localAddr: `${fakeLoopback(serverId)}:${port}`,
+      hint: `psql -h ${fakeLoopback(serverId)} -p ${port}`,
+    })),
+    getTabs: vi.fn<PortholeApi['getTabs']>(async () => []),
+    saveTabs: vi.fn<PortholeApi['saveTabs']>(async () => {}),
+    openExternal: vi.fn<PortholeApi['openExternal']>(async () => {}),
+  }
+}
+
 /** A complete fake PortholeApi whose events the test emits by hand. */
 export function fakeApi(over: Partial<PortholeApi> = {}) {
   const handlers = new Set<(e: PortholeEvent) => void>()
@@ -36,6 +106,7 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
     uiReady: vi.fn(async () => {}),
     ...serverMethods(),
+    ...appMethods(),
     onEvent: (h: (e: PortholeEvent) => void) => {
       handlers.add(h)
       return () => void handlers.delete(h)

@@ -1,6 +1,6 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { serverMethods } from './fakeApi'
+import { appMethods, serverMethods } from './fakeApi'
 import { ApiError } from '@/api/errors'
 import type { PortholeApi, PortholeEvent, Settings, Theme } from '@/api/types'
 import { isTheme, readCachedTheme, resolveTheme, THEME_CACHE_KEY } from '@/lib/theme'
@@ -59,6 +59,7 @@ function fakeApi(over: Partial<PortholeApi> = {}) {
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
     uiReady: vi.fn(async () => {}),
     ...serverMethods(),
+    ...appMethods(),
     onEvent: (h) => {
       handler = h
       return () => (handler = null)

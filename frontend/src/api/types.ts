@@ -264,6 +264,117 @@ export interface KeyringStatus {
   message?: string
 }
 
+// ---- Web apps on a server (apps.go, backend/discovery, backend/portmap) ----
+
+/** The server id of "This computer" in the apps methods. */
+export const LOCAL = 'local'
+
+/**
+ * Discovery's identifiers (discovery.Kind's JSON). The UI keys icons on them and falls back to
+ * "web app" / "port" for kinds it does not know yet, so this list may lag behind the backend's.
+ */
+export type KnownAppKind =
+  | 'http'
+  | 'https'
+  | 'not-http'
+  | 'unknown'
+  | 'jupyter-lab'
+  | 'jupyter-notebook'
+  | 'jupyter-server'
+  | 'jupyterhub'
+  | 'jupyter-kernel'
+  | 'tensorboard'
+  | 'mlflow'
+  | 'rstudio'
+  | 'streamlit'
+  | 'gradio'
+  | 'code-server'
+  | 'grafana'
+  | 'prometheus'
+  | 'ray-dashboard'
+  | 'dask'
+  | 'airflow'
+  | 'postgres'
+  | 'mysql'
+  | 'redis'
+  | 'mongodb'
+  | 'ssh'
+
+export interface AppProcess {
+  pid: number
+  /** The command name ("jupyter-lab", "python3"). */
+  name: string
+  cmdline: string
+  /** Working directory; '' when unknown. */
+  cwd: string
+  /** RFC 3339; absent (or Go's zero time) when unknown. */
+  started?: string
+}
+
+/** One listening port on a server, identified. */
+export interface AppService {
+  port: number
+  kind: KnownAppKind | (string & {})
+  /** "Jupyter Lab". */
+  kindName: string
+  /** "Jupyter Lab — ~/project". */
+  title: string
+  /** Opens in a tab; false: a database, an SSH server, something not HTTP ("Forward…"). */
+  isWeb: boolean
+  /** Where to open it ("/lab"). */
+  openPath: string
+  process?: AppProcess
+  /** On This computer: opens directly, no tunnel. */
+  local: boolean
+  localUrl?: string
+}
+
+/** ListApps' answer, and the `apps` event. */
+export interface AppList {
+  /** 'local' is This computer. */
+  serverId: string
+  services: AppService[] | null
+  scannedAt: string
+  /** The scan failed (partially); services may still hold the last good list. */
+  error?: string
+}
+
+/** An app ready to load: the local endpoint that reaches it. */
+export interface OpenedApp {
+  serverId: string
+  port: number
+  /** What the tab loads: "http://127.0.0.2:8888/lab". */
+  localUrl: string
+  /** "http://127.0.0.2:8888". */
+  localOrigin: string
+  /** The same page as the server sees it: "http://localhost:8888/lab". */
+  remoteUrl: string
+  title: string
+  /** Something worth saying ("127.0.0.2:8888 is taken by nginx (pid 812); using 127.0.0.2:18888"). */
+  notice?: string
+}
+
+/** A raw (non-HTTP) forward to a server port. */
+export interface RawForward {
+  /** "127.0.0.2:5432". */
+  localAddr: string
+  /** How to connect: "psql -h 127.0.0.2 -p 5432". */
+  hint: string
+  /** Why it is not on its usual endpoint this time. */
+  notice?: string
+}
+
+/** An app tab as it is kept across restarts. */
+export interface SavedTab {
+  id: string
+  serverId: string
+  port: number
+  path: string
+  title: string
+  localUrl: string
+  remoteUrl: string
+}
+
 /** One backend event. `data`'s shape depends on `topic` (see EventMap). */
 export interface PortholeEvent {
   topic: string
@@ -279,6 +390,7 @@ export interface EventMap {
   'server.log': ServerLogLine
   prompts: Prompt[]
   keyring: KeyringStatus
+  apps: AppList
 }
 
 export type ConnectionState = 'connecting' | 'open' | 'closed'
@@ -307,6 +419,18 @@ export interface PortholeApi {
   cancelPrompt(id: string): Promise<void>
   serverLog(id: string): Promise<ServerLogView>
   keyringStatus(): Promise<KeyringStatus>
+  /** What listens on a server ('local': This computer). Rejects with the reason (e.g. not connected). */
+  listApps(serverId: string): Promise<AppList>
+  /** Makes (or reuses) the stable local endpoint for a server port and says what to load. */
+  openApp(serverId: string, port: number, path: string): Promise<OpenedApp>
+  /** A URL as an app printed it (http://localhost:8888/lab?token=…); rejects when it is not on the server's localhost. */
+  parseAppURL(serverId: string, raw: string): Promise<OpenedApp>
+  /** A raw forward (databases, anything not HTTP) on a stable endpoint. */
+  forwardPort(serverId: string, port: number): Promise<RawForward>
+  getTabs(): Promise<SavedTab[]>
+  saveTabs(tabs: SavedTab[]): Promise<void>
+  /** Opens a URL in the system browser. */
+  openExternal(url: string): Promise<void>
   /** Tells the backend the UI has rendered (the desktop smoke test waits for its log line). */
   uiReady(): Promise<void>
   /** Subscribe to backend events: the current state (snapshot) first, then updates. Returns unsubscribe. */
@@ -345,6 +469,13 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     cancelPrompt: (id: string) => call<void>('CancelPrompt', id),
     serverLog: (id: string) => call<ServerLogView>('ServerLog', id),
     keyringStatus: () => call<KeyringStatus>('KeyringStatus'),
+    listApps: (serverId: string) => call<AppList>('ListApps', serverId),
+    openApp: (serverId: string, port: number, path: string) => call<OpenedApp>('OpenApp', serverId, port, path),
+    parseAppURL: (serverId: string, raw: string) => call<OpenedApp>('ParseAppURL', serverId, raw),
+    forwardPort: (serverId: string, port: number) => call<RawForward>('ForwardPort', serverId, port),
+    getTabs: async () => (await call<SavedTab[] | null>('GetTabs')) ?? [],
+    saveTabs: (tabs: SavedTab[]) => call<void>('SaveTabs', tabs),
+    openExternal: (url: string) => call<void>('OpenExternal', url),
     uiReady: () => call<void>('UIReady', kind),
   } satisfies Omit<PortholeApi, 'kind' | 'onEvent' | 'onConnection'>
 }
