@@ -339,6 +339,9 @@ func TestHungAgent(t *testing.T) {
 	}
 	cont := func() { _ = syscall.Kill(pid, syscall.SIGCONT) }
 	t.Cleanup(cont)
+	// SIGSTOP is delivered asynchronously: on a busy machine the agent may
+	// still answer a call made right now. Wait until the kernel says stopped.
+	waitStopped(t, pid)
 
 	results := make(chan error, 3)
 	starts := time.Now()
@@ -570,4 +573,19 @@ func TestGarbageToAgentProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitStopped waits until /proc says pid is stopped (state T).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("read the agent's state: %v", err)
+		}
+		if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+	}
+	t.Fatalf("agent %d did not stop within 10 s of SIGSTOP", pid)
 }
