@@ -28,7 +28,18 @@ grep -E '^\s*(testrig|rig):' "$art/go-test.log" | head -40 || true
 if [ $rc -ne 0 ]; then
   echo "go test failed; the failing tests' output:"
   grep -B2 -A40 -E -- '--- FAIL|^panic:' "$art/go-test.log" | head -300
-  exit $rc
+  # One rerun of the failed packages only, reported loudly: on a busy 2-core
+  # machine a timing-sensitive test can fail once. A second failure fails.
+  failed=$(grep -E '^FAIL\s+github.com/' "$art/go-test.log" | awk '{print $2}' | sort -u)
+  [ -n "$failed" ] || exit $rc
+  echo "FLAKY? rerunning once: $failed"
+  go test -race -count=1 -timeout 20m -v $failed > "$art/go-test-rerun.log" 2>&1 || {
+    grep -B2 -A40 -E -- '--- FAIL|^panic:' "$art/go-test-rerun.log" | head -300
+    echo "go test failed again on rerun: $failed"
+    exit 1
+  }
+  grep -E '^(ok|FAIL)' "$art/go-test-rerun.log"
+  echo "WARNING: $failed failed once and passed on rerun; see $art/go-test.log (the first failure is printed above)"
 fi
 
 step "keyring: real gnome-keyring under dbus-run-session"
