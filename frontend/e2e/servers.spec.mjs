@@ -323,6 +323,9 @@ describe('server logins through porthole serve against a real sshd', { timeout: 
       await shot(page, 'password.png')
       await prompt.getByRole('button', { name: 'Log in' }).click()
       await serverState().filter({ hasText: 'Connected' }).waitFor()
+      // An answered dialog stays up until the next prompts event, which can
+      // land just after the servers event: wait (bounded) for it to go.
+      await promptDialog().first().waitFor({ state: 'detached', timeout: 5000 })
       assert.equal(await promptDialog().count(), 0)
       for (const step of ['resolving', 'connecting', 'host key', 'authenticating', 'ready']) {
         await page.locator(`[data-step="${step}"][data-status="done"]`).waitFor()
@@ -370,6 +373,9 @@ describe('server logins through porthole serve against a real sshd', { timeout: 
       await prompt.getByLabel('Password').fill(PASSWORD)
       await prompt.getByRole('button', { name: 'Log in' }).click()
       await serverState().filter({ hasText: 'Connected' }).waitFor()
+      // An answered dialog stays up until the next prompts event, which can
+      // land just after the servers event: wait (bounded) for it to go.
+      await promptDialog().first().waitFor({ state: 'detached', timeout: 5000 })
       assert.equal(await promptDialog().count(), 0)
     })
   })
