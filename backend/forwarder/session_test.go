@@ -103,6 +103,12 @@ func TestLazyDial(t *testing.T) {
 	if st := s.State().State; st != StateReady {
 		t.Fatalf("state after use = %v, want ready", st)
 	}
+	// Bytes are counted after each write returns, so the client can hold the
+	// whole answer a moment before BytesOut moves: wait for it, bounded.
+	waitFor(t, 5*time.Second, "the stats to count the GET", func() bool {
+		snap := fwd.Stats()
+		return snap.BytesOut > 0
+	})
 	snap := fwd.Stats()
 	if snap.TotalConns != 1 || snap.DialLatency.Count != 1 || snap.BytesIn == 0 || snap.BytesOut == 0 {
 		t.Fatalf("stats after one GET = %+v", snap)
