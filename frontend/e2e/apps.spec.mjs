@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from './chromium.mjs'
+import { callApi, killGroup, nextJsonLine, stop } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
@@ -49,29 +50,6 @@ let porthole = { url: '', origin: '', token: '' }
 /** @type {import('playwright-core').Browser | undefined} */ let browser
 /** @type {import('playwright-core').BrowserContext | undefined} */ let ctx
 
-function killGroup(/** @type {import('node:child_process').ChildProcess | undefined} */ p, /** @type {NodeJS.Signals} */ sig) {
-  if (!p?.pid) return
-  try {
-    process.kill(-p.pid, sig)
-  } catch {
-    try {
-      p.kill(sig)
-    } catch {
-      // gone
-    }
-  }
-}
-
-/** Stops a child we started: SIGTERM to its process group, SIGKILL after 5 s. */
-async function stop(/** @type {import('node:child_process').ChildProcess | undefined} */ p) {
-  if (!p || p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return
-  const exited = new Promise((r) => p.once('exit', r))
-  killGroup(p, 'SIGTERM')
-  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5_000)
-  await exited
-  clearTimeout(timer)
-}
-
 process.on('exit', () => {
   killGroup(serve, 'SIGKILL')
   killGroup(sshd, 'SIGKILL')
@@ -88,17 +66,7 @@ function rigBinary(/** @type {string} */ name, /** @type {string | undefined} */
 
 /** The next JSON line testsshd prints. */
 function nextSshdInfo() {
-  return new Promise((resolveInfo, reject) => {
-    const timer = setTimeout(() => reject(new Error(`testsshd printed nothing within ${START_TIMEOUT_MS / 1000} s\n${sshdStderr}`)), START_TIMEOUT_MS)
-    sshdLines?.once('line', (l) => {
-      clearTimeout(timer)
-      try {
-        resolveInfo(/** @type {SshdInfo} */ (JSON.parse(l)))
-      } catch (err) {
-        reject(new Error(`testsshd printed ${JSON.stringify(l)}: ${err}`))
-      }
-    })
-  })
+  return /** @type {Promise<SshdInfo>} */ (nextJsonLine(sshdLines, START_TIMEOUT_MS, () => sshdStderr))
 }
 
 /** Sends testsshd a command (stop, start, restart) and waits for its answer. */
@@ -186,14 +154,7 @@ async function startServe() {
 
 /** Calls an App method over HTTP; a failure throws with its status. */
 async function api(/** @type {string} */ method, /** @type {unknown[]} */ ...args) {
-  const res = await fetch(`${porthole.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${porthole.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(args),
-  })
-  const body = await res.json()
-  if (!res.ok) throw Object.assign(new Error(`${method}: HTTP ${res.status}: ${body.error}`), { status: res.status, body })
-  return body
+  return callApi(porthole, method, ...args)
 }
 
 /** Adds a server that logs in with testsshd's client key (no question, also when reconnecting). */

@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from './chromium.mjs'
+import { callApi, killGroup, nextJsonLine, stop } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
@@ -47,29 +48,6 @@ let porthole = { url: '', origin: '', token: '' }
 /** @type {import('playwright-core').Browser | undefined} */
 let browser
 
-function killGroup(/** @type {import('node:child_process').ChildProcess | undefined} */ p, /** @type {NodeJS.Signals} */ sig) {
-  if (!p?.pid) return
-  try {
-    process.kill(-p.pid, sig)
-  } catch {
-    try {
-      p.kill(sig)
-    } catch {
-      // gone
-    }
-  }
-}
-
-/** Stops a child we started: SIGTERM to its process group, SIGKILL after 5 s. */
-async function stop(/** @type {import('node:child_process').ChildProcess | undefined} */ p) {
-  if (!p || p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return
-  const exited = new Promise((r) => p.once('exit', r))
-  killGroup(p, 'SIGTERM')
-  const timer = setTimeout(() => killGroup(p, 'SIGKILL'), 5_000)
-  await exited
-  clearTimeout(timer)
-}
-
 process.on('exit', () => {
   killGroup(serve, 'SIGKILL')
   killGroup(sshd, 'SIGKILL')
@@ -77,17 +55,7 @@ process.on('exit', () => {
 
 /** The next JSON line testsshd prints. */
 function nextSshdInfo() {
-  return new Promise((resolveInfo, reject) => {
-    const timer = setTimeout(() => reject(new Error(`testsshd printed nothing within ${START_TIMEOUT_MS / 1000} s\n${sshdStderr}`)), START_TIMEOUT_MS)
-    sshdLines?.once('line', (l) => {
-      clearTimeout(timer)
-      try {
-        resolveInfo(/** @type {SshdInfo} */ (JSON.parse(l)))
-      } catch (err) {
-        reject(new Error(`testsshd printed ${JSON.stringify(l)}: ${err}`))
-      }
-    })
-  })
+  return /** @type {Promise<SshdInfo>} */ (nextJsonLine(sshdLines, START_TIMEOUT_MS, () => sshdStderr))
 }
 
 async function startSshd() {
@@ -164,14 +132,7 @@ async function startServe() {
 
 /** Calls an App method over HTTP, as a script would. */
 async function api(/** @type {string} */ method, /** @type {unknown[]} */ ...args) {
-  const res = await fetch(`${porthole.origin}/api/${method}`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${porthole.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(args),
-  })
-  const body = await res.json()
-  if (!res.ok) throw new Error(`${method}: HTTP ${res.status}: ${body.error}`)
-  return body
+  return callApi(porthole, method, ...args)
 }
 
 /** @param {import('playwright-core').Page} page @param {string} name @param {() => Promise<void>} body */
