@@ -142,9 +142,10 @@ func (f *WebForward) rewriteResponse(resp *http.Response) error {
 		}
 	}
 	if cs := h.Values("Set-Cookie"); len(cs) > 0 {
+		client := cookieClientOf(resp.Request.Header.Get("User-Agent"))
 		out := make([]string, len(cs))
 		for i, c := range cs {
-			out[i] = rewriteSetCookie(c, f.isUpstreamHost)
+			out[i] = rewriteSetCookie(c, f.isUpstreamHost, client)
 		}
 		h["Set-Cookie"] = out
 	}
@@ -152,24 +153,96 @@ func (f *WebForward) rewriteResponse(resp *http.Response) error {
 	return nil
 }
 
-// rewriteSetCookie drops a Domain attribute that names the server's
-// localhost (the browser would reject the cookie on the local endpoint);
-// without it the cookie belongs to the local origin. Everything else is kept
-// as written.
-func rewriteSetCookie(v string, isLocal func(string) bool) string {
+// CookieClient is what a browser needs of an app's cookies so that the app
+// stays logged in inside a tab, where it is framed by a page of another site
+// (serve's page on 127.0.0.1, or the window's wails://wails): such a frame is
+// a third-party context.
+type CookieClient int
+
+const (
+	// CookieClientAsIs: a browser Porthole has not verified (Firefox,
+	// Safari, unknown): the attributes are kept as the app wrote them.
+	CookieClientAsIs CookieClient = iota
+	// CookieClientPartitioned: Chromium (Chrome, Edge, WebView2). It sends
+	// no SameSite=Lax/Strict cookie, and by default no unpartitioned
+	// third-party cookie, into a frame of another site; a partitioned
+	// (CHIPS) cookie it keeps and sends, keyed by the top-level site. Every
+	// cookie becomes "SameSite=None; Secure; Partitioned" (Chromium takes
+	// Secure cookies from http://127.x, a trustworthy origin). Keyed by the
+	// top-level site, the cookie reaches the app only inside Porthole's page
+	// (or when the app is the top-level page itself), not from other sites.
+	CookieClientPartitioned
+	// CookieClientWebKit: WebKit (the Linux window's WebKitGTK, Safari).
+	// WebKit refuses Secure cookies over http, even from loopback, so an
+	// app's Secure flag (meaningless on a loopback endpoint) is dropped;
+	// SameSite is kept (the window's cookie policy accepts the apps'
+	// cookies, and WebKitGTK sends Lax ones into the window's frames).
+	CookieClientWebKit
+)
+
+func (c CookieClient) String() string {
+	switch c {
+	case CookieClientPartitioned:
+		return "partitioned"
+	case CookieClientWebKit:
+		return "webkit"
+	default:
+		return "as-is"
+	}
+}
+
+// cookieClientOf tells the browser's cookie rules from its User-Agent.
+// Chromium-based browsers all say "Chrome/" (Edge "Edg/" too, Opera "OPR/");
+// WebKit says "AppleWebKit" without "Chrome/"; Firefox says "Gecko/…Firefox".
+func cookieClientOf(ua string) CookieClient {
+	switch {
+	case strings.Contains(ua, "Chrome/") || strings.Contains(ua, "Chromium/") || strings.Contains(ua, "HeadlessChrome/"):
+		return CookieClientPartitioned
+	case strings.Contains(ua, "Firefox/"):
+		return CookieClientAsIs
+	case strings.Contains(ua, "AppleWebKit/"):
+		return CookieClientWebKit
+	default:
+		return CookieClientAsIs
+	}
+}
+
+// rewriteSetCookie fits one Set-Cookie value to the local endpoint and the
+// browser (see CookieClient). It always drops a Domain attribute that names
+// the server's localhost (the browser would reject the cookie on the local
+// endpoint); without it the cookie belongs to the local origin. Cookies
+// with the __Secure-/__Host- prefixes keep their Secure flag (the browser
+// rejects them without it). The name=value part is never changed.
+func rewriteSetCookie(v string, isLocal func(string) bool, client CookieClient) string {
 	parts := strings.Split(v, ";")
 	out := parts[:1:1]
+	name, _, isCookie := strings.Cut(parts[0], "=")
+	name = strings.TrimSpace(name)
+	if !isCookie || name == "" {
+		client = CookieClientAsIs // not a cookie the browser would keep: only the Domain fix
+	}
+	prefixed := strings.HasPrefix(name, "__Secure-") || strings.HasPrefix(name, "__Host-")
 	changed := false
 	for _, a := range parts[1:] {
 		k, val, _ := strings.Cut(a, "=")
-		if strings.EqualFold(strings.TrimSpace(k), "domain") {
-			d := strings.TrimPrefix(strings.TrimSpace(val), ".")
-			if d == "" || isLocal(d) {
+		switch key := strings.ToLower(strings.TrimSpace(k)); {
+		case key == "domain":
+			if d := strings.TrimPrefix(strings.TrimSpace(val), "."); d == "" || isLocal(d) {
 				changed = true
 				continue
 			}
+		case client == CookieClientPartitioned && (key == "samesite" || key == "secure" || key == "partitioned"):
+			changed = true
+			continue // set below
+		case client == CookieClientWebKit && key == "secure" && !prefixed:
+			changed = true
+			continue
 		}
 		out = append(out, a)
+	}
+	if client == CookieClientPartitioned {
+		out = append(out, " SameSite=None", " Secure", " Partitioned")
+		changed = true
 	}
 	if !changed {
 		return v

@@ -90,7 +90,7 @@ func TestWebRewriteFrameHeaders(t *testing.T) {
 	}
 }
 
-var setCookieCases = []struct{ in, want string }{
+var setCookieCases = []struct{ in, want string }{ // for CookieClientAsIs
 	{"a=1; Path=/; Domain=localhost; HttpOnly", "a=1; Path=/; HttpOnly"},
 	{"a=1; domain=.LOCALHOST", "a=1"},
 	{"a=1;Domain=127.0.0.1;Secure", "a=1;Secure"},
@@ -108,8 +108,52 @@ func testIsUpstreamHost(h string) bool { return isServerLocalName(h) || strings.
 
 func TestWebRewriteSetCookie(t *testing.T) {
 	for _, tc := range setCookieCases {
-		if got := rewriteSetCookie(tc.in, testIsUpstreamHost); got != tc.want {
+		if got := rewriteSetCookie(tc.in, testIsUpstreamHost, CookieClientAsIs); got != tc.want {
 			t.Errorf("rewriteSetCookie(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		in     string
+		client CookieClient
+		want   string
+	}{
+		// Chromium: every cookie third-party-capable, partitioned.
+		{"a=1; Path=/; HttpOnly; SameSite=Lax", CookieClientPartitioned, "a=1; Path=/; HttpOnly; SameSite=None; Secure; Partitioned"},
+		{"_xsrf=2|ab|cd|1; expires=Mon, 21 Dec 2026 10:00:00 GMT; Path=/", CookieClientPartitioned, "_xsrf=2|ab|cd|1; expires=Mon, 21 Dec 2026 10:00:00 GMT; Path=/; SameSite=None; Secure; Partitioned"},
+		{"a=1;samesite=strict;secure;Partitioned;Domain=localhost", CookieClientPartitioned, "a=1; SameSite=None; Secure; Partitioned"},
+		{"a=1", CookieClientPartitioned, "a=1; SameSite=None; Secure; Partitioned"},
+		{"a=1; Domain=example.com", CookieClientPartitioned, "a=1; Domain=example.com; SameSite=None; Secure; Partitioned"},
+		// WebKit: no Secure over http, except where the name demands it.
+		{"a=1; Path=/; Secure; SameSite=Lax", CookieClientWebKit, "a=1; Path=/; SameSite=Lax"},
+		{"__Host-a=1; Path=/; Secure", CookieClientWebKit, "__Host-a=1; Path=/; Secure"},
+		{"a=1; HttpOnly", CookieClientWebKit, "a=1; HttpOnly"},
+		{"a=1; Domain=localhost; secure", CookieClientWebKit, "a=1"},
+		// Not a cookie: untouched for every client.
+		{"", CookieClientPartitioned, ""},
+		{"garbage", CookieClientPartitioned, "garbage"},
+	} {
+		if got := rewriteSetCookie(tc.in, testIsUpstreamHost, tc.client); got != tc.want {
+			t.Errorf("rewriteSetCookie(%q, %v) = %q, want %q", tc.in, tc.client, got, tc.want)
+		}
+	}
+}
+
+func TestWebCookieClientOf(t *testing.T) {
+	for _, tc := range []struct {
+		ua   string
+		want CookieClient
+	}{
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36", CookieClientPartitioned},
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36", CookieClientPartitioned},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0", CookieClientPartitioned},
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15", CookieClientWebKit},
+		{"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko)", CookieClientWebKit},
+		{"Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", CookieClientAsIs},
+		{"curl/8.0", CookieClientAsIs},
+		{"", CookieClientAsIs},
+	} {
+		if got := cookieClientOf(tc.ua); got != tc.want {
+			t.Errorf("cookieClientOf(%q) = %v, want %v", tc.ua, got, tc.want)
 		}
 	}
 }
@@ -119,8 +163,18 @@ func FuzzWebRewriteSetCookie(f *testing.F) {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := rewriteSetCookie(in, testIsUpstreamHost)
+		out := rewriteSetCookie(in, testIsUpstreamHost, CookieClientAsIs)
 		name, _, _ := strings.Cut(in, ";")
+		for _, c := range []CookieClient{CookieClientPartitioned, CookieClientWebKit} {
+			o := rewriteSetCookie(in, testIsUpstreamHost, c)
+			if !strings.HasPrefix(o, name) {
+				t.Fatalf("%q → %q (%v): the name=value part changed", in, o, c)
+			}
+			cookieName, _, isCookie := strings.Cut(name, "=")
+			if c == CookieClientPartitioned && isCookie && strings.TrimSpace(cookieName) != "" && !strings.HasSuffix(o, "; SameSite=None; Secure; Partitioned") {
+				t.Fatalf("%q → %q: not partitioned", in, o)
+			}
+		}
 		if !strings.HasPrefix(out, name) {
 			t.Fatalf("%q → %q: the name=value part changed", in, out)
 		}

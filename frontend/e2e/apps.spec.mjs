@@ -284,11 +284,19 @@ describe('web apps of a server through porthole serve and a real sshd', { timeou
       }, openedA.localUrl)
       const framed = page.frameLocator('#e2e-app-frame')
       await framed.locator('h1').filter({ hasText: APP_TITLE }).waitFor()
-      // What a tab in serve's page sees of the app's SameSite=Lax cookie (for the record: a
-      // cross-site frame does not get Lax cookies in Chromium).
+      // A tab is a cross-site frame: Chromium sends it no SameSite=Lax cookie and, by default, no
+      // unpartitioned third-party cookie. The web forward makes the app's cookies partitioned
+      // (SameSite=None; Secure; Partitioned), so the app in a tab keeps its login.
       const inFrame = page.frames().find((f) => f.url().startsWith(openedA.localOrigin))
-      const seen = await inFrame?.evaluate(() => fetch('/cookie', { credentials: 'include' }).then((r) => r.json()))
-      console.log(`e2e: inside serve's page, the framed app received cookie ${JSON.stringify(seen?.received ?? null)} (top-level session ${sessionA})`)
+      assert.ok(inFrame, 'the app is in a frame of serve\'s page')
+      const first = await inFrame.evaluate(() => fetch('/cookie').then((r) => r.json()))
+      const again = await inFrame.evaluate(() => fetch('/cookie').then((r) => r.json()))
+      assert.ok(first.session, 'the framed app set its cookie')
+      assert.equal(again.received, first.session, 'the framed app gets its cookie back')
+      await inFrame.goto(`${openedA.localOrigin}/cookie`)
+      const nav = JSON.parse(await page.frameLocator('#e2e-app-frame').locator('body').innerText())
+      assert.equal(nav.received, first.session, 'a navigation inside the tab sends the cookie too')
+      console.log(`e2e: inside serve's page, the framed app keeps its cookie ${first.session.slice(0, 8)}… (partitioned; top-level session ${sessionA.slice(0, 8)}…)`)
 
       // Another site cannot: the app sends X-Frame-Options: DENY itself, and Porthole replaces it
       // with frame-ancestors limited to the app, Porthole's window and serve's page.
