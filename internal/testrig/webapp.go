@@ -29,8 +29,15 @@ const (
 	WebAppBigSize = 100 << 20
 	// WebAppTitle is the <title> of "/".
 	WebAppTitle = "Porthole test app"
-	// WebAppSessionCookie is the cookie /cookie sets.
+	// WebAppSessionCookie is the cookie /cookie and /persist set.
 	WebAppSessionCookie = "porthole_session"
+	// WebAppSessionMaxAge is how long the session cookie lives: a login that
+	// outlives the browser, as apps' logins do (Jupyter's lasts 30 days).
+	WebAppSessionMaxAge = 30 * 24 * 3600
+	// WebAppPersistTitle is the <title> of /persist.
+	WebAppPersistTitle = "Porthole remembers"
+	// WebAppStorageKey is the localStorage key and IndexedDB record /persist uses.
+	WebAppStorageKey = "porthole-check"
 )
 
 // WebAppOptions configures a WebApp.
@@ -39,6 +46,9 @@ type WebAppOptions struct {
 	Addr string
 	// Logger receives one debug line per request; nil discards them.
 	Logger *slog.Logger
+	// OnRequest, when set, is called with each request's record as it
+	// arrives (from the request's goroutine; it must not block for long).
+	OnRequest func(RequestRecord)
 }
 
 // RequestRecord is what the WebApp saw of one request.
@@ -63,10 +73,14 @@ type RequestRecord struct {
 //	/ws          websocket echo
 //	/cookie      sets porthole_session and echoes the cookie it received (JSON)
 //	/headers     the received headers as JSON (with "Host")
+//	/persist     a page that keeps a session cookie, a localStorage value and an
+//	             IndexedDB record, and reports what it found to /persist/report
+//	             (?ls=&lsNew=&idb=&idbNew=; the request record keeps it all)
 //
 // Every response carries X-Frame-Options: DENY.
 type WebApp struct {
-	log *slog.Logger
+	log       *slog.Logger
+	onRequest func(RequestRecord)
 	ln  net.Listener
 	srv *http.Server
 
@@ -101,6 +115,7 @@ func StartWebApp(ctx context.Context, opts WebAppOptions) (*WebApp, error) {
 	}
 	w := &WebApp{
 		log:       orDiscard(opts.Logger).With("component", "testrig.webapp"),
+		onRequest: opts.OnRequest,
 		ln:        ln,
 		wsConns:   make(map[*websocket.Conn]struct{}),
 		serveDone: make(chan struct{}),
@@ -197,7 +212,7 @@ func (w *WebApp) middleware(next http.Handler) http.Handler {
 			return
 		}
 		w.handlers.Add(1)
-		w.requests = append(w.requests, RequestRecord{
+		rec := RequestRecord{
 			Method:     r.Method,
 			Path:       r.URL.Path,
 			RawQuery:   r.URL.RawQuery,
@@ -207,8 +222,12 @@ func (w *WebApp) middleware(next http.Handler) http.Handler {
 			Cookie:     r.Header.Get("Cookie"),
 			RemoteAddr: r.RemoteAddr,
 			Time:       time.Now(),
-		})
+		}
+		w.requests = append(w.requests, rec)
 		w.mu.Unlock()
+		if w.onRequest != nil {
+			w.onRequest(rec)
+		}
 		defer w.handlers.Done()
 		w.log.Debug("request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		rw.Header().Set("X-Frame-Options", "DENY")
@@ -228,6 +247,11 @@ func (w *WebApp) routes() http.Handler {
 	mux.HandleFunc("GET /ws", w.serveWebsocket)
 	mux.HandleFunc("GET /cookie", serveCookie)
 	mux.HandleFunc("/headers", serveHeaders)
+	mux.HandleFunc("GET /persist", servePersist)
+	mux.HandleFunc("GET /persist/report", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Cache-Control", "no-store")
+		rw.WriteHeader(http.StatusNoContent)
+	})
 	return mux
 }
 
@@ -390,15 +414,102 @@ func serveCookie(rw http.ResponseWriter, r *http.Request) {
 		_, _ = rand.Read(b)
 		reply.Session = hex.EncodeToString(b)
 	}
+	setSessionCookie(rw, reply.Session)
+	writeJSON(rw, reply)
+}
+
+// setSessionCookie sets the session cookie the way web apps set their
+// logins: HttpOnly, SameSite=Lax, for 30 days.
+func setSessionCookie(rw http.ResponseWriter, value string) {
 	http.SetCookie(rw, &http.Cookie{
 		Name:     WebAppSessionCookie,
-		Value:    reply.Session,
+		Value:    value,
 		Path:     "/",
+		MaxAge:   WebAppSessionMaxAge,
 		HttpOnly: true,
 		SameSite: http.SameSiteLaxMode,
 	})
-	writeJSON(rw, reply)
 }
+
+// servePersist is a page that checks what the browser kept: the session
+// cookie (set here when the request has none), a localStorage value and an
+// IndexedDB record (made on the first visit, read on the next). Its script
+// reports to /persist/report?ls=…&lsNew=…&idb=…&idbNew=…, and shows it.
+func servePersist(rw http.ResponseWriter, r *http.Request) {
+	session := ""
+	if c, err := r.Cookie(WebAppSessionCookie); err == nil {
+		session = c.Value
+	}
+	cookieState := "kept from last time"
+	if session == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		session = hex.EncodeToString(b)
+		setSessionCookie(rw, session)
+		cookieState = "new"
+	}
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("Cache-Control", "no-store")
+	_, _ = fmt.Fprintf(rw, persistPage, html.EscapeString(WebAppPersistTitle), html.EscapeString(WebAppPersistTitle),
+		html.EscapeString(session[:8]), cookieState, WebAppStorageKey)
+}
+
+const persistPage = `<!doctype html>
+<html><head><meta charset="utf-8"><title>%s</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;margin:0;padding:32px 40px;background:#f7f7f5;color:#1d2330}
+h1{font-size:22px;margin:0 0 4px} p.sub{color:#5b6170;margin:0 0 20px}
+table{border-collapse:collapse;background:#fff;border:1px solid #e1e2e6;border-radius:8px}
+td{padding:10px 16px;border-top:1px solid #eceef1} tr:first-child td{border-top:0}
+td:first-child{color:#5b6170} code{font:13px ui-monospace,monospace}
+.kept{color:#17803d;font-weight:600} .new{color:#b45309;font-weight:600}
+</style></head>
+<body><h1>%s</h1><p class="sub">A page on the server's localhost, through Porthole. What did the browser keep?</p>
+<table>
+<tr><td>Session cookie</td><td><code>%s…</code></td><td class="cookie">%s</td></tr>
+<tr><td>localStorage</td><td><code id="ls">…</code></td><td id="lsState"></td></tr>
+<tr><td>IndexedDB</td><td><code id="idb">…</code></td><td id="idbState"></td></tr>
+</table>
+<script>
+(async () => {
+  const key = %q
+  const mark = (id, fresh) => { const e = document.getElementById(id); e.textContent = fresh ? 'new' : 'kept from last time'; e.className = fresh ? 'new' : 'kept' }
+  document.querySelectorAll('td.cookie').forEach((e) => { e.className = e.textContent === 'new' ? 'new' : 'kept' })
+  let ls = localStorage.getItem(key)
+  const lsNew = !ls
+  if (lsNew) { ls = Math.random().toString(36).slice(2, 12); localStorage.setItem(key, ls) }
+  let idb = '', idbNew = false
+  try {
+    const db = await new Promise((ok, fail) => {
+      const r = indexedDB.open(key, 1)
+      r.onupgradeneeded = () => r.result.createObjectStore('kv')
+      r.onsuccess = () => ok(r.result)
+      r.onerror = () => fail(r.error)
+    })
+    idb = await new Promise((ok, fail) => {
+      const g = db.transaction('kv').objectStore('kv').get(key)
+      g.onsuccess = () => ok(g.result || '')
+      g.onerror = () => fail(g.error)
+    })
+    if (!idb) {
+      idbNew = true
+      idb = Math.random().toString(36).slice(2, 12)
+      await new Promise((ok, fail) => {
+        const tx = db.transaction('kv', 'readwrite')
+        tx.objectStore('kv').put(idb, key)
+        tx.oncomplete = ok
+        tx.onerror = () => fail(tx.error)
+      })
+    }
+  } catch (e) { idb = 'error: ' + e }
+  document.getElementById('ls').textContent = ls
+  document.getElementById('idb').textContent = idb
+  mark('lsState', lsNew)
+  mark('idbState', idbNew)
+  await fetch('/persist/report?' + new URLSearchParams({ ls, lsNew: String(lsNew), idb, idbNew: String(idbNew) }))
+})()
+</script></body></html>
+`
 
 func serveHeaders(rw http.ResponseWriter, r *http.Request) {
 	h := r.Header.Clone()

@@ -191,6 +191,40 @@ func TestWebAppRoutes(t *testing.T) {
 			t.Fatalf("record cookie %q", rec[len(rec)-1].Cookie)
 		}
 	})
+	t.Run("persist page: a 30-day cookie once, then the page reports", func(t *testing.T) {
+		resp, body := httpGet(t, client, app.URL()+"/persist")
+		var set *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == WebAppSessionCookie {
+				set = c
+			}
+		}
+		if set == nil || set.MaxAge != WebAppSessionMaxAge || !set.HttpOnly || set.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("cookie %+v", set)
+		}
+		if !strings.Contains(string(body), "<title>"+WebAppPersistTitle+"</title>") || !strings.Contains(string(body), `"`+WebAppStorageKey+`"`) ||
+			!strings.Contains(string(body), set.Value[:8]+"…") || !strings.Contains(string(body), "/persist/report?") {
+			t.Fatalf("page %q", body)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, app.URL()+"/persist", nil)
+		req.AddCookie(set)
+		resp2, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, _ := io.ReadAll(resp2.Body)
+		_ = resp2.Body.Close()
+		if len(resp2.Cookies()) != 0 || !strings.Contains(string(b2), "kept from last time") {
+			t.Fatalf("second visit: cookies %v, page %q", resp2.Cookies(), b2)
+		}
+		r3, _ := httpGet(t, client, app.URL()+"/persist/report?ls=abc&lsNew=false")
+		if r3.StatusCode != http.StatusNoContent {
+			t.Fatalf("report status %d", r3.StatusCode)
+		}
+		if last := app.Requests()[len(app.Requests())-1]; last.Path != "/persist/report" || last.RawQuery != "ls=abc&lsNew=false" {
+			t.Fatalf("record %+v", last)
+		}
+	})
 	t.Run("websocket echo", func(t *testing.T) {
 		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 		ws, resp, err := d.DialContext(t.Context(), "ws://"+app.Addr()+"/ws", http.Header{"Origin": {"http://elsewhere.test"}})
@@ -297,14 +331,15 @@ func TestWebAppCommand(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/testwebapp").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0", "-stdin")
+	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0", "-stdin", "-requests")
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("read URL line: %v", err)
 	}
@@ -314,8 +349,17 @@ func TestWebAppCommand(t *testing.T) {
 	}
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	if _, body := httpGet(t, &http.Client{Transport: tr}, url+"/small"); string(body) != "small\n" {
+	if _, body := httpGet(t, &http.Client{Transport: tr}, url+"/small?x=1"); string(body) != "small\n" {
 		t.Fatalf("body %q", body)
+	}
+	// -requests: the app's record of the request follows as a JSON line.
+	recLine, err := out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read request line: %v", err)
+	}
+	var rec RequestRecord
+	if err := json.Unmarshal([]byte(recLine), &rec); err != nil || rec.Path != "/small" || rec.RawQuery != "x=1" || rec.Method != "GET" {
+		t.Fatalf("request line %q: %+v %v", recLine, rec, err)
 	}
 	_ = stdin.Close() // -stdin: EOF ends the process
 	if err := cmd.Wait(); err != nil {
