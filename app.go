@@ -63,6 +63,7 @@ type App struct {
 	origin   string       // serve's own origin (http://127.0.0.1:PORT); "" on the desktop
 	mode     Mode
 	started  time.Time
+	quit     func() // closes the desktop window; nil in serve mode
 
 	mu  sync.Mutex
 	ctx context.Context // the UI's lifetime; set by startup
@@ -174,6 +175,24 @@ func (a *App) SetTheme(theme string) (Settings, error) {
 func (a *App) UIReady(kind string) {
 	a.log.Info("ui ready", "transport", kind)
 }
+
+// ErrQuitServe is Quit's answer in `porthole serve`: a page cannot stop it.
+var ErrQuitServe = errors.New("porthole serve is stopped from its terminal (Ctrl+C), not from the page")
+
+// Quit closes the desktop window and stops Porthole (Ctrl+Q): every forward
+// closes, the agents exit, and the open tabs are saved (the frontend saves
+// them before it calls Quit). In serve mode it returns ErrQuitServe.
+func (a *App) Quit() error {
+	if a.quit == nil {
+		return &badInputError{msg: ErrQuitServe.Error()}
+	}
+	a.log.Info("quit asked for by the window")
+	a.quit()
+	return nil
+}
+
+// withQuit sets what Quit does (the desktop window's quit).
+func withQuit(f func()) appOption { return func(a *App) { a.quit = f } }
 
 // errBadInput marks input the user can fix; serve answers it with 400.
 var errBadInput = errors.New("bad input")

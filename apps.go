@@ -869,11 +869,12 @@ func sameHostName(a, b string) bool {
 	return (fa == a || fb == b) && fa == fb
 }
 
-// isServerName reports whether host names the server: its profile host or
-// ssh_config alias, or what `hostname` says on it (apps such as Jupyter
+// isServerName reports whether host names the server: its profile host,
+// ssh_config alias or name (the URL bar routes http://<name>:port/ to the
+// server of that name), or what `hostname` says on it (apps such as Jupyter
 // print that).
 func (am *appsManager) isServerName(ctx context.Context, id string, p profiles.Profile, host string) bool {
-	if sameHostName(host, p.Host) || sameHostName(host, p.SSHConfigAlias) {
+	if sameHostName(host, p.Host) || sameHostName(host, p.SSHConfigAlias) || sameHostName(host, p.Name) {
 		return true
 	}
 	_, l, err := am.login(id)

@@ -8,6 +8,9 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 
 	"github.com/wailsapp/wails/v2"
 	"github.com/wailsapp/wails/v2/pkg/options"
@@ -35,8 +38,41 @@ func runDesktop() error {
 		log.Warn("apps in tabs will be logged out when Porthole restarts", "err", err)
 	}
 	hub := newEventHub()
+	var (
+		uiMu  sync.Mutex
+		uiCtx context.Context // the Wails runtime's, once OnStartup ran
+	)
+	quit := func() {
+		uiMu.Lock()
+		ctx := uiCtx
+		uiMu.Unlock()
+		if ctx != nil {
+			wruntime.Quit(ctx)
+		}
+	}
 	app := NewApp(log, ModeDesktop, hub, openSettingsLogged(log), withServers(openServerConfig(log)),
-		withPortmap(openPortmapLogged(log)), withTabs(openTabsLogged(log)))
+		withPortmap(openPortmapLogged(log)), withTabs(openTabsLogged(log)), withQuit(quit))
+	// SIGTERM (the session logging out, `kill`) and SIGINT close the window
+	// the way Ctrl+Q does: forwards close, agents stop, tabs stay saved.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	stopSigs := make(chan struct{})
+	defer close(stopSigs)
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("quitting on a signal", "signal", s.String())
+			uiMu.Lock()
+			up := uiCtx != nil
+			uiMu.Unlock()
+			if !up { // no window yet, nothing to save: the agents die with us (Pdeathsig)
+				os.Exit(1)
+			}
+			quit()
+		case <-stopSigs:
+		}
+	}()
 	return wails.Run(&options.App{
 		Title:            "Porthole",
 		Width:            1280,
@@ -46,6 +82,9 @@ func runDesktop() error {
 		AssetServer:      &assetserver.Options{Assets: frontendFS()},
 		BackgroundColour: &options.RGBA{R: 22, G: 24, B: 29, A: 255},
 		OnStartup: func(ctx context.Context) {
+			uiMu.Lock()
+			uiCtx = ctx
+			uiMu.Unlock()
 			hub.AddSink(wailsSink{ctx: ctx})
 			app.startup(ctx)
 		},

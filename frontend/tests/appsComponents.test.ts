@@ -236,19 +236,24 @@ describe('UrlBar', () => {
     expect(w.get('[data-testid="url-panel"]').text()).toContain('Porthole opens http and https addresses')
     expect(f.api.parseAppURL).not.toHaveBeenCalled()
 
+    // A URL for a server that is not connected connects it first, then opens.
     tabs.openServer('s1', 'gpu')
     await flushPromises()
-    f.api.parseAppURL.mockRejectedValueOnce(new Error('Connect to gpu first'))
+    f.api.listServers.mockResolvedValue([{ ...gpu, state: 'disconnected' }])
+    f.api.connect.mockRejectedValueOnce(new Error('gpu refused the password'))
     await w.get('[data-testid="url-input"]').setValue('localhost:8888')
     await w.get('form').trigger('submit')
     await flushPromises()
+    expect(f.api.connect).toHaveBeenCalledWith('s1')
+    expect(f.api.parseAppURL).not.toHaveBeenCalled()
     const panel = w.get('[data-testid="url-panel"]')
-    expect(panel.text()).toContain('Connect to gpu first')
+    expect(panel.text()).toContain('gpu refused the password')
+    // "Connect to gpu" tries again: this time it connects, and the URL opens.
     const connect = panel.findAll('button').find((b) => b.text() === 'Connect to gpu')!
     await connect.trigger('click')
     await flushPromises()
-    expect(f.api.connect).toHaveBeenCalledWith('s1')
-    expect(f.api.parseAppURL).toHaveBeenCalledTimes(2)
+    expect(f.api.connect).toHaveBeenCalledTimes(2)
+    expect(f.api.parseAppURL).toHaveBeenCalledWith('s1', 'http://localhost:8888/')
     w.unmount()
   })
 

@@ -256,17 +256,23 @@ describe('tabs store: app tabs', () => {
     tabs.stop()
   })
 
-  it('restores saved tabs: OpenApp again per tab; a server not connected waits, and loads once it connects', async () => {
+  it('restores saved tabs: OpenApp again per tab; a server not connected is connected again, then its tabs load', async () => {
     const down: ServerSummary = { id: 's2', name: 'cpu', host: 'cpu.lab', state: 'disconnected' }
     const f = fakeApi()
     f.api.getTabs.mockResolvedValue([
       savedTab({ id: 't1', serverId: 's1', port: 8888, path: '/lab', title: 'Jupyter Lab — ~/project' }),
       savedTab({ id: 't2', serverId: 's2', port: 6006, path: '/', title: 'TensorBoard' }),
+      savedTab({ id: 't3', serverId: 's2', port: 5000, path: '/', title: 'MLflow' }),
       savedTab({ id: 'bad', serverId: '', port: 0 }),
     ])
     f.api.openApp.mockImplementation(async (id, port, path) => {
       if (id === 's2' && useServersStore().byId('s2')?.state !== 'connected') throw new Error('Connect to cpu first')
       return opened(id, port, path, { title: '' })
+    })
+    f.api.connect.mockImplementation(async () => {
+      const up = { ...down, state: 'connected' as const }
+      f.emit({ topic: 'servers', data: list([gpu, up]) })
+      return up
     })
     const servers = useServersStore()
     await servers.start(f.api)
@@ -274,15 +280,38 @@ describe('tabs store: app tabs', () => {
     const tabs = useTabsStore()
     await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
 
-    expect(tabs.appTabs.map((t) => t.id)).toEqual(['t1', 't2'])
+    expect(tabs.appTabs.map((t) => t.id)).toEqual(['t1', 't2', 't3'])
     expect(tabs.activeId).toBe('start')
     const t1 = tabs.findApp('t1')!
-    const t2 = tabs.findApp('t2')!
     expect(t1.app.state).toBe('ready')
     expect(t1.title).toBe('Jupyter Lab — ~/project') // kept: OpenApp gave no title
     expect(t1.app.src).toBe(opened('s1', 8888, '/lab').localUrl)
+    // cpu is connected once (not once per tab), then both of its tabs load.
+    expect(f.api.connect).toHaveBeenCalledTimes(1)
+    expect(f.api.connect).toHaveBeenCalledWith('s2')
+    await vi.waitFor(() => expect(tabs.findApp('t2')!.app.state).toBe('ready'))
+    await vi.waitFor(() => expect(tabs.findApp('t3')!.app.state).toBe('ready'))
+    expect(f.api.openApp).toHaveBeenCalledWith('s2', 6006, '/')
+    tabs.stop()
+  })
+
+  it('a restored tab whose server cannot connect offers Connect, with the reason', async () => {
+    const down: ServerSummary = { id: 's2', name: 'cpu', host: 'cpu.lab', state: 'disconnected' }
+    const f = fakeApi()
+    f.api.getTabs.mockResolvedValue([savedTab({ id: 't2', serverId: 's2', port: 6006, path: '/', title: 'TensorBoard' })])
+    f.api.openApp.mockImplementation(async (id, port, path) => {
+      if (id === 's2' && useServersStore().byId('s2')?.state !== 'connected') throw new Error('Connect to cpu first')
+      return opened(id, port, path, { title: '' })
+    })
+    f.api.connect.mockRejectedValueOnce(new Error('cpu.lab: no route to host'))
+    const servers = useServersStore()
+    await servers.start(f.api)
+    f.emit({ topic: 'servers', data: list([gpu, down]) })
+    const tabs = useTabsStore()
+    await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
+    const t2 = tabs.findApp('t2')!
     expect(t2.app.state).toBe('needs-connect')
-    expect(t2.app.error).toBe('Connect to cpu first')
+    expect(t2.app.error).toContain('no route to host')
     expect(t2.app.src).toBe('')
 
     // "Connect to cpu" in the tab: connects, then loads.
@@ -293,7 +322,6 @@ describe('tabs store: app tabs', () => {
     })
     await tabs.connectAndLoad('t2')
     await vi.waitFor(() => expect(tabs.findApp('t2')!.app.state).toBe('ready'))
-    expect(f.api.openApp).toHaveBeenCalledWith('s2', 6006, '/')
     tabs.stop()
   })
 

@@ -104,6 +104,7 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
     status: async () => ({ mode: 'serve' as const, startedAt: '', servers: 0, forwards: 0 }),
     getSettings: async () => ({ theme: 'system' as Theme }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
+    quit: vi.fn(async () => {}),
     uiReady: vi.fn(async () => {}),
     ...serverMethods(),
     ...appMethods(),

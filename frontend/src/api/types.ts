@@ -431,6 +431,8 @@ export interface PortholeApi {
   saveTabs(tabs: SavedTab[]): Promise<void>
   /** Opens a URL in the system browser. */
   openExternal(url: string): Promise<void>
+  /** Closes the desktop window and stops Porthole (Ctrl+Q). `porthole serve` refuses: it stops from its terminal. */
+  quit(): Promise<void>
   /** Tells the backend the UI has rendered (the desktop smoke test waits for its log line). */
   uiReady(): Promise<void>
   /** Subscribe to backend events: the current state (snapshot) first, then updates. Returns unsubscribe. */
@@ -476,6 +478,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getTabs: async () => (await call<SavedTab[] | null>('GetTabs')) ?? [],
     saveTabs: (tabs: SavedTab[]) => call<void>('SaveTabs', tabs),
     openExternal: (url: string) => call<void>('OpenExternal', url),
+    quit: () => call<void>('Quit'),
     uiReady: () => call<void>('UIReady', kind),
   } satisfies Omit<PortholeApi, 'kind' | 'onEvent' | 'onConnection'>
 }

@@ -14,6 +14,7 @@ export type ShortcutAction =
   | 'prev-tab'
   | 'back'
   | 'forward'
+  | 'quit'
 
 export type KeyLike = Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'altKey'>
 
@@ -52,6 +53,8 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
         return 'focus-url'
       case 'r':
         return 'reload'
+      case 'q':
+        return 'quit'
       case '[':
         return mac ? 'back' : null
       case ']':
@@ -91,5 +94,7 @@ export function shortcutLabel(action: ShortcutAction, mac: boolean): string {
       return mac ? '⌘[' : 'Alt+←'
     case 'forward':
       return mac ? '⌘]' : 'Alt+→'
+    case 'quit':
+      return `${p}Q`
   }
 }

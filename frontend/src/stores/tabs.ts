@@ -503,6 +503,21 @@ export const useTabsStore = defineStore('tabs', () => {
     restored.value = true
     scheduleSave()
     await Promise.all(added.map((id) => load(id)))
+    // The restored tabs' servers connect again, as the user left them: each server once. When one
+    // is up, the watcher above loads its tabs. A server that has to ask (a password that is not
+    // saved) shows its question; one that fails leaves its tabs offering "Connect", with the reason.
+    const waiting = new Set<string>()
+    for (const id of added) {
+      const t = findApp(id)
+      if (t && t.app.state === 'needs-connect') waiting.add(t.serverId)
+    }
+    await Promise.all(
+      [...waiting].map(async (serverId) => {
+        const msg = await servers.connect(serverId)
+        if (!msg) return
+        for (const t of appTabs.value) if (t.serverId === serverId && t.app.state === 'needs-connect') t.app.error = msg
+      }),
+    )
   }
 
   function onPageHide(): void {
