@@ -81,8 +81,8 @@ type RequestRecord struct {
 type WebApp struct {
 	log       *slog.Logger
 	onRequest func(RequestRecord)
-	ln  net.Listener
-	srv *http.Server
+	ln        net.Listener
+	srv       *http.Server
 
 	mu       sync.Mutex
 	closed   bool
