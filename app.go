@@ -47,6 +47,8 @@ type AppStatus struct {
 	StartedAt time.Time `json:"startedAt"`
 	Servers   int       `json:"servers"`
 	Forwards  int       `json:"forwards"`
+	// AppViews: app tabs are web views of their own (SyncAppViews), not iframes.
+	AppViews bool `json:"appViews"`
 }
 
 // App holds the methods the UI calls, in the desktop window (Wails bindings) and in
@@ -63,7 +65,8 @@ type App struct {
 	origin   string       // serve's own origin (http://127.0.0.1:PORT); "" on the desktop
 	mode     Mode
 	started  time.Time
-	quit     func() // closes the desktop window; nil in serve mode
+	quit     func()      // closes the desktop window; nil in serve mode
+	views    appViewHost // the Linux window's app views; nil: apps show in iframes
 
 	mu  sync.Mutex
 	ctx context.Context // the UI's lifetime; set by startup
@@ -138,7 +141,7 @@ func (a *App) Version() VersionInfo { return currentVersion() }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: a.apps.count()}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: a.apps.count(), AppViews: a.views != nil}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right

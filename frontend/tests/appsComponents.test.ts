@@ -305,6 +305,82 @@ describe('AppFrames (app tabs)', () => {
     w.unmount()
   })
 
+  it('in the Linux window, tabs are app views: slots, not iframes; the backend is told which shows where', async () => {
+    const f = fakeApi()
+    f.api.status.mockResolvedValue({ mode: 'desktop', startedAt: '', servers: 0, forwards: 0, appViews: true })
+    const s = useServersStore()
+    await s.start(f.api)
+    f.emit({ topic: 'servers', data: { servers: [gpu], path: '/p.json', readOnly: false } })
+    const tabs = useTabsStore()
+    await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
+    expect(tabs.appViews).toBe(true)
+    vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
+      return this.dataset.nativeSlot ? ({ left: 248, top: 82, width: 1032.4, height: 712, right: 0, bottom: 0, x: 0, y: 0, toJSON: () => ({}) } as DOMRect) : new DOMRect()
+    })
+    const w = mount(AppFrames, { attachTo: document.body })
+    const a = await tabs.openApp('s1', 8888, '/lab')
+    await flushPromises()
+    expect(w.findAll('iframe')).toHaveLength(0)
+    expect(w.findAll('[data-testid="app-slot"]')).toHaveLength(1)
+    const last = () => f.api.syncAppViews.mock.calls.at(-1)?.[0]
+    await vi.waitFor(() => expect(last()?.visible).toBe(a.id))
+    expect(last()).toEqual({ views: [{ id: a.id, url: opened('s1', 8888, '/lab').localUrl, reloads: 0 }], visible: a.id, x: 248, y: 82, w: 1032, h: 712 })
+
+    // A dialog (or the URL bar's panel) covers the content: no view shows, none closes.
+    const cover = document.createElement('div')
+    cover.setAttribute('data-covers-app', '')
+    document.body.append(cover)
+    await vi.waitFor(() => expect(last()?.visible).toBe(''))
+    expect(last()?.views).toHaveLength(1)
+    cover.remove()
+    await vi.waitFor(() => expect(last()?.visible).toBe(a.id))
+
+    // Reload: the count goes up, and the backend reloads that view.
+    tabs.reload(a.id)
+    await vi.waitFor(() => expect(last()?.views[0]?.reloads).toBe(1))
+
+    // Start shows: the view hides but stays; closing the tab closes it.
+    tabs.activate('start')
+    await vi.waitFor(() => expect(last()?.visible).toBe(''))
+    tabs.close(a.id)
+    await vi.waitFor(() => expect(last()?.views).toEqual([]))
+    w.unmount()
+    tabs.stop()
+  })
+
+  it('an app view reports its page: title, the server-side URL, history; Back and Forward move the view', async () => {
+    const f = fakeApi()
+    f.api.status.mockResolvedValue({ mode: 'desktop', startedAt: '', servers: 0, forwards: 0, appViews: true })
+    const s = useServersStore()
+    await s.start(f.api)
+    f.emit({ topic: 'servers', data: { servers: [gpu], path: '/p.json', readOnly: false } })
+    const tabs = useTabsStore()
+    await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
+    const a = await tabs.openApp('s1', 8888, '/lab')
+    const local = opened('s1', 8888, '/lab').localOrigin
+    expect(tabs.canGoBack(a.id)).toBe(false)
+    f.emit({ topic: 'appviews', data: { id: a.id, title: 'Untitled.ipynb', url: `${local}/lab/tree/Untitled.ipynb?token=x`, canGoBack: true, canGoForward: false, loading: false } })
+    const t = tabs.findApp(a.id)!
+    expect(t.title).toBe('Untitled.ipynb')
+    expect(t.app.remoteUrl).toBe('http://localhost:8888/lab/tree/Untitled.ipynb?token=x')
+    expect(t.app.path).toBe('/lab/tree/Untitled.ipynb') // what a restart opens; no token in files
+    expect(tabs.canGoBack(a.id)).toBe(true)
+    tabs.back(a.id)
+    expect(f.api.navigateAppView).toHaveBeenCalledWith(a.id, 'back')
+    tabs.forward(a.id)
+    expect(f.api.navigateAppView).toHaveBeenCalledWith(a.id, 'forward')
+
+    // A shortcut pressed in the view goes to the shell; a window the page opens on the same app is a new tab.
+    f.emit({ topic: 'appviews', data: { id: a.id, title: '', url: '', canGoBack: false, canGoForward: false, loading: false, shortcut: 'focus-url' } })
+    expect(tabs.viewShortcut?.action).toBe('focus-url')
+    f.emit({ topic: 'appviews', data: { id: a.id, title: '', url: '', canGoBack: false, canGoForward: false, loading: false, open: `${local}/notebooks/x.ipynb` } })
+    await vi.waitFor(() => expect(tabs.appTabs).toHaveLength(2))
+    expect(f.api.openApp).toHaveBeenLastCalledWith('s1', 8888, '/notebooks/x.ipynb')
+    f.emit({ topic: 'appviews', data: { id: a.id, title: '', url: '', canGoBack: false, canGoForward: false, loading: false, open: 'https://docs.example.org/' } })
+    await vi.waitFor(() => expect(f.api.openExternal).toHaveBeenCalledWith('https://docs.example.org/'))
+    tabs.stop()
+  })
+
   it('a tab whose server is not connected shows “Connect to …”, which connects and loads', async () => {
     const { f, tabs } = await setup([{ ...gpu, state: 'disconnected' }])
     f.api.openApp.mockRejectedValueOnce(new Error('Connect to gpu first'))

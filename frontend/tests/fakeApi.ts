@@ -101,9 +101,12 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
   const api = {
     kind: 'http' as const,
     version: async () => ({ version: '0.4.2', commit: 'abc', go: 'go1.26', wails: 'v2.10', os: 'linux', arch: 'amd64' }),
-    status: async () => ({ mode: 'serve' as const, startedAt: '', servers: 0, forwards: 0 }),
+    status: vi.fn<PortholeApi['status']>(async () => ({ mode: 'serve' as const, startedAt: '', servers: 0, forwards: 0 })),
     getSettings: async () => ({ theme: 'system' as Theme }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
+    syncAppViews: vi.fn<PortholeApi['syncAppViews']>(async () => {}),
+    navigateAppView: vi.fn<PortholeApi['navigateAppView']>(async () => {}),
+    focusShell: vi.fn(async () => {}),
     quit: vi.fn(async () => {}),
     uiReady: vi.fn(async () => {}),
     ...serverMethods(),

@@ -18,6 +18,37 @@ export interface AppStatus {
   startedAt: string
   servers: number
   forwards: number
+  /** App tabs are web views of their own (the Linux desktop window), not iframes: see syncAppViews. */
+  appViews?: boolean
+}
+
+/** One app tab's view (the Linux desktop window): what it loads, and how many reloads were asked. */
+export interface AppViewItem {
+  id: string
+  url: string
+  reloads: number
+}
+
+/** Every app view, the one that shows and where (CSS pixels of the window). */
+export interface AppViewSpec {
+  views: AppViewItem[]
+  visible: string
+  x: number
+  y: number
+  w: number
+  h: number
+}
+
+/** What an app view reports: its page, its history; or a shortcut pressed in it; or a window it asked for. */
+export interface AppViewEvent {
+  id: string
+  title: string
+  url: string
+  canGoBack: boolean
+  canGoForward: boolean
+  loading: boolean
+  shortcut?: string
+  open?: string
 }
 
 export type Theme = 'system' | 'light' | 'dark'
@@ -391,6 +422,7 @@ export interface EventMap {
   prompts: Prompt[]
   keyring: KeyringStatus
   apps: AppList
+  appviews: AppViewEvent
 }
 
 export type ConnectionState = 'connecting' | 'open' | 'closed'
@@ -431,6 +463,12 @@ export interface PortholeApi {
   saveTabs(tabs: SavedTab[]): Promise<void>
   /** Opens a URL in the system browser. */
   openExternal(url: string): Promise<void>
+  /** The Linux window's app views: makes them what `spec` says (see AppStatus.appViews). */
+  syncAppViews(spec: AppViewSpec): Promise<void>
+  /** Back, forward or stop in an app view. */
+  navigateAppView(id: string, nav: 'back' | 'forward' | 'stop'): Promise<void>
+  /** Gives the keyboard back to Porthole's own page (from an app view). */
+  focusShell(): Promise<void>
   /** Closes the desktop window and stops Porthole (Ctrl+Q). `porthole serve` refuses: it stops from its terminal. */
   quit(): Promise<void>
   /** Tells the backend the UI has rendered (the desktop smoke test waits for its log line). */
@@ -478,6 +516,9 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getTabs: async () => (await call<SavedTab[] | null>('GetTabs')) ?? [],
     saveTabs: (tabs: SavedTab[]) => call<void>('SaveTabs', tabs),
     openExternal: (url: string) => call<void>('OpenExternal', url),
+    syncAppViews: (spec: AppViewSpec) => call<void>('SyncAppViews', spec),
+    navigateAppView: (id: string, nav: 'back' | 'forward' | 'stop') => call<void>('NavigateAppView', id, nav),
+    focusShell: () => call<void>('FocusShell'),
     quit: () => call<void>('Quit'),
     uiReady: () => call<void>('UIReady', kind),
   } satisfies Omit<PortholeApi, 'kind' | 'onEvent' | 'onConnection'>

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, markRaw, ref, shallowRef, watch } from 'vue'
-import { LOCAL, isUnauthorized, type OpenedApp, type PortholeApi, type SavedTab } from '@/api'
+import { LOCAL, isUnauthorized, type AppViewEvent, type OpenedApp, type PortholeApi, type PortholeEvent, type SavedTab } from '@/api'
 import { FrameHistory } from '@/lib/frameHistory'
 import { kindFromTitle } from '@/lib/apps'
 import { pathOf, withoutToken } from '@/lib/urls'
@@ -38,6 +38,9 @@ export interface AppTab {
   loading: boolean
   /** Creation order: frames render in it, so that an open frame is never moved (moving reloads it). */
   seq: number
+  /** App views (the Linux window): the view's own history state. */
+  viewBack?: boolean
+  viewForward?: boolean
 }
 
 export interface Tab {
@@ -111,6 +114,15 @@ export const useTabsStore = defineStore('tabs', () => {
   const urlFocus = ref(0)
   /** Bumped when the journal of frame navigations changes (Back/Forward availability). */
   const navVersion = ref(0)
+  /**
+   * App tabs are web views of their own (the Linux desktop window, AppStatus.appViews) rather
+   * than iframes: top-level pages, whose storage WebKit keeps (it keeps a framed app's
+   * localStorage and IndexedDB only until Porthole quits).
+   */
+  const appViews = ref(false)
+  /** A shell shortcut pressed inside an app view, for the shell to run (n: to tell repeats apart). */
+  const viewShortcut = ref<{ action: string; n: number } | null>(null)
+  let unsubscribe: (() => void) | null = null
 
   let env: TabsEnv = {}
   let history = new FrameHistory()
@@ -385,15 +397,21 @@ export const useTabsStore = defineStore('tabs', () => {
 
   function canGoBack(id: string): boolean {
     void navVersion.value
+    if (appViews.value) return !!findApp(id)?.app.viewBack
     return history.canGoBack(id)
   }
 
   function canGoForward(id: string): boolean {
     void navVersion.value
+    if (appViews.value) return !!findApp(id)?.app.viewForward
     return history.canGoForward(id)
   }
 
   function back(id: string): void {
+    if (appViews.value) {
+      void api.value?.navigateAppView(id, 'back')
+      return
+    }
     if (history.back(id)) {
       navVersion.value++
       env.history?.back()
@@ -401,6 +419,10 @@ export const useTabsStore = defineStore('tabs', () => {
   }
 
   function forward(id: string): void {
+    if (appViews.value) {
+      void api.value?.navigateAppView(id, 'forward')
+      return
+    }
     if (history.forward(id)) {
       navVersion.value++
       env.history?.forward()
@@ -524,8 +546,70 @@ export const useTabsStore = defineStore('tabs', () => {
     void flush()
   }
 
+  /** The server-side URL of a page an app view shows (its local endpoint swapped for the server's). */
+  function remoteOf(t: AppTabRef, url: string): string | null {
+    const local = t.app.localOrigin
+    if (!local || !url.startsWith(local)) return null
+    try {
+      return `${new URL(t.app.remoteUrl).origin}${url.slice(local.length) || '/'}`
+    } catch {
+      return null
+    }
+  }
+
+  /** A page in an app view asked for a new window: the same app opens in a new tab; elsewhere, the system browser. */
+  async function openFromView(fromId: string, url: string): Promise<void> {
+    let origin = ''
+    try {
+      origin = new URL(url).origin
+    } catch {
+      return
+    }
+    const same = appTabs.value.find((t) => t.app.localOrigin === origin) ?? null
+    if (same) {
+      const u = new URL(url)
+      await openApp(same.serverId, same.app.port, `${u.pathname}${u.search}${u.hash}`, { newTab: true, kind: same.app.kind })
+      return
+    }
+    if (!/^https?:/.test(url)) return
+    await api.value?.openExternal(url).catch((err: unknown) => console.warn(`porthole: cannot open ${url} from ${fromId}`, err))
+  }
+
+  function onViewEvent(e: PortholeEvent): void {
+    if (e.topic !== 'appviews') return
+    const v = e.data as AppViewEvent | null
+    if (!v || typeof v.id !== 'string') return
+    if (v.shortcut) {
+      viewShortcut.value = { action: v.shortcut, n: (viewShortcut.value?.n ?? 0) + 1 }
+      return
+    }
+    if (v.open) {
+      void openFromView(v.id, v.open)
+      return
+    }
+    const t = findApp(v.id)
+    if (!t) return
+    t.app.viewBack = v.canGoBack
+    t.app.viewForward = v.canGoForward
+    t.app.loading = v.loading
+    if (v.title && v.title.trim()) t.title = v.title.trim()
+    const remote = v.url ? remoteOf(t, v.url) : null
+    if (remote) {
+      t.app.remoteUrl = remote
+      // Where the user is now is what a restart opens again, as a browser restores a tab.
+      t.app.path = withoutToken(pathOf(remote))
+    }
+    navVersion.value++
+  }
+
   async function start(a: PortholeApi, e: TabsEnv = {}): Promise<void> {
     api.value = markRaw(a)
+    try {
+      appViews.value = !!(await a.status()).appViews
+    } catch {
+      appViews.value = false
+    }
+    unsubscribe = a.onEvent(onViewEvent)
     env = { history: typeof window === 'undefined' ? undefined : window.history, ...e }
     history = new FrameHistory(e.now)
     if (typeof window !== 'undefined') window.addEventListener('pagehide', onPageHide)
@@ -533,6 +617,8 @@ export const useTabsStore = defineStore('tabs', () => {
   }
 
   function stop(): void {
+    unsubscribe?.()
+    unsubscribe = null
     if (typeof window !== 'undefined') window.removeEventListener('pagehide', onPageHide)
     if (saveTimer) clearTimeout(saveTimer)
     saveTimer = null
@@ -549,6 +635,9 @@ export const useTabsStore = defineStore('tabs', () => {
     restored,
     urlFocus,
     navVersion,
+    appViews,
+    viewShortcut,
+    onViewEvent,
     find,
     findApp,
     activate,

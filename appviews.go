@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// App views: in the Linux desktop window, each app tab is a web view of its
+// own (a top-level page for WebKit), laid over the shell where the tab's
+// content goes, instead of an iframe inside the shell's page.
+//
+// Why: WebKitGTK gives a cross-site iframe (the app at 127.0.0.2:8888 inside
+// the shell at wails://wails) only transient localStorage and IndexedDB
+// (StorageBlockingPolicy BlockThirdParty, which WebKitGTK has no API to
+// change), so every app would forget them when Porthole quits. A top-level
+// view keeps them on disk like a browser tab does, its cookies are
+// first-party, and its own back/forward/reload/title work natively.
+//
+// The shell (frontend) owns the tabs; it tells the backend, declaratively,
+// which views exist and which one shows where (SyncAppViews). The backend
+// reports each view's title, URL and history state as TopicAppViews events.
+// In `porthole serve` and on other systems the apps stay in iframes.
+
+// TopicAppViews carries an AppViewEvent whenever a view's page changes.
+const TopicAppViews = "appviews"
+
+// AppViewItem is one app tab's view: the URL the shell gave it (a Porthole
+// endpoint on loopback) and how many reloads the user asked for.
+type AppViewItem struct {
+	ID      string `json:"id"`
+	URL     string `json:"url"`
+	Reloads int    `json:"reloads"`
+}
+
+// AppViewSpec is the whole state of the app views: every view that exists,
+// the one that shows (Visible; "" shows none) and where, in the window's
+// CSS pixels.
+type AppViewSpec struct {
+	Views   []AppViewItem `json:"views"`
+	Visible string        `json:"visible"`
+	X       int           `json:"x"`
+	Y       int           `json:"y"`
+	W       int           `json:"w"`
+	H       int           `json:"h"`
+}
+
+// AppViewEvent is what a view reports: its page's title and URL, whether it
+// can go back or forward, and whether it is loading. Shortcut, when set, is
+// a shell shortcut pressed while the view had the keyboard ("focus-url").
+// Open, when set, is a URL the page asked to open in a new window.
+type AppViewEvent struct {
+	ID           string `json:"id"`
+	Title        string `json:"title"`
+	URL          string `json:"url"`
+	CanGoBack    bool   `json:"canGoBack"`
+	CanGoForward bool   `json:"canGoForward"`
+	Loading      bool   `json:"loading"`
+	Shortcut     string `json:"shortcut,omitempty"`
+	Open         string `json:"open,omitempty"`
+}
+
+// AppViewNav is a navigation the shell asks of a view.
+type AppViewNav int
+
+const (
+	AppViewBack AppViewNav = iota + 1
+	AppViewForward
+	AppViewStop
+)
+
+func (n AppViewNav) String() string {
+	switch n {
+	case AppViewBack:
+		return "back"
+	case AppViewForward:
+		return "forward"
+	case AppViewStop:
+		return "stop"
+	default:
+		return fmt.Sprintf("AppViewNav(%d)", int(n))
+	}
+}
+
+func parseAppViewNav(s string) (AppViewNav, error) {
+	for _, n := range []AppViewNav{AppViewBack, AppViewForward, AppViewStop} {
+		if s == n.String() {
+			return n, nil
+		}
+	}
+	return 0, &badInputError{msg: fmt.Sprintf("app view: unknown navigation %q (back, forward or stop)", s)}
+}
+
+// appViewHost shows the views; implemented by the Linux desktop window.
+type appViewHost interface {
+	Sync(AppViewSpec)
+	Nav(id string, n AppViewNav)
+	FocusShell()
+	Close()
+}
+
+// ErrNoAppViews: this window shows apps in iframes (serve, or a desktop
+// window without native app views).
+var ErrNoAppViews = errors.New("app views exist only in Porthole's Linux desktop window; apps show in iframes here")
+
+// maxAppViews bounds how many views the shell may ask for.
+const maxAppViews = 200
+
+// validateAppViewSpec checks what the shell asks for: ids, sizes, and URLs
+// that are Porthole's own loopback endpoints (a view never loads anything
+// else on the shell's word).
+func validateAppViewSpec(s AppViewSpec) error {
+	if len(s.Views) > maxAppViews {
+		return &badInputError{msg: fmt.Sprintf("app views: %d views asked for; at most %d", len(s.Views), maxAppViews)}
+	}
+	seen := make(map[string]bool, len(s.Views))
+	for _, v := range s.Views {
+		if err := validateViewID(v.ID); err != nil {
+			return err
+		}
+		if seen[v.ID] {
+			return &badInputError{msg: fmt.Sprintf("app views: view %q is listed twice", v.ID)}
+		}
+		seen[v.ID] = true
+		if err := validateAppViewURL(v.URL); err != nil {
+			return err
+		}
+		if v.Reloads < 0 {
+			return &badInputError{msg: fmt.Sprintf("app views: view %q has a negative reload count", v.ID)}
+		}
+	}
+	if s.Visible != "" && !seen[s.Visible] {
+		return &badInputError{msg: fmt.Sprintf("app views: the visible view %q is not in the list", s.Visible)}
+	}
+	const maxPx = 1 << 15
+	if s.X < 0 || s.Y < 0 || s.W < 0 || s.H < 0 || s.X > maxPx || s.Y > maxPx || s.W > maxPx || s.H > maxPx {
+		return &badInputError{msg: fmt.Sprintf("app views: bounds %d,%d %dx%d are outside the window", s.X, s.Y, s.W, s.H)}
+	}
+	return nil
+}
+
+func validateViewID(id string) error {
+	if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		return &badInputError{msg: fmt.Sprintf("app views: %q is not a tab id", id)}
+	}
+	return nil
+}
+
+// validateAppViewURL accepts http URLs of loopback endpoints with a port:
+// http://127.0.0.2:8888/lab, http://localhost:6006/.
+func validateAppViewURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Port() == "" {
+		return &badInputError{msg: fmt.Sprintf("app views: %q is not a Porthole endpoint (http://127.x.x.x:port/…)", raw)}
+	}
+	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+		return &badInputError{msg: fmt.Sprintf("app views: %q has a bad port", raw)}
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Unmap().IsLoopback() {
+		return nil
+	}
+	return &badInputError{msg: fmt.Sprintf("app views: %q is not on loopback; a view loads only Porthole's endpoints", raw)}
+}
+
+// SyncAppViews makes the window's app views what spec says: new ones load
+// their URL, listed ones whose URL or reload count changed load again,
+// unlisted ones close, and only spec.Visible shows, at spec's bounds.
+// Outside the Linux desktop window it returns ErrNoAppViews.
+func (a *App) SyncAppViews(spec AppViewSpec) error {
+	if a.views == nil {
+		return &badInputError{msg: ErrNoAppViews.Error()}
+	}
+	if err := validateAppViewSpec(spec); err != nil {
+		return err
+	}
+	a.views.Sync(spec)
+	return nil
+}
+
+// NavigateAppView moves a view back or forward in its history, or stops
+// its loading ("back", "forward", "stop").
+func (a *App) NavigateAppView(id, nav string) error {
+	if a.views == nil {
+		return &badInputError{msg: ErrNoAppViews.Error()}
+	}
+	if err := validateViewID(id); err != nil {
+		return err
+	}
+	n, err := parseAppViewNav(nav)
+	if err != nil {
+		return err
+	}
+	a.views.Nav(id, n)
+	return nil
+}
+
+// FocusShell gives the keyboard back to Porthole's own page (after a shell
+// shortcut was pressed in an app view).
+func (a *App) FocusShell() error {
+	if a.views == nil {
+		return &badInputError{msg: ErrNoAppViews.Error()}
+	}
+	a.views.FocusShell()
+	return nil
+}
+
+// withAppViews sets the window's app view host.
+func withAppViews(h appViewHost) appOption { return func(a *App) { a.views = h } }

@@ -1,0 +1,375 @@
+//go:build desktop && linux
+
+// The Linux window's app views (see appviews.go): one WebKitWebView per app
+// tab, on the window's default web context (so the persistent cookie jar and
+// the on-disk localStorage/IndexedDB of cookies_linux.go), laid over Wails'
+// own view in a GtkOverlay. Every GTK call runs on GTK's main thread.
+
+package main
+
+/*
+#cgo linux pkg-config: gtk+-3.0 webkit2gtk-4.0
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gtk/gtk.h>
+#include <gdk/gdkkeysyms.h>
+#include <webkit2/webkit2.h>
+
+extern void portholeMainCall(uintptr_t h);
+extern void portholeAppViewChanged(char *id, char *title, char *uri, int back, int fwd, int loading);
+extern void portholeAppViewShortcut(char *id, char *action);
+extern void portholeAppViewOpen(char *id, char *uri);
+
+static gboolean ph_idle(gpointer p) {
+	portholeMainCall((uintptr_t)p);
+	return G_SOURCE_REMOVE;
+}
+
+// ph_invoke runs Go's function h on GTK's main thread (in order).
+static void ph_invoke(uintptr_t h) { g_main_context_invoke(NULL, ph_idle, (gpointer)h); }
+
+static GtkWidget *ph_overlay = NULL;
+static WebKitWebView *ph_shell = NULL; // Wails' own view
+static GHashTable *ph_views = NULL;    // id -> WebKitWebView*
+
+static WebKitWebView *ph_find_webview(GtkWidget *w) {
+	if (WEBKIT_IS_WEB_VIEW(w)) return WEBKIT_WEB_VIEW(w);
+	WebKitWebView *found = NULL;
+	if (GTK_IS_CONTAINER(w)) {
+		GList *kids = gtk_container_get_children(GTK_CONTAINER(w));
+		for (GList *l = kids; l != NULL && found == NULL; l = l->next) found = ph_find_webview(GTK_WIDGET(l->data));
+		g_list_free(kids);
+	}
+	return found;
+}
+
+// Each view gets exactly the rectangle the shell gave it (a view's natural
+// size is its page's, which GtkOverlay would otherwise use).
+static gboolean ph_child_position(GtkOverlay *o, GtkWidget *w, GdkRectangle *out, gpointer d) {
+	GdkRectangle *r = g_object_get_data(G_OBJECT(w), "porthole-rect");
+	if (r == NULL) return FALSE;
+	*out = *r;
+	return TRUE;
+}
+
+// ph_install wraps Wails' web view in a GtkOverlay (once). NULL or a message.
+static const char *ph_install(void) {
+	if (ph_overlay != NULL) return NULL;
+	WebKitWebView *wv = NULL;
+	GList *tops = gtk_window_list_toplevels();
+	for (GList *l = tops; l != NULL && wv == NULL; l = l->next) wv = ph_find_webview(GTK_WIDGET(l->data));
+	g_list_free(tops);
+	if (wv == NULL) return "the window has no web view";
+	GtkWidget *parent = gtk_widget_get_parent(GTK_WIDGET(wv));
+	if (parent == NULL || !GTK_IS_BOX(parent)) return "the web view is not in a GtkBox";
+	g_object_ref(wv);
+	gtk_container_remove(GTK_CONTAINER(parent), GTK_WIDGET(wv));
+	ph_overlay = gtk_overlay_new();
+	g_signal_connect(ph_overlay, "get-child-position", G_CALLBACK(ph_child_position), NULL);
+	gtk_container_add(GTK_CONTAINER(ph_overlay), GTK_WIDGET(wv));
+	g_object_unref(wv);
+	gtk_box_pack_start(GTK_BOX(parent), ph_overlay, TRUE, TRUE, 0);
+	gtk_widget_show_all(ph_overlay);
+	gtk_widget_grab_focus(GTK_WIDGET(wv));
+	ph_shell = wv;
+	ph_views = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	return NULL;
+}
+
+static void ph_report(WebKitWebView *v) {
+	char *id = g_object_get_data(G_OBJECT(v), "porthole-id");
+	if (id == NULL) return;
+	const char *title = webkit_web_view_get_title(v);
+	const char *uri = webkit_web_view_get_uri(v);
+	portholeAppViewChanged(id, (char *)(title ? title : ""), (char *)(uri ? uri : ""),
+		webkit_web_view_can_go_back(v), webkit_web_view_can_go_forward(v), webkit_web_view_is_loading(v));
+}
+
+static void ph_on_notify(GObject *o, GParamSpec *p, gpointer d) { ph_report(WEBKIT_WEB_VIEW(o)); }
+
+
+// A shell shortcut pressed in an app goes to the shell, as in a browser.
+static gboolean ph_on_key(GtkWidget *w, GdkEventKey *e, gpointer d) {
+	GdkModifierType mods = e->state & gtk_accelerator_get_default_mod_mask();
+	const char *action = NULL;
+	guint k = gdk_keyval_to_lower(e->keyval);
+	if (mods == GDK_CONTROL_MASK) {
+		switch (k) {
+		case GDK_KEY_t: action = "new-tab"; break;
+		case GDK_KEY_w: action = "close-tab"; break;
+		case GDK_KEY_l: action = "focus-url"; break;
+		case GDK_KEY_q: action = "quit"; break;
+		case GDK_KEY_Tab: case GDK_KEY_Page_Down: action = "next-tab"; break;
+		case GDK_KEY_ISO_Left_Tab: case GDK_KEY_Page_Up: action = "prev-tab"; break;
+		}
+	} else if (mods == (GDK_CONTROL_MASK | GDK_SHIFT_MASK)) {
+		switch (k) {
+		case GDK_KEY_t: action = "reopen-tab"; break;
+		case GDK_KEY_Tab: case GDK_KEY_ISO_Left_Tab: action = "prev-tab"; break;
+		}
+	}
+	if (action == NULL) return FALSE;
+	char *id = g_object_get_data(G_OBJECT(w), "porthole-id");
+	portholeAppViewShortcut(id ? id : "", (char *)action);
+	return TRUE;
+}
+
+// window.open and target=_blank: the shell decides (same endpoint: this tab;
+// elsewhere: the system browser).
+static GtkWidget *ph_on_create(WebKitWebView *v, WebKitNavigationAction *a, gpointer d) {
+	WebKitURIRequest *r = webkit_navigation_action_get_request(a);
+	char *id = g_object_get_data(G_OBJECT(v), "porthole-id");
+	const char *uri = r ? webkit_uri_request_get_uri(r) : NULL;
+	if (uri != NULL && id != NULL) portholeAppViewOpen(id, (char *)uri);
+	return NULL;
+}
+
+static void ph_create(const char *id) {
+	GtkWidget *w = webkit_web_view_new(); // the default web context: the window's cookies and storage
+	WebKitWebView *v = WEBKIT_WEB_VIEW(w);
+	g_object_set_data_full(G_OBJECT(v), "porthole-id", g_strdup(id), g_free);
+	WebKitSettings *s = webkit_web_view_get_settings(v);
+	webkit_settings_set_javascript_can_access_clipboard(s, TRUE);
+	webkit_settings_set_enable_developer_extras(s, TRUE);
+	g_object_set_data_full(G_OBJECT(v), "porthole-rect", g_new0(GdkRectangle, 1), g_free);
+	g_signal_connect(v, "notify::title", G_CALLBACK(ph_on_notify), NULL);
+	g_signal_connect(v, "notify::uri", G_CALLBACK(ph_on_notify), NULL);
+	g_signal_connect(v, "notify::is-loading", G_CALLBACK(ph_on_notify), NULL);
+	g_signal_connect(v, "key-press-event", G_CALLBACK(ph_on_key), NULL);
+	g_signal_connect(v, "create", G_CALLBACK(ph_on_create), NULL);
+	gtk_overlay_add_overlay(GTK_OVERLAY(ph_overlay), w);
+	gtk_widget_hide(w);
+	g_hash_table_insert(ph_views, g_strdup(id), v);
+}
+
+static WebKitWebView *ph_get(const char *id) {
+	return ph_views ? (WebKitWebView *)g_hash_table_lookup(ph_views, id) : NULL;
+}
+
+static void ph_load(const char *id, const char *uri) {
+	WebKitWebView *v = ph_get(id);
+	if (v) webkit_web_view_load_uri(v, uri);
+}
+
+static void ph_reload(const char *id) {
+	WebKitWebView *v = ph_get(id);
+	if (v) webkit_web_view_reload(v);
+}
+
+static void ph_nav(const char *id, int op) {
+	WebKitWebView *v = ph_get(id);
+	if (!v) return;
+	if (op == 1) webkit_web_view_go_back(v);
+	else if (op == 2) webkit_web_view_go_forward(v);
+	else if (op == 3) webkit_web_view_stop_loading(v);
+}
+
+static void ph_destroy(const char *id) {
+	WebKitWebView *v = ph_get(id);
+	if (!v) return;
+	g_hash_table_remove(ph_views, id);
+	gtk_widget_destroy(GTK_WIDGET(v));
+}
+
+static void ph_place(const char *id, int show, int x, int y, int w, int h) {
+	WebKitWebView *v = ph_get(id);
+	if (!v) return;
+	GtkWidget *g = GTK_WIDGET(v);
+	if (!show || w <= 0 || h <= 0) {
+		if (gtk_widget_has_focus(g) && ph_shell) gtk_widget_grab_focus(GTK_WIDGET(ph_shell));
+		gtk_widget_hide(g);
+		return;
+	}
+	GdkRectangle *r = g_object_get_data(G_OBJECT(g), "porthole-rect");
+	if (r != NULL) {
+		r->x = x;
+		r->y = y;
+		r->width = w;
+		r->height = h;
+	}
+	gtk_widget_show(g);
+	gtk_widget_queue_resize(g);
+}
+
+static void ph_focus_shell(void) {
+	if (ph_shell) gtk_widget_grab_focus(GTK_WIDGET(ph_shell));
+}
+*/
+import "C"
+
+import (
+	"log/slog"
+	"runtime/cgo"
+	"sync"
+	"unsafe"
+)
+
+// gtkAppViews is the appViewHost of the Linux window. Its maps are only
+// touched on GTK's main thread.
+type gtkAppViews struct {
+	log     *slog.Logger
+	publish func(topic string, data any)
+
+	loaded  map[string]string // id -> URL last loaded on the shell's word
+	reloads map[string]int
+	failed  bool
+
+	events chan AppViewEvent
+	done   chan struct{}
+	stop   sync.Once
+}
+
+// The one host: GTK's callbacks find it here.
+var (
+	appViewsMu sync.Mutex
+	appViews   *gtkAppViews
+)
+
+// newWindowAppViews makes the window's app view host; GTK work waits for
+// the first Sync (after the window exists).
+func newWindowAppViews(log *slog.Logger, publish func(string, any)) appViewHost {
+	h := &gtkAppViews{
+		log: log.With("component", "appviews"), publish: publish,
+		loaded: map[string]string{}, reloads: map[string]int{},
+		events: make(chan AppViewEvent, 256), done: make(chan struct{}),
+	}
+	appViewsMu.Lock()
+	appViews = h
+	appViewsMu.Unlock()
+	go h.deliver()
+	return h
+}
+
+// deliver publishes the views' events off GTK's thread (publishing reaches
+// the shell through Wails, which must not be waited on from that thread).
+func (h *gtkAppViews) deliver() {
+	for {
+		select {
+		case e := <-h.events:
+			h.publish(TopicAppViews, e)
+		case <-h.done:
+			return
+		}
+	}
+}
+
+func (h *gtkAppViews) emit(e AppViewEvent) {
+	select {
+	case h.events <- e:
+	default:
+		h.log.Warn("app view event dropped: the shell is not reading them", "view", e.ID)
+	}
+}
+
+// Close stops delivering events (the window is gone).
+func (h *gtkAppViews) Close() {
+	h.stop.Do(func() { close(h.done) })
+}
+
+// onMain runs f on GTK's main thread, after what was queued before it.
+func onMain(f func()) {
+	C.ph_invoke(C.uintptr_t(cgo.NewHandle(f)))
+}
+
+//export portholeMainCall
+func portholeMainCall(h C.uintptr_t) {
+	hh := cgo.Handle(h)
+	f := hh.Value().(func())
+	hh.Delete()
+	f()
+}
+
+func withCString(s string, f func(*C.char)) {
+	c := C.CString(s)
+	defer C.free(unsafe.Pointer(c))
+	f(c)
+}
+
+func (h *gtkAppViews) Sync(spec AppViewSpec) {
+	onMain(func() { h.apply(spec) })
+}
+
+// apply runs on GTK's main thread.
+func (h *gtkAppViews) apply(spec AppViewSpec) {
+	if h.failed {
+		return
+	}
+	if msg := C.ph_install(); msg != nil {
+		h.failed = true
+		h.log.Error("app tabs cannot get views of their own; they stay blank", "err", C.GoString(msg))
+		return
+	}
+	want := make(map[string]bool, len(spec.Views))
+	for _, v := range spec.Views {
+		want[v.ID] = true
+		withCString(v.ID, func(id *C.char) {
+			last, exists := h.loaded[v.ID]
+			switch {
+			case !exists:
+				C.ph_create(id)
+				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
+				h.log.Debug("app view opened", "view", v.ID, "url", v.URL)
+			case last != v.URL:
+				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
+			case v.Reloads > h.reloads[v.ID]:
+				C.ph_reload(id)
+			}
+			h.loaded[v.ID], h.reloads[v.ID] = v.URL, v.Reloads
+		})
+	}
+	for id := range h.loaded {
+		if !want[id] {
+			withCString(id, func(c *C.char) { C.ph_destroy(c) })
+			delete(h.loaded, id)
+			delete(h.reloads, id)
+		}
+	}
+	h.log.Debug("app views", "views", len(spec.Views), "visible", spec.Visible, "x", spec.X, "y", spec.Y, "w", spec.W, "h", spec.H)
+	for _, v := range spec.Views {
+		show := C.int(0)
+		if v.ID == spec.Visible {
+			show = 1
+		}
+		withCString(v.ID, func(id *C.char) {
+			C.ph_place(id, show, C.int(spec.X), C.int(spec.Y), C.int(spec.W), C.int(spec.H))
+		})
+	}
+}
+
+func (h *gtkAppViews) Nav(id string, n AppViewNav) {
+	onMain(func() { withCString(id, func(c *C.char) { C.ph_nav(c, C.int(n)) }) })
+}
+
+func (h *gtkAppViews) FocusShell() {
+	onMain(func() { C.ph_focus_shell() })
+}
+
+func current() *gtkAppViews {
+	appViewsMu.Lock()
+	defer appViewsMu.Unlock()
+	return appViews
+}
+
+//export portholeAppViewChanged
+func portholeAppViewChanged(id, title, uri *C.char, back, fwd, loading C.int) {
+	if h := current(); h != nil {
+		h.emit(AppViewEvent{ID: C.GoString(id), Title: C.GoString(title), URL: C.GoString(uri),
+			CanGoBack: back != 0, CanGoForward: fwd != 0, Loading: loading != 0})
+	}
+}
+
+//export portholeAppViewShortcut
+func portholeAppViewShortcut(id, action *C.char) {
+	if h := current(); h != nil {
+		h.emit(AppViewEvent{ID: C.GoString(id), Shortcut: C.GoString(action)})
+	}
+}
+
+//export portholeAppViewOpen
+func portholeAppViewOpen(id, uri *C.char) {
+	if h := current(); h != nil {
+		h.emit(AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestValidateAppViewSpec(t *testing.T) {
+	ok := AppViewItem{ID: "app-1", URL: "http://127.0.0.2:8888/lab?x=1"}
+	for _, tc := range []struct {
+		name string
+		spec AppViewSpec
+		want string // "" = valid; else a piece of the message
+	}{
+		{"empty", AppViewSpec{}, ""},
+		{"one shown", AppViewSpec{Views: []AppViewItem{ok}, Visible: "app-1", X: 248, Y: 82, W: 1032, H: 712}, ""},
+		{"localhost", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://localhost:6006/"}}}, ""},
+		{"ipv6 loopback", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://[::1]:6006/"}}}, ""},
+		{"visible not listed", AppViewSpec{Views: []AppViewItem{ok}, Visible: "app-2"}, "not in the list"},
+		{"twice", AppViewSpec{Views: []AppViewItem{ok, ok}}, "listed twice"},
+		{"bad id", AppViewSpec{Views: []AppViewItem{{ID: "a b", URL: ok.URL}}}, "not a tab id"},
+		{"empty id", AppViewSpec{Views: []AppViewItem{{ID: "", URL: ok.URL}}}, "not a tab id"},
+		{"not loopback", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://example.com:80/"}}}, "not on loopback"},
+		{"lan address", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://192.168.1.5:8888/"}}}, "not on loopback"},
+		{"https", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "https://127.0.0.2:8888/"}}}, "not a Porthole endpoint"},
+		{"file", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "file:///etc/passwd"}}}, "not a Porthole endpoint"},
+		{"no port", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://127.0.0.2/"}}}, "not a Porthole endpoint"},
+		{"user info", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://u@127.0.0.2:1/"}}}, "not a Porthole endpoint"},
+		{"port 0", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: "http://127.0.0.2:0/"}}}, "bad port"},
+		{"negative reloads", AppViewSpec{Views: []AppViewItem{{ID: "a", URL: ok.URL, Reloads: -1}}}, "negative"},
+		{"negative bounds", AppViewSpec{X: -1}, "outside the window"},
+		{"huge bounds", AppViewSpec{W: 1 << 20}, "outside the window"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateAppViewSpec(tc.spec)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errBadInput) {
+				t.Fatalf("error %v, want one saying %q (bad input)", err, tc.want)
+			}
+		})
+	}
+	many := AppViewSpec{}
+	for i := range maxAppViews + 1 {
+		many.Views = append(many.Views, AppViewItem{ID: "t" + strconv.Itoa(i), URL: ok.URL})
+	}
+	if err := validateAppViewSpec(many); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Fatalf("too many views: %v", err)
+	}
+}
+
+func FuzzValidateAppViewURL(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.2:8888/lab", "http://localhost:1/", "http://[::1]:5/", "http://example.com:80/", "javascript:alert(1)", "http://127.0.0.2:99999/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if validateAppViewURL(raw) != nil {
+			return
+		}
+		// Anything accepted is http on a loopback host with a port.
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "http" || u.Port() == "" {
+			t.Fatalf("%q accepted: %v", raw, err)
+		}
+		if h := u.Hostname(); h != "localhost" {
+			if a, err := netip.ParseAddr(h); err != nil || !a.Unmap().IsLoopback() {
+				t.Fatalf("%q accepted with host %q", raw, h)
+			}
+		}
+	})
+}
+
+// fakeViews records what the App asks of the window.
+type fakeViews struct {
+	synced []AppViewSpec
+	navs   []string
+	focus  int
+}
+
+func (f *fakeViews) Sync(s AppViewSpec)          { f.synced = append(f.synced, s) }
+func (f *fakeViews) Nav(id string, n AppViewNav) { f.navs = append(f.navs, id+":"+n.String()) }
+func (f *fakeViews) FocusShell()                 { f.focus++ }
+func (f *fakeViews) Close()                      {}
+
+func TestAppViewMethods(t *testing.T) {
+	// serve (no host): refused in words, as bad input.
+	serve := NewApp(nil, ModeServe, newEventHub(), nil)
+	if err := serve.SyncAppViews(AppViewSpec{}); err == nil || !errors.Is(err, errBadInput) || !strings.Contains(err.Error(), "iframes") {
+		t.Fatalf("serve SyncAppViews: %v", err)
+	}
+	if serve.Status().AppViews {
+		t.Fatal("serve says it has app views")
+	}
+	fv := &fakeViews{}
+	a := NewApp(nil, ModeDesktop, newEventHub(), nil, withAppViews(fv))
+	if !a.Status().AppViews {
+		t.Fatal("Status().AppViews is false with a host")
+	}
+	spec := AppViewSpec{Views: []AppViewItem{{ID: "t1", URL: "http://127.0.0.2:8888/"}}, Visible: "t1", W: 10, H: 10}
+	if err := a.SyncAppViews(spec); err != nil || len(fv.synced) != 1 || fv.synced[0].Visible != "t1" {
+		t.Fatalf("SyncAppViews: %v %+v", err, fv.synced)
+	}
+	if err := a.SyncAppViews(AppViewSpec{Views: []AppViewItem{{ID: "t1", URL: "http://evil.example:80/"}}}); err == nil || len(fv.synced) != 1 {
+		t.Fatalf("a foreign URL reached the window: %v", err)
+	}
+	if err := a.NavigateAppView("t1", "back"); err != nil || len(fv.navs) != 1 || fv.navs[0] != "t1:back" {
+		t.Fatalf("NavigateAppView: %v %v", err, fv.navs)
+	}
+	if err := a.NavigateAppView("t1", "sideways"); err == nil || !strings.Contains(err.Error(), "unknown navigation") {
+		t.Fatalf("NavigateAppView sideways: %v", err)
+	}
+	if err := a.FocusShell(); err != nil || fv.focus != 1 {
+		t.Fatalf("FocusShell: %v %d", err, fv.focus)
+	}
+}
