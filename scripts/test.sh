@@ -60,4 +60,12 @@ fi
 step "desktop smoke test under Xvfb"
 scripts/desktop-smoke.sh "$bin" "$art/desktop-shell.png"
 
+step "desktop: an app in a tab keeps its cookie, localStorage and IndexedDB across a quit and restart (Xvfb, real sshd)"
+# Drives the real window with the keyboard (xdotool); see internal/desktoptest.
+if ! go run ./internal/desktoptest -bin "$bin" -out "$art"; then
+  echo "FLAKY? the desktop persistence test failed (output above); rerunning it once"
+  go run ./internal/desktoptest -bin "$bin" -out "$art"
+  echo "WARNING: the desktop persistence test failed once and passed on rerun (the first failure is printed above)"
+fi
+
 printf '\nmake test: all checks passed\n'

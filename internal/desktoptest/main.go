@@ -1,0 +1,579 @@
+// Command desktoptest checks Porthole's real desktop window under Xvfb: an
+// app opened in a tab keeps its login (cookie), its localStorage and its
+// IndexedDB when Porthole quits and starts again. It is part of `make test`:
+//
+//	go run ./internal/desktoptest [-bin build/bin/porthole] [-out build/test-artifacts] [-shots DIR]
+//
+// The server is a real OpenSSH sshd on loopback (testrig), with the test web
+// app (testwebapp -requests) on its localhost. Porthole gets a throwaway HOME
+// with the server saved (an ~/.ssh/config alias, its host key known) and runs
+// in a private D-Bus session with an unlocked gnome-keyring. The test drives
+// the window as a user would, with the keyboard (xdotool):
+//
+//  1. Ctrl+L, type http://lab:PORT/persist, Enter: the URL bar connects the
+//     server and opens the page in a tab. The page gets a session cookie
+//     (SameSite=Lax, 30 days), stores a localStorage value and an IndexedDB
+//     record, and reports them to the app.
+//  2. Ctrl+Q: Porthole saves its tabs and quits.
+//  3. Porthole starts again: the tab is restored, its server connects by
+//     itself, and the page loads.
+//
+// Assertions use the test app's own record of the requests it received: the
+// restored page's request carries the same cookie, and its report names the
+// same localStorage value and IndexedDB record, both kept (not made anew).
+//
+// With -shots (make screenshots), it also writes the README's screenshots of
+// the window: a server's page (its apps), and an app in a tab.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/internal/testrig"
+)
+
+const serverName = "lab"
+
+func main() {
+	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
+	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
+	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png) here")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	t := &run{out: *out, shots: *shots}
+	err := t.main(ctx, *bin)
+	t.cleanup()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "desktop-persist: FAIL: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Println("desktop-persist: PASS")
+}
+
+// run holds what one test run started; cleanup stops all of it.
+type run struct {
+	out, shots string
+	tmp        string
+	home       string
+	env        []string
+
+	sshd   *testrig.Sshd
+	webapp *exec.Cmd
+	webIn  interface{ Close() error }
+	xvfb   *exec.Cmd
+	app    *exec.Cmd
+	appLog string
+
+	mu      sync.Mutex
+	records []testrig.RequestRecord
+	webDone chan struct{}
+}
+
+func (t *run) logf(format string, a ...any) {
+	fmt.Printf("desktop-persist: "+format+"\n", a...)
+}
+
+func (t *run) main(ctx context.Context, bin string) error {
+	for _, tool := range []string{"Xvfb", "xdotool", "dbus-run-session", "gnome-keyring-daemon", "/usr/bin/import"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is missing (scripts/deps.sh test installs it): %w", tool, err)
+		}
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	bin = abs
+	if _, err := os.Stat(filepath.Join(filepath.Dir(bin), "porthole-desktop")); err != nil {
+		return fmt.Errorf("no porthole-desktop next to %s: run make build: %w", bin, err)
+	}
+	keyringSession, err := filepath.Abs("frontend/e2e/keyring-session.sh")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(t.out, 0o755); err != nil {
+		return err
+	}
+	if t.tmp, err = os.MkdirTemp("", "porthole-desktop-persist-"); err != nil {
+		return err
+	}
+
+	// The server: a real sshd, and the web app on its localhost.
+	t.sshd, err = testrig.StartSshd(ctx, testrig.SshdOptions{HostKeyTypes: []string{"ed25519"}})
+	if err != nil {
+		return fmt.Errorf("start sshd: %w", err)
+	}
+	webPort, err := t.startWebApp(ctx)
+	if err != nil {
+		return err
+	}
+	t.logf("sshd on %s; the test app on the server's localhost:%d", t.sshd.Addr, webPort)
+
+	// Porthole's home: the server saved once, its host key known.
+	t.home = filepath.Join(t.tmp, "home")
+	if _, err := t.sshd.WriteClientSSHConfig(filepath.Join(t.home, ".ssh", "config"), serverName); err != nil {
+		return err
+	}
+	t.env = append(os.Environ(),
+		"HOME="+t.home,
+		"XDG_CONFIG_HOME="+filepath.Join(t.home, ".config"),
+		"XDG_DATA_HOME="+filepath.Join(t.home, ".local", "share"),
+		"XDG_STATE_HOME="+filepath.Join(t.home, ".local", "state"),
+		"XDG_CACHE_HOME="+filepath.Join(t.home, ".cache"),
+		"SSH_AUTH_SOCK=",
+		"PORTHOLE_LOG=debug",
+		"DBUS_SESSION_BUS_ADDRESS=", // keyring-session.sh makes a private bus
+		"LIBGL_ALWAYS_SOFTWARE=1",
+	)
+	store, err := profiles.Open(filepath.Join(t.home, ".config", "porthole", "profiles.json"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if _, err := store.Add(profiles.Profile{Name: serverName, Host: t.sshd.Host, Port: t.sshd.Port, User: t.sshd.User, SSHConfigAlias: serverName}); err != nil {
+		return fmt.Errorf("save the server: %w", err)
+	}
+
+	disp, err := t.startXvfb(ctx)
+	if err != nil {
+		return err
+	}
+	t.env = append(t.env, "DISPLAY="+disp)
+
+	// ---- First run: open the app from the URL bar. ----
+	win, err := t.startPorthole(ctx, bin, keyringSession, 1)
+	if err != nil {
+		return err
+	}
+	mark := t.count()
+	if err := t.keys(ctx, win, "ctrl+l"); err != nil {
+		return err
+	}
+	appURL := fmt.Sprintf("http://%s:%d/persist", serverName, webPort)
+	if err := t.xdo(ctx, "type", "--delay", "15", appURL); err != nil {
+		return err
+	}
+	if err := t.keys(ctx, win, "Return"); err != nil {
+		return err
+	}
+	t.logf("typed %s into the URL bar", appURL)
+	page1, rep1, err := t.waitPersist(ctx, mark, 60*time.Second)
+	if err != nil {
+		return t.fail(ctx, win, "first-run", err)
+	}
+	session := cookieValue(page1.Cookie, testrig.WebAppSessionCookie)
+	q1, _ := url.ParseQuery(rep1.RawQuery)
+	switch {
+	case session != "":
+		return fmt.Errorf("the first visit already had a session cookie (%q): the HOME is not fresh", page1.Cookie)
+	case q1.Get("lsNew") != "true" || q1.Get("idbNew") != "true":
+		return fmt.Errorf("the first visit found storage already there: %s", rep1.RawQuery)
+	}
+	session = cookieValue(rep1.Cookie, testrig.WebAppSessionCookie)
+	if session == "" {
+		return t.fail(ctx, win, "first-run", fmt.Errorf("the page's own request to the app carried no session cookie (Cookie: %q): the tab does not keep cookies", rep1.Cookie))
+	}
+	ls, idb := q1.Get("ls"), q1.Get("idb")
+	if ls == "" || idb == "" || strings.HasPrefix(idb, "error") {
+		return t.fail(ctx, win, "first-run", fmt.Errorf("the page could not store its values: %s", rep1.RawQuery))
+	}
+	t.logf("first run: cookie %s…, localStorage %s, IndexedDB %s (all new)", session[:8], ls, idb)
+	time.Sleep(1500 * time.Millisecond) // let it paint (and WebKit write its storage)
+	if err := t.screenshot(ctx, win, "desktop-app-tab.png", "app-tab.png"); err != nil {
+		return err
+	}
+	if t.shots != "" {
+		if err := t.serverPageShot(ctx, win); err != nil {
+			return err
+		}
+	}
+	if err := t.quit(ctx, win, 1); err != nil {
+		return err
+	}
+	tabsFile, err := os.ReadFile(filepath.Join(t.home, ".config", "porthole", "tabs.json"))
+	if err != nil || !strings.Contains(string(tabsFile), "/persist") {
+		return fmt.Errorf("tabs.json after the quit does not hold the tab (%v): %s", err, tabsFile)
+	}
+
+	// ---- Second run: the tab comes back, logged in, with its storage. ----
+	mark = t.count()
+	start := time.Now()
+	win, err = t.startPorthole(ctx, bin, keyringSession, 2)
+	if err != nil {
+		return err
+	}
+	page2, rep2, err := t.waitPersist(ctx, mark, 60*time.Second)
+	if err != nil {
+		return t.fail(ctx, win, "second-run", fmt.Errorf("the restored tab did not load by itself: %w", err))
+	}
+	loaded := time.Since(start)
+	q2, _ := url.ParseQuery(rep2.RawQuery)
+	var problems []string
+	if got := cookieValue(page2.Cookie, testrig.WebAppSessionCookie); got != session {
+		problems = append(problems, fmt.Sprintf("the restored page was requested with cookie %q, not the session %s", page2.Cookie, session))
+	}
+	if got := cookieValue(rep2.Cookie, testrig.WebAppSessionCookie); got != session {
+		problems = append(problems, fmt.Sprintf("the restored page's report carried cookie %q, not the session %s", rep2.Cookie, session))
+	}
+	if q2.Get("ls") != ls || q2.Get("lsNew") != "false" {
+		problems = append(problems, fmt.Sprintf("localStorage: the restored page read %q (new=%s), not %q", q2.Get("ls"), q2.Get("lsNew"), ls))
+	}
+	if q2.Get("idb") != idb || q2.Get("idbNew") != "false" {
+		problems = append(problems, fmt.Sprintf("IndexedDB: the restored page read %q (new=%s), not %q", q2.Get("idb"), q2.Get("idbNew"), idb))
+	}
+	if len(problems) > 0 {
+		return t.fail(ctx, win, "second-run", errors.New(strings.Join(problems, "; ")))
+	}
+	t.logf("second run: the restored tab loaded %.1f s after start, with cookie %s…, localStorage %s and IndexedDB %s (all kept)",
+		loaded.Seconds(), session[:8], ls, idb)
+	if err := t.keys(ctx, win, "ctrl+Tab"); err != nil { // show the restored tab
+		return err
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := t.screenshot(ctx, win, "desktop-restored-tab.png", ""); err != nil {
+		return err
+	}
+	if err := t.quit(ctx, win, 2); err != nil {
+		return err
+	}
+	return t.checkLogs()
+}
+
+// startWebApp builds and runs testwebapp -requests, whose stdout carries a
+// JSON line per request it receives.
+func (t *run) startWebApp(ctx context.Context) (int, error) {
+	bin := filepath.Join(t.tmp, "testwebapp")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./internal/testrig/cmd/testwebapp").CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("build testwebapp: %w\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-stdin", "-requests")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start testwebapp: %w", err)
+	}
+	t.webapp, t.webIn = cmd, stdin
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	if !sc.Scan() {
+		return 0, errors.New("testwebapp printed no URL")
+	}
+	first := strings.TrimSpace(sc.Text())
+	u, err := url.Parse(first)
+	if err != nil || u.Port() == "" {
+		return 0, fmt.Errorf("testwebapp printed %q, not its URL", first)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	t.webDone = make(chan struct{})
+	go func() { // ends when testwebapp exits (cleanup closes its stdin)
+		defer close(t.webDone)
+		for sc.Scan() {
+			var r testrig.RequestRecord
+			if json.Unmarshal(sc.Bytes(), &r) == nil {
+				t.mu.Lock()
+				t.records = append(t.records, r)
+				t.mu.Unlock()
+			}
+		}
+	}()
+	return port, nil
+}
+
+func (t *run) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.records)
+}
+
+// waitPersist waits for a /persist page request after the first `from`
+// records, and the page's report after it.
+func (t *run) waitPersist(ctx context.Context, from int, timeout time.Duration) (page, report testrig.RequestRecord, err error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		t.mu.Lock()
+		recs := append([]testrig.RequestRecord(nil), t.records[from:]...)
+		t.mu.Unlock()
+		pageAt := -1
+		for i, r := range recs {
+			if r.Path == "/persist" && pageAt < 0 {
+				pageAt = i
+			}
+			if r.Path == "/persist/report" && pageAt >= 0 {
+				return recs[pageAt], r, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return page, report, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.mu.Lock()
+	var seen []string
+	for _, r := range t.records[from:] {
+		seen = append(seen, r.Path)
+	}
+	t.mu.Unlock()
+	return page, report, fmt.Errorf("no /persist page and report reached the app within %s (it saw %v)", timeout, seen)
+}
+
+func cookieValue(header, name string) string {
+	for _, part := range strings.Split(header, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if ok && k == name {
+			return v
+		}
+	}
+	return ""
+}
+
+func (t *run) startXvfb(ctx context.Context) (string, error) {
+	for n := 91; n <= 140; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			continue
+		}
+		disp := fmt.Sprintf(":%d", n)
+		cmd := exec.Command("Xvfb", disp, "-screen", "0", "1366x860x24", "-nolisten", "tcp")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return "", fmt.Errorf("start Xvfb: %w", err)
+		}
+		t.xvfb = cmd
+		for range 100 {
+			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+				return disp, nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return "", errors.New("Xvfb did not come up within 5 s")
+	}
+	return "", errors.New("no free X display number between :91 and :140")
+}
+
+// startPorthole runs porthole (which execs porthole-desktop) in a private
+// D-Bus session with an unlocked gnome-keyring, and waits for its window and
+// for the UI to say it rendered.
+func (t *run) startPorthole(ctx context.Context, bin, keyringSession string, n int) (string, error) {
+	t.appLog = filepath.Join(t.out, fmt.Sprintf("desktop-persist-run%d.log", n))
+	logf, err := os.Create(t.appLog)
+	if err != nil {
+		return "", err
+	}
+	defer logf.Close()
+	cmd := exec.Command("sh", keyringSession, bin)
+	cmd.Env = t.env
+	cmd.Dir = t.home
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // its own group: cleanup stops all of it
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("start porthole: %w", err)
+	}
+	t.app = cmd
+	var win string
+	for time.Since(start) < 20*time.Second {
+		out, _ := t.xdoOut(ctx, "search", "--onlyvisible", "--name", "^Porthole$")
+		if f := strings.Fields(string(out)); len(f) > 0 {
+			win = f[0]
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if win == "" {
+		log, _ := os.ReadFile(t.appLog)
+		return "", fmt.Errorf("run %d: no window titled Porthole within 20 s; its log:\n%s", n, log)
+	}
+	winAt := time.Since(start)
+	for time.Since(start) < 30*time.Second {
+		if log, _ := os.ReadFile(t.appLog); strings.Contains(string(log), "ui ready") {
+			t.logf("run %d: window after %d ms, UI ready after %d ms", n, winAt.Milliseconds(), time.Since(start).Milliseconds())
+			// Keyboard focus to the window (there is no window manager under Xvfb).
+			if err := t.xdo(ctx, "windowfocus", "--sync", win); err != nil {
+				return "", err
+			}
+			time.Sleep(300 * time.Millisecond)
+			return win, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(t.appLog)
+	return "", fmt.Errorf("run %d: the UI never said it rendered; its log:\n%s", n, log)
+}
+
+func (t *run) xdo(ctx context.Context, args ...string) error {
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, "xdotool", args...)
+	cmd.Env = t.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("xdotool %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// xdoOut runs xdotool on the test's display and returns its output.
+func (t *run) xdoOut(ctx context.Context, args ...string) ([]byte, error) {
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, "xdotool", args...)
+	cmd.Env = t.env
+	return cmd.Output()
+}
+
+// keys presses keys in the focused window (XTEST, like a keyboard).
+func (t *run) keys(ctx context.Context, win string, keys ...string) error {
+	if err := t.xdo(ctx, "windowfocus", "--sync", win); err != nil {
+		return err
+	}
+	return t.xdo(ctx, append([]string{"key", "--clearmodifiers"}, keys...)...)
+}
+
+// serverPageShot clicks the server in the sidebar (its page lists the apps
+// found on it), waits for the scan, and takes the README's screenshot.
+func (t *run) serverPageShot(ctx context.Context, win string) error {
+	// The sidebar's first server row (see AppSidebar.vue): below "This computer".
+	if err := t.xdo(ctx, "mousemove", "--window", win, "100", "167", "click", "1"); err != nil {
+		return err
+	}
+	time.Sleep(3 * time.Second) // the page scans the server and probes its ports
+	return t.screenshot(ctx, win, "desktop-server-apps.png", "start-page.png")
+}
+
+// screenshot captures the window into the artifacts (name) and, with
+// -shots, the README's screenshot (readme, if not "").
+func (t *run) screenshot(ctx context.Context, win, name, readme string) error {
+	out, err := t.xdoOut(ctx, "getwindowgeometry", "--shell", win)
+	if err != nil {
+		return fmt.Errorf("window geometry: %w", err)
+	}
+	geo := map[string]string{}
+	for _, l := range strings.Fields(string(out)) {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			geo[k] = v
+		}
+	}
+	path := filepath.Join(t.out, name)
+	crop := fmt.Sprintf("%sx%s+%s+%s", geo["WIDTH"], geo["HEIGHT"], geo["X"], geo["Y"])
+	cmd := exec.CommandContext(ctx, "/usr/bin/import", "-window", "root", "-crop", crop, "+repage", path)
+	cmd.Env = t.env
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("screenshot: %w: %s", err, b)
+	}
+	t.logf("screenshot %s", path)
+	if readme != "" && t.shots != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(t.shots, readme), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quit presses Ctrl+Q and waits for Porthole to exit by itself.
+func (t *run) quit(ctx context.Context, win string, n int) error {
+	if err := t.keys(ctx, win, "ctrl+q"); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- t.app.Wait() }()
+	select {
+	case err := <-done:
+		t.app = nil
+		if err != nil {
+			log, _ := os.ReadFile(t.appLog)
+			return fmt.Errorf("run %d: Porthole exited with %v after Ctrl+Q; its log:\n%s", n, err, log)
+		}
+		t.logf("run %d: Ctrl+Q closed Porthole", n)
+		return nil
+	case <-time.After(20 * time.Second):
+		return fmt.Errorf("run %d: Porthole was still running 20 s after Ctrl+Q", n)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fail keeps a screenshot of the window for the failure report.
+func (t *run) fail(ctx context.Context, win, what string, err error) error {
+	_ = t.screenshot(ctx, win, "failed-desktop-persist-"+what+".png", "")
+	log, _ := os.ReadFile(t.appLog)
+	return fmt.Errorf("%w\nPorthole's log (%s):\n%s", err, t.appLog, log)
+}
+
+func (t *run) checkLogs() error {
+	for n := 1; n <= 2; n++ {
+		log, err := os.ReadFile(filepath.Join(t.out, fmt.Sprintf("desktop-persist-run%d.log", n)))
+		if err != nil {
+			return err
+		}
+		for _, bad := range []string{"panic:", "fatal error:", "cannot keep the window's cookies on disk"} {
+			if strings.Contains(string(log), bad) {
+				return fmt.Errorf("run %d logged %q:\n%s", n, bad, log)
+			}
+		}
+	}
+	return nil
+}
+
+func (t *run) cleanup() {
+	if t.app != nil && t.app.Process != nil {
+		_ = syscall.Kill(-t.app.Process.Pid, syscall.SIGTERM)
+		time.Sleep(500 * time.Millisecond)
+		_ = syscall.Kill(-t.app.Process.Pid, syscall.SIGKILL)
+		_ = t.app.Wait()
+	}
+	if t.xvfb != nil && t.xvfb.Process != nil {
+		_ = t.xvfb.Process.Kill()
+		_ = t.xvfb.Wait()
+	}
+	if t.webIn != nil {
+		_ = t.webIn.Close()
+	}
+	if t.webapp != nil {
+		// Its stdout ends when it exits (stdin closed); read it all before Wait.
+		if t.webDone != nil {
+			select {
+			case <-t.webDone:
+			case <-time.After(5 * time.Second):
+				_ = t.webapp.Process.Kill()
+				<-t.webDone
+			}
+		}
+		_ = t.webapp.Wait()
+	}
+	if t.sshd != nil {
+		_ = t.sshd.Close()
+	}
+	if t.tmp != "" {
+		_ = os.RemoveAll(t.tmp)
+	}
+}
