@@ -34,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -81,6 +82,9 @@ type run struct {
 	app    *exec.Cmd
 	appLog string
 
+	extras  []*exec.Cmd // -shots: real apps for the screenshots
+	jupyter int         // -shots: Jupyter's port on the server, 0 if none
+
 	mu      sync.Mutex
 	records []testrig.RequestRecord
 	webDone chan struct{}
@@ -125,6 +129,12 @@ func (t *run) main(ctx context.Context, bin string) error {
 		return err
 	}
 	t.logf("sshd on %s; the test app on the server's localhost:%d", t.sshd.Addr, webPort)
+	if t.shots != "" {
+		if err := os.MkdirAll(t.shots, 0o755); err != nil {
+			return err
+		}
+		t.startExtras(ctx)
+	}
 
 	// Porthole's home: the server saved once, its host key known.
 	t.home = filepath.Join(t.tmp, "home")
@@ -249,10 +259,82 @@ func (t *run) main(ctx context.Context, bin string) error {
 	if err := t.screenshot(ctx, win, "desktop-restored-tab.png", ""); err != nil {
 		return err
 	}
+	if t.shots != "" && t.jupyter != 0 {
+		if err := t.jupyterShot(ctx, win); err != nil {
+			return err
+		}
+	}
 	if err := t.quit(ctx, win, 2); err != nil {
 		return err
 	}
 	return t.checkLogs()
+}
+
+// startExtras runs real apps on the server's localhost for the README's
+// screenshots (not for the assertions): Jupyter when it is installed, and a
+// plain directory listing.
+func (t *run) startExtras(ctx context.Context) {
+	start := func(name string, args ...string) (int, bool) {
+		port, err := freePort()
+		if err != nil {
+			return 0, false
+		}
+		for i, a := range args {
+			args[i] = strings.ReplaceAll(a, "PORT", strconv.Itoa(port))
+		}
+		cmd := exec.Command(name, args...)
+		cmd.Dir = t.tmp
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return 0, false
+		}
+		t.extras = append(t.extras, cmd)
+		for range 200 {
+			if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond); err == nil {
+				_ = c.Close()
+				return port, true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return 0, false
+	}
+	nb := filepath.Join(t.tmp, "project")
+	_ = os.MkdirAll(nb, 0o755)
+	_ = os.WriteFile(filepath.Join(nb, "README.md"), []byte("# project\n"), 0o644)
+	if _, err := exec.LookPath("jupyter"); err == nil {
+		if p, ok := start("jupyter", "notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1", "--port=PORT", "--notebook-dir="+nb); ok {
+			t.jupyter = p
+			t.logf("screenshots: Jupyter on the server's localhost:%d", p)
+		}
+	}
+	if p, ok := start("python3", "-m", "http.server", "PORT", "--bind", "127.0.0.1", "--directory", nb); ok {
+		t.logf("screenshots: a directory listing on the server's localhost:%d", p)
+	}
+}
+
+// jupyterShot opens Jupyter from the URL bar (Porthole finds its token on
+// the server) and takes the README's app-in-a-tab screenshot.
+func (t *run) jupyterShot(ctx context.Context, win string) error {
+	if err := t.keys(ctx, win, "ctrl+l"); err != nil {
+		return err
+	}
+	if err := t.xdo(ctx, "type", "--delay", "15", fmt.Sprintf("http://%s:%d/tree", serverName, t.jupyter)); err != nil {
+		return err
+	}
+	if err := t.keys(ctx, win, "Return"); err != nil {
+		return err
+	}
+	time.Sleep(6 * time.Second)
+	return t.screenshot(ctx, win, "desktop-jupyter-tab.png", "app-tab.png")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // startWebApp builds and runs testwebapp -requests, whose stdout carries a
@@ -550,6 +632,17 @@ func (t *run) cleanup() {
 		time.Sleep(500 * time.Millisecond)
 		_ = syscall.Kill(-t.app.Process.Pid, syscall.SIGKILL)
 		_ = t.app.Wait()
+	}
+	for _, c := range t.extras {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
 	}
 	if t.xvfb != nil && t.xvfb.Process != nil {
 		_ = t.xvfb.Process.Kill()
