@@ -99,11 +99,16 @@ static gboolean ph_on_key(GtkWidget *w, GdkEventKey *e, gpointer d) {
 		switch (k) {
 		case GDK_KEY_t: action = "new-tab"; break;
 		case GDK_KEY_w: action = "close-tab"; break;
+		case GDK_KEY_r: action = "reload"; break;
 		case GDK_KEY_l: action = "focus-url"; break;
 		case GDK_KEY_q: action = "quit"; break;
 		case GDK_KEY_Tab: case GDK_KEY_Page_Down: action = "next-tab"; break;
 		case GDK_KEY_ISO_Left_Tab: case GDK_KEY_Page_Up: action = "prev-tab"; break;
 		}
+	} else if (mods == 0 && k == GDK_KEY_F5) {
+		action = "reload";
+	} else if (mods == GDK_MOD1_MASK && (k == GDK_KEY_Left || k == GDK_KEY_Right)) {
+		action = k == GDK_KEY_Left ? "back" : "forward";
 	} else if (mods == (GDK_CONTROL_MASK | GDK_SHIFT_MASK)) {
 		switch (k) {
 		case GDK_KEY_t: action = "reopen-tab"; break;

@@ -259,6 +259,22 @@ func (t *run) main(ctx context.Context, bin string) error {
 	if err := t.screenshot(ctx, win, "desktop-restored-tab.png", ""); err != nil {
 		return err
 	}
+	// The keyboard inside the app: Ctrl+R there reloads the app (the shell's
+	// shortcut reaches the shell), and Ctrl+Q below quits from there too.
+	mark = t.count()
+	if err := t.xdo(ctx, "mousemove", "--window", win, "760", "520", "click", "1"); err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := t.keys(ctx, win, "ctrl+r"); err != nil {
+		return err
+	}
+	if _, rep, err := t.waitPersist(ctx, mark, 20*time.Second); err != nil {
+		return t.fail(ctx, win, "reload", fmt.Errorf("Ctrl+R pressed inside the app did not reload it: %w", err))
+	} else if q, _ := url.ParseQuery(rep.RawQuery); q.Get("ls") != ls {
+		return fmt.Errorf("after Ctrl+R the page read localStorage %q, not %q", q.Get("ls"), ls)
+	}
+	t.logf("Ctrl+R inside the app reloaded it; Ctrl+Q from inside the app follows")
 	if t.shots != "" && t.jupyter != 0 {
 		if err := t.jupyterShot(ctx, win); err != nil {
 			return err
