@@ -40,8 +40,10 @@ const tensorboard = service({
 })
 const postgres = service({ port: 5432, kind: 'postgres', kindName: 'PostgreSQL', title: 'PostgreSQL', isWeb: false, openPath: '', process: undefined })
 
-async function setup(servers: ServerSummary[] = [gpu]) {
+/** The stores on a fake API; `appViews`: as in the Linux window (tabs are web views, not iframes). */
+async function setup(servers: ServerSummary[] = [gpu], opts: { appViews?: boolean } = {}) {
   const f = fakeApi()
+  if (opts.appViews) f.api.status.mockResolvedValue({ mode: 'desktop', startedAt: '', servers: 0, forwards: 0, appViews: true })
   const s = useServersStore()
   await s.start(f.api)
   f.emit({ topic: 'servers', data: { servers, path: '/p.json', readOnly: false } })
@@ -306,13 +308,7 @@ describe('AppFrames (app tabs)', () => {
   })
 
   it('in the Linux window, tabs are app views: slots, not iframes; the backend is told which shows where', async () => {
-    const f = fakeApi()
-    f.api.status.mockResolvedValue({ mode: 'desktop', startedAt: '', servers: 0, forwards: 0, appViews: true })
-    const s = useServersStore()
-    await s.start(f.api)
-    f.emit({ topic: 'servers', data: { servers: [gpu], path: '/p.json', readOnly: false } })
-    const tabs = useTabsStore()
-    await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
+    const { f, tabs } = await setup([gpu], { appViews: true })
     expect(tabs.appViews).toBe(true)
     vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
       return this.dataset.nativeSlot ? ({ left: 248, top: 82, width: 1032.4, height: 712, right: 0, bottom: 0, x: 0, y: 0, toJSON: () => ({}) } as DOMRect) : new DOMRect()
@@ -349,13 +345,7 @@ describe('AppFrames (app tabs)', () => {
   })
 
   it('an app view reports its page: title, the server-side URL, history; Back and Forward move the view', async () => {
-    const f = fakeApi()
-    f.api.status.mockResolvedValue({ mode: 'desktop', startedAt: '', servers: 0, forwards: 0, appViews: true })
-    const s = useServersStore()
-    await s.start(f.api)
-    f.emit({ topic: 'servers', data: { servers: [gpu], path: '/p.json', readOnly: false } })
-    const tabs = useTabsStore()
-    await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
+    const { f, tabs } = await setup([gpu], { appViews: true })
     const a = await tabs.openApp('s1', 8888, '/lab')
     const local = opened('s1', 8888, '/lab').localOrigin
     expect(tabs.canGoBack(a.id)).toBe(false)
