@@ -14,9 +14,10 @@
 //     server and opens the page in a tab. The page gets a session cookie
 //     (SameSite=Lax, 30 days), stores a localStorage value and an IndexedDB
 //     record, and reports them to the app.
-//  2. Ctrl+Q: Porthole saves its tabs and quits.
+//  2. SIGTERM (as at logout): Porthole closes its window, its tabs saved.
 //  3. Porthole starts again: the tab is restored, its server connects by
-//     itself, and the page loads.
+//     itself, and the page loads. Ctrl+R inside the app reloads it; Ctrl+Q
+//     (pressed inside the app) quits.
 //
 // Assertions use the test app's own record of the requests it received: the
 // restored page's request carries the same cookie, and its report names the
@@ -213,7 +214,8 @@ func (t *run) main(ctx context.Context, bin string) error {
 			return err
 		}
 	}
-	if err := t.quit(ctx, win, 1); err != nil {
+	// The first run ends the way a logout ends it: SIGTERM (the second, with Ctrl+Q).
+	if err := t.terminate(ctx, win, 1); err != nil {
 		return err
 	}
 	tabsFile, err := os.ReadFile(filepath.Join(t.home, ".config", "porthole", "tabs.json"))
@@ -602,6 +604,11 @@ func (t *run) quit(ctx context.Context, win string, n int) error {
 	if err := t.keys(ctx, win, "ctrl+q"); err != nil {
 		return err
 	}
+	return t.waitExit(ctx, n, "Ctrl+Q")
+}
+
+// waitExit waits for Porthole to exit cleanly after how.
+func (t *run) waitExit(ctx context.Context, n int, how string) error {
 	done := make(chan error, 1)
 	go func() { done <- t.app.Wait() }()
 	select {
@@ -609,15 +616,38 @@ func (t *run) quit(ctx context.Context, win string, n int) error {
 		t.app = nil
 		if err != nil {
 			log, _ := os.ReadFile(t.appLog)
-			return fmt.Errorf("run %d: Porthole exited with %v after Ctrl+Q; its log:\n%s", n, err, log)
+			return fmt.Errorf("run %d: Porthole exited with %v after %s; its log:\n%s", n, err, how, log)
 		}
-		t.logf("run %d: Ctrl+Q closed Porthole", n)
+		t.logf("run %d: %s closed Porthole", n, how)
 		return nil
 	case <-time.After(20 * time.Second):
-		return fmt.Errorf("run %d: Porthole was still running 20 s after Ctrl+Q", n)
+		return fmt.Errorf("run %d: Porthole was still running 20 s after %s", n, how)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// terminate sends SIGTERM to the window's process (as a session logout
+// does) and waits for Porthole to close by itself, saying why.
+func (t *run) terminate(ctx context.Context, win string, n int) error {
+	out, err := t.xdoOut(ctx, "getwindowpid", win)
+	if err != nil {
+		return fmt.Errorf("the window's pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("the window's pid: %q", out)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("SIGTERM to %d: %w", pid, err)
+	}
+	if err := t.waitExit(ctx, n, "SIGTERM"); err != nil {
+		return err
+	}
+	if log, _ := os.ReadFile(t.appLog); !strings.Contains(string(log), "quitting on a signal") {
+		return fmt.Errorf("run %d: Porthole exited on SIGTERM without closing the window itself; its log:\n%s", n, log)
+	}
+	return nil
 }
 
 // fail keeps a screenshot of the window for the failure report.
