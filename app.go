@@ -141,7 +141,7 @@ func (a *App) Version() VersionInfo { return currentVersion() }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: a.apps.count(), AppViews: a.views != nil}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.count(), Forwards: a.apps.count(), AppViews: a.views != nil && a.views.Available()}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right

@@ -96,6 +96,9 @@ func parseAppViewNav(s string) (AppViewNav, error) {
 
 // appViewHost shows the views; implemented by the Linux desktop window.
 type appViewHost interface {
+	// Available is false once the window could not take views (the tabs
+	// then fall back to iframes; TopicStatus says so).
+	Available() bool
 	Sync(AppViewSpec)
 	Nav(id string, n AppViewNav)
 	FocusShell()

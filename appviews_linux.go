@@ -208,6 +208,7 @@ import (
 	"log/slog"
 	"runtime/cgo"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -219,7 +220,8 @@ type gtkAppViews struct {
 
 	loaded  map[string]string // id -> URL last loaded on the shell's word
 	reloads map[string]int
-	failed  bool
+	failed  atomic.Bool
+	onFail  func() // tells the shell to fall back to iframes
 
 	events chan AppViewEvent
 	done   chan struct{}
@@ -233,10 +235,11 @@ var (
 )
 
 // newWindowAppViews makes the window's app view host; GTK work waits for
-// the first Sync (after the window exists).
-func newWindowAppViews(log *slog.Logger, publish func(string, any)) appViewHost {
+// the first Sync (after the window exists). onFail runs if the window
+// cannot take views.
+func newWindowAppViews(log *slog.Logger, publish func(string, any), onFail func()) appViewHost {
 	h := &gtkAppViews{
-		log: log.With("component", "appviews"), publish: publish,
+		log: log.With("component", "appviews"), publish: publish, onFail: onFail,
 		loaded: map[string]string{}, reloads: map[string]int{},
 		events: make(chan AppViewEvent, 256), done: make(chan struct{}),
 	}
@@ -292,18 +295,23 @@ func withCString(s string, f func(*C.char)) {
 	f(c)
 }
 
+func (h *gtkAppViews) Available() bool { return !h.failed.Load() }
+
 func (h *gtkAppViews) Sync(spec AppViewSpec) {
 	onMain(func() { h.apply(spec) })
 }
 
 // apply runs on GTK's main thread.
 func (h *gtkAppViews) apply(spec AppViewSpec) {
-	if h.failed {
+	if h.failed.Load() {
 		return
 	}
 	if msg := C.ph_install(); msg != nil {
-		h.failed = true
-		h.log.Error("app tabs cannot get views of their own; they stay blank", "err", C.GoString(msg))
+		h.failed.Store(true)
+		h.log.Error("app tabs cannot get views of their own; they fall back to iframes (localStorage then ends with Porthole)", "err", C.GoString(msg))
+		if h.onFail != nil {
+			go h.onFail()
+		}
 		return
 	}
 	want := make(map[string]bool, len(spec.Views))

@@ -8,4 +8,4 @@ import "log/slog"
 // WKWebView (macOS) and WebView2 (Windows) keep a framed app's localStorage
 // and IndexedDB across restarts is not verified: there is no such machine
 // here (see the README).
-func newWindowAppViews(*slog.Logger, func(string, any)) appViewHost { return nil }
+func newWindowAppViews(*slog.Logger, func(string, any), func()) appViewHost { return nil }

@@ -80,11 +80,13 @@ func FuzzValidateAppViewURL(f *testing.F) {
 
 // fakeViews records what the App asks of the window.
 type fakeViews struct {
+	broken bool
 	synced []AppViewSpec
 	navs   []string
 	focus  int
 }
 
+func (f *fakeViews) Available() bool             { return !f.broken }
 func (f *fakeViews) Sync(s AppViewSpec)          { f.synced = append(f.synced, s) }
 func (f *fakeViews) Nav(id string, n AppViewNav) { f.navs = append(f.navs, id+":"+n.String()) }
 func (f *fakeViews) FocusShell()                 { f.focus++ }
@@ -119,5 +121,10 @@ func TestAppViewMethods(t *testing.T) {
 	}
 	if err := a.FocusShell(); err != nil || fv.focus != 1 {
 		t.Fatalf("FocusShell: %v %d", err, fv.focus)
+	}
+	// A window that could not take views: the status says so, and the shell falls back to iframes.
+	fv.broken = true
+	if a.Status().AppViews {
+		t.Fatal("Status().AppViews is true although the window could not take views")
 	}
 }

@@ -52,11 +52,13 @@ func runDesktop() error {
 	}
 	opts := []appOption{withServers(openServerConfig(log)), withPortmap(openPortmapLogged(log)),
 		withTabs(openTabsLogged(log)), withQuit(quit)}
-	if views := newWindowAppViews(log, hub.Publish); views != nil {
+	var app *App
+	viewsFailed := func() { hub.Publish(TopicStatus, app.Status()) } // the shell falls back to iframes
+	if views := newWindowAppViews(log, hub.Publish, viewsFailed); views != nil {
 		defer views.Close()
 		opts = append(opts, withAppViews(views))
 	}
-	app := NewApp(log, ModeDesktop, hub, openSettingsLogged(log), opts...)
+	app = NewApp(log, ModeDesktop, hub, openSettingsLogged(log), opts...)
 	// SIGTERM (the session logging out, `kill`) and SIGINT close the window
 	// the way Ctrl+Q does: forwards close, agents stop, tabs stay saved.
 	sigs := make(chan os.Signal, 1)

@@ -368,6 +368,14 @@ describe('AppFrames (app tabs)', () => {
     expect(f.api.openApp).toHaveBeenLastCalledWith('s1', 8888, '/notebooks/x.ipynb')
     f.emit({ topic: 'appviews', data: { id: a.id, title: '', url: '', canGoBack: false, canGoForward: false, loading: false, open: 'https://docs.example.org/' } })
     await vi.waitFor(() => expect(f.api.openExternal).toHaveBeenCalledWith('https://docs.example.org/'))
+
+    // The window could not take views after all: the tabs fall back to iframes.
+    f.emit({ topic: 'app.status', data: { mode: 'desktop', startedAt: '', servers: 1, forwards: 1, appViews: false } })
+    expect(tabs.appViews).toBe(false)
+    const w = mount(AppFrames, { attachTo: document.body })
+    await flushPromises()
+    expect(w.findAll('iframe[data-testid="app-frame"]')).toHaveLength(2)
+    w.unmount()
     tabs.stop()
   })
 

@@ -576,6 +576,11 @@ export const useTabsStore = defineStore('tabs', () => {
   }
 
   function onViewEvent(e: PortholeEvent): void {
+    // The window could not take app views after all: the tabs become iframes.
+    if (e.topic === 'app.status' && appViews.value && (e.data as { appViews?: boolean } | null)?.appViews === false) {
+      appViews.value = false
+      return
+    }
     if (e.topic !== 'appviews') return
     const v = e.data as AppViewEvent | null
     if (!v || typeof v.id !== 'string') return
