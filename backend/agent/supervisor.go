@@ -716,8 +716,10 @@ func (l *RemoteLogin) publishState(e forwarder.Event) {
 	l.publish(Event{Kind: EventState, Time: e.Time, State: &e})
 }
 
-// waitProc returns the running agent, waiting (within ctx) while one restarts.
-func (l *RemoteLogin) waitProc(ctx context.Context, method string) (*agentProc, error) {
+// waitProc returns the running agent, waiting (within ctx) while one
+// restarts. It never returns not: the agent a call just failed on, whose
+// death the Supervisor may not have noticed yet.
+func (l *RemoteLogin) waitProc(ctx context.Context, method string, not *agentProc) (*agentProc, error) {
 	for {
 		l.mu.Lock()
 		if l.closing {
@@ -730,7 +732,7 @@ func (l *RemoteLogin) waitProc(ctx context.Context, method string) (*agentProc, 
 			l.mu.Unlock()
 			return nil, err
 		case StatusRunning:
-			if p := l.proc; !p.dead() {
+			if p := l.proc; !p.dead() && p != not {
 				l.mu.Unlock()
 				return p, nil
 			}
@@ -754,8 +756,9 @@ func (l *RemoteLogin) call(parent context.Context, method string, params, result
 	}
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
+	var failed *agentProc
 	for attempt := 0; ; attempt++ {
-		p, err := l.waitProc(ctx, method)
+		p, err := l.waitProc(ctx, method, failed)
 		if err != nil {
 			return err
 		}
@@ -764,6 +767,7 @@ func (l *RemoteLogin) call(parent context.Context, method string, params, result
 			return nil
 		}
 		if (errors.Is(err, jsonrpc2.ErrClosed) || errors.Is(err, errTransport)) && ctx.Err() == nil && attempt == 0 {
+			failed = p // the retry waits for the next agent, not this dying one
 			continue
 		}
 		if ctx.Err() != nil && parent.Err() == nil {
