@@ -39,7 +39,11 @@ const (
 	scanTimeout    = 30 * time.Second // one listing + probes
 	forwardTimeout = 20 * time.Second // binding forwards in the agent
 	jupyterTimeout = 10 * time.Second // finding a Jupyter token
-	hostnameTTL    = 10 * time.Minute // the server's `hostname`, for URLs apps print
+	// jupyterGuessTimeout bounds the token lookup for a port discovery has
+	// not identified yet (a restored tab, a pasted URL): it may well not be
+	// Jupyter, and opening the tab waits for it.
+	jupyterGuessTimeout = 3 * time.Second
+	hostnameTTL         = 10 * time.Minute // the server's `hostname`, for URLs apps print
 )
 
 // AppProcess is the process that listens on an app's port.
@@ -542,8 +546,13 @@ func (am *appsManager) openApp(ctx context.Context, id string, port int, path st
 	if kind == agent.ForwardLocal {
 		open.Notice = strings.TrimPrefix(open.Notice+"; ", "; ") + "the app speaks HTTPS: Porthole passes it through untouched, so your browser checks the app's own certificate"
 	}
-	if !known || svc.Kind == discovery.KindJupyterLab || svc.Kind == discovery.KindJupyterNotebook || svc.Kind == discovery.KindJupyterServer {
-		if tok := am.jupyterToken(ctx, id, l, port); tok != "" && !hasQueryParam(path, "token") {
+	isJupyter := svc.Kind == discovery.KindJupyterLab || svc.Kind == discovery.KindJupyterNotebook || svc.Kind == discovery.KindJupyterServer
+	if (!known || isJupyter) && !hasQueryParam(path, "token") {
+		limit := jupyterTimeout
+		if !known {
+			limit = jupyterGuessTimeout
+		}
+		if tok := am.jupyterToken(ctx, id, l, port, limit); tok != "" {
 			open.LocalURL = origin + withQueryParam(path, "token", tok)
 		}
 	}
@@ -551,8 +560,8 @@ func (am *appsManager) openApp(ctx context.Context, id string, port int, path st
 }
 
 // jupyterToken finds the token of the Jupyter server on port ("" if none).
-func (am *appsManager) jupyterToken(ctx context.Context, id string, l agent.Login, port int) string {
-	jctx, cancel := context.WithTimeout(ctx, jupyterTimeout)
+func (am *appsManager) jupyterToken(ctx context.Context, id string, l agent.Login, port int, limit time.Duration) string {
+	jctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	js, err := am.jupyter(jctx, l)
 	if err != nil {

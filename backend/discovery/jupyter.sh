@@ -3,13 +3,24 @@
 # "#list notebook", "#file NAME" (a runtime file), then "#end". Each section
 # holds JSON objects (one per line from `jupyter … list --json`, one
 # possibly multi-line object from a runtime file).
+# A `jupyter` that hangs (a broken environment, a version-manager shim
+# waiting on a lock) is cut off after ${PORTHOLE_JUPYTER_TIMEOUT:-4} s where
+# `timeout` exists; the runtime files are read either way.
 echo 'porthole-jupyter v1'
+limit=${PORTHOLE_JUPYTER_TIMEOUT:-4}
+bounded() {
+	if command -v timeout >/dev/null 2>&1; then
+		timeout "$limit" "$@"
+	else
+		"$@"
+	fi
+}
 if command -v jupyter >/dev/null 2>&1; then
 	echo '#list server'
-	jupyter server list --json 2>/dev/null </dev/null
+	bounded jupyter server list --json 2>/dev/null </dev/null
 	echo
 	echo '#list notebook'
-	jupyter notebook list --json 2>/dev/null </dev/null
+	bounded jupyter notebook list --json 2>/dev/null </dev/null
 	echo
 fi
 seen=' '

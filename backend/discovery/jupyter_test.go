@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const secretToken = "c8de56fa4deed24899803e93c227592aef6538f93025fe01"
@@ -156,6 +157,56 @@ func TestJupyterScriptRuntimeFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJupyterScriptHangingJupyter: a `jupyter` that never answers (a
+// version-manager shim stuck on a lock did this on a test machine) is cut
+// off, and the runtime files still give the server and its token.
+func TestJupyterScriptHangingJupyter(t *testing.T) {
+	timeoutBin, err := exec.LookPath("timeout")
+	if err != nil {
+		t.Skip("no timeout(1) on this system: the script then waits for jupyter")
+	}
+	home := t.TempDir()
+	rt := filepath.Join(home, ".local", "share", "jupyter", "runtime")
+	if err := os.MkdirAll(rt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rt, "jpserver-7.json"), []byte(`{"base_url": "/", "pid": 7, "port": 8890, "token": "t7"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for _, tool := range []string{"sh", "cat", "sleep"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(timeoutBin, filepath.Join(bin, "timeout")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "jupyter"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "JUPYTER_RUNTIME_DIR=", "XDG_DATA_HOME=", "PATH=" + bin, "PORTHOLE_JUPYTER_TIMEOUT=1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	got, err := JupyterServers(ctx, shellExecer{shell: "sh", env: env})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("after %v: %v", took, err)
+	}
+	if len(got) != 1 || got[0].Port != 8890 || got[0].Token != "t7" {
+		t.Fatalf("servers = %+v", got)
+	}
+	if took > 15*time.Second {
+		t.Errorf("the hanging jupyter held the listing for %v", took)
+	}
+	t.Logf("a hanging jupyter cost %v (two lists cut off at 1 s each)", took.Round(100*time.Millisecond))
 }
 
 func FuzzParseJupyter(f *testing.F) {
