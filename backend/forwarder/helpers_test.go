@@ -226,6 +226,25 @@ func lineRequest(addr, id string, timeout time.Duration) error {
 
 // settleGoroutines waits until at most baseline goroutines run, else fails
 // with a dump.
+// steadyGoroutines returns the goroutine count once it has stopped moving
+// (the same over 5 samples 20 ms apart; at most 3 s): a baseline taken right
+// after a connection comes up can miss the goroutines it is still starting
+// (the server side's handlers, the client's waiters), and then a test that
+// compares against it fails for goroutines that are not leaks.
+func steadyGoroutines() int {
+	deadline := time.Now().Add(3 * time.Second)
+	n, same := runtime.NumGoroutine(), 0
+	for same < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
+}
+
 func settleGoroutines(t testing.TB, baseline int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

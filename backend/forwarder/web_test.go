@@ -908,7 +908,7 @@ func TestWebCloseEndsEverything(t *testing.T) {
 	if err := s.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	baseline := runtime.NumGoroutine()
+	baseline := steadyGoroutines()
 	fwd, err := ListenWeb(webSpec(t, app.Addr()), s, WebOptions{})
 	if err != nil {
 		t.Fatal(err)
