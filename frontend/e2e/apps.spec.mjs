@@ -12,8 +12,8 @@
 // a page, as a tab would. Needs PORTHOLE_BIN (default ../build/bin/porthole); TESTSSHD_BIN and
 // TESTWEBAPP_BIN default to `go build`s of the test rig's commands.
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -21,7 +21,7 @@ import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from './chromium.mjs'
-import { callApi, killGroup, nextJsonLine, stop } from './harness.mjs'
+import { callApi, killGroup, nextJsonLine, rigBinary, startPortholeServe, startTestSshd, stop } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
@@ -41,8 +41,8 @@ const APP_TITLE = 'Porthole test app'
 /** @type {import('node:http').Server | undefined} */ let foreign
 let foreignOrigin = ''
 let webPort = 0
-let serveStderr = ''
-let sshdStderr = ''
+let serveStderr = () => ''
+let sshdStderr = () => ''
 let tmp = ''
 let home = ''
 /** @type {{url: string, origin: string, token: string}} */
@@ -56,17 +56,9 @@ process.on('exit', () => {
   killGroup(webapp, 'SIGKILL')
 })
 
-/** Builds one of the test rig's commands (unless its *_BIN variable names one). */
-function rigBinary(/** @type {string} */ name, /** @type {string | undefined} */ given) {
-  if (given) return given
-  const bin = join(tmp, name)
-  execFileSync('go', ['build', '-o', bin, `./internal/testrig/cmd/${name}`], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] })
-  return bin
-}
-
 /** The next JSON line testsshd prints. */
 function nextSshdInfo() {
-  return /** @type {Promise<SshdInfo>} */ (nextJsonLine(sshdLines, START_TIMEOUT_MS, () => sshdStderr))
+  return /** @type {Promise<SshdInfo>} */ (nextJsonLine(sshdLines, START_TIMEOUT_MS, sshdStderr))
 }
 
 /** Sends testsshd a command (stop, start, restart) and waits for its answer. */
@@ -79,24 +71,14 @@ async function sshdCommand(/** @type {string} */ cmd, /** @type {string} */ even
 }
 
 async function startSshd() {
-  const bin = rigBinary('testsshd', process.env.TESTSSHD_BIN)
-  const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
-  sshd = child
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (d) => (sshdStderr = (sshdStderr + d).slice(-20_000)))
-  sshdLines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
-  const exited = new Promise((_, reject) => {
-    child.once('exit', (c, s) => reject(new Error(`testsshd exited (${c ?? s})\n${sshdStderr}`)))
-    child.once('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)))
-  })
-  const info = await Promise.race([nextSshdInfo(), exited])
-  exited.catch(() => {})
-  return /** @type {SshdInfo} */ (info)
+  const s = await startTestSshd({ bin: rigBinary(repo, tmp, 'testsshd', process.env.TESTSSHD_BIN), timeoutMs: START_TIMEOUT_MS })
+  ;({ child: sshd, lines: sshdLines, stderr: sshdStderr } = s)
+  return /** @type {SshdInfo} */ (s.info)
 }
 
 /** The test web app on the server's loopback, in a process of its own (it dies with stdin). */
 async function startWebApp() {
-  const bin = rigBinary('testwebapp', process.env.TESTWEBAPP_BIN)
+  const bin = rigBinary(repo, tmp, 'testwebapp', process.env.TESTWEBAPP_BIN)
   const child = spawn(bin, ['-stdin'], { stdio: ['pipe', 'pipe', 'inherit'], detached: true })
   webapp = child
   const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
@@ -115,41 +97,9 @@ async function startWebApp() {
 
 /** Starts `porthole serve` with the shared throwaway HOME (a restart sees the same files). */
 async function startServe() {
-  try {
-    accessSync(BIN, constants.X_OK)
-  } catch {
-    throw new Error(`no porthole binary at ${BIN}: build it (make build) or set PORTHOLE_BIN`)
-  }
-  const env = {
-    ...process.env,
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, '.config'),
-    XDG_DATA_HOME: join(home, '.local/share'),
-    XDG_STATE_HOME: join(home, '.local/state'),
-    XDG_CACHE_HOME: join(home, '.cache'),
-    SSH_AUTH_SOCK: '',
-    PORTHOLE_LOG: 'debug',
-  }
-  const child = spawn(BIN, ['serve', '--addr', '127.0.0.1:0'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  serve = child
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (d) => (serveStderr = (serveStderr + d).slice(-100_000)))
-  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
-  const first = await new Promise((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`porthole serve printed no URL\n${serveStderr}`)), START_TIMEOUT_MS)
-    lines.once('line', (l) => {
-      clearTimeout(timer)
-      resolveLine(l)
-    })
-    child.once('exit', (code, sig) => {
-      clearTimeout(timer)
-      reject(new Error(`porthole serve exited (${code ?? sig}) before printing its URL\n${serveStderr}`))
-    })
-  })
-  lines.on('line', () => {})
-  const m = /^(https?:\/\/127\.0\.0\.1:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
-  assert.ok(m, `the first stdout line of porthole serve is its URL, got ${JSON.stringify(first)}`)
-  return { url: `${m[1]}/#token=${m[2]}`, origin: m[1], token: decodeURIComponent(m[2]) }
+  const s = await startPortholeServe({ bin: BIN, home, env: { SSH_AUTH_SOCK: '', PORTHOLE_LOG: 'debug' }, timeoutMs: START_TIMEOUT_MS })
+  ;({ child: serve, stderr: serveStderr } = s)
+  return s
 }
 
 /** Calls an App method over HTTP; a failure throws with its status. */
@@ -222,7 +172,7 @@ describe('web apps of a server through porthole serve and a real sshd', { timeou
       webapp?.stdin?.end()
       await stop(webapp)
       await new Promise((r) => (foreign ? foreign.close(() => r(undefined)) : r(undefined)))
-      writeFileSync(join(ARTIFACTS, 'apps-serve.log'), serveStderr)
+      writeFileSync(join(ARTIFACTS, 'apps-serve.log'), serveStderr())
       if (tmp) rmSync(tmp, { recursive: true, force: true })
     }
   })

@@ -1,5 +1,10 @@
 // @ts-check
 // Process and API helpers shared by the end-to-end specs.
+import assert from 'node:assert/strict'
+import { execFileSync, spawn } from 'node:child_process'
+import { accessSync, constants } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 
 /** Sends sig to p's process group (p is started with detached: true), or to p alone. */
 export function killGroup(/** @type {import('node:child_process').ChildProcess | undefined} */ p, /** @type {NodeJS.Signals} */ sig) {
@@ -62,4 +67,91 @@ export function nextJsonLine(lines, timeoutMs, stderr) {
       }
     })
   })
+}
+
+/** Keeps the last max characters stream writes; returns a getter for them. */
+export function keepTail(/** @type {import('node:stream').Readable | null | undefined} */ stream, /** @type {number} */ max) {
+  let kept = ''
+  stream?.setEncoding('utf8')
+  stream?.on('data', (d) => (kept = (kept + d).slice(-max)))
+  return () => kept
+}
+
+/**
+ * Starts `porthole serve --addr 127.0.0.1:0` in a process group of its own (so stop() reaches
+ * everything it starts), with HOME and the XDG directories under home, and waits for the URL it
+ * prints first.
+ * @param {{bin: string, home: string, env?: Record<string, string>, timeoutMs: number, stderrMax?: number}} o
+ * @returns {Promise<{child: import('node:child_process').ChildProcess, stderr: () => string, url: string, origin: string, token: string}>}
+ */
+export async function startPortholeServe({ bin, home, env = {}, timeoutMs, stderrMax = 100_000 }) {
+  try {
+    accessSync(bin, constants.X_OK)
+  } catch {
+    throw new Error(`no porthole binary at ${bin}: build it (make build) or set PORTHOLE_BIN`)
+  }
+  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0'], {
+    env: {
+      ...process.env,
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, '.config'),
+      XDG_DATA_HOME: join(home, '.local/share'),
+      XDG_STATE_HOME: join(home, '.local/state'),
+      XDG_CACHE_HOME: join(home, '.cache'),
+      ...env,
+    },
+    cwd: home,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const stderr = keepTail(child.stderr, stderrMax)
+  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
+  const first = await new Promise((resolveLine, reject) => {
+    const timer = setTimeout(() => reject(new Error(`porthole serve printed no URL within ${timeoutMs / 1000} s\n${stderr()}`)), timeoutMs)
+    lines.once('line', (l) => {
+      clearTimeout(timer)
+      resolveLine(l)
+    })
+    child.once('exit', (code, sig) => {
+      clearTimeout(timer)
+      reject(new Error(`porthole serve exited (${code ?? sig}) before printing its URL\n${stderr()}`))
+    })
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      reject(new Error(`cannot run ${bin}: ${err.message}`))
+    })
+  }).catch((err) => {
+    killGroup(child, 'SIGKILL')
+    throw err
+  })
+  lines.on('line', () => {}) // keep draining stdout
+  const m = /^(https?:\/\/127\.0\.0\.1:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
+  assert.ok(m, `the first stdout line of porthole serve is its URL, got ${JSON.stringify(first)}`)
+  return { child, stderr, url: `${m[1]}/#token=${m[2]}`, origin: m[1], token: decodeURIComponent(m[2]) }
+}
+
+/** The test rig's command name: given (a *_BIN variable) if set, else a `go build` of it into dir. */
+export function rigBinary(/** @type {string} */ repo, /** @type {string} */ dir, /** @type {string} */ name, /** @type {string | undefined} */ given) {
+  if (given) return given
+  const bin = join(dir, name)
+  execFileSync('go', ['build', '-o', bin, `./internal/testrig/cmd/${name}`], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] })
+  return bin
+}
+
+/**
+ * Starts testsshd (a real OpenSSH sshd on loopback, driven over stdin) in a process group of its
+ * own and waits for the JSON line with its address.
+ * @param {{bin: string, args?: string[], timeoutMs: number}} o
+ */
+export async function startTestSshd({ bin, args = [], timeoutMs }) {
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
+  const stderr = keepTail(child.stderr, 20_000)
+  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
+  const exited = new Promise((_, reject) => {
+    child.once('exit', (c, s) => reject(new Error(`testsshd exited (${c ?? s})\n${stderr()}`)))
+    child.once('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)))
+  })
+  const info = await Promise.race([nextJsonLine(lines, timeoutMs, stderr), exited])
+  exited.catch(() => {}) // later exits are handled by stop()
+  return { child, lines, stderr, info }
 }

@@ -7,14 +7,13 @@
 // The binary embeds frontend/dist at build time, so run `npm run build` before building it.
 // Screenshots land in e2e/artifacts/.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { CHROMIUM, launchChromium } from './chromium.mjs'
+import { killGroup, startPortholeServe, stop } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const BIN = resolve(process.env.PORTHOLE_BIN || join(here, '../../build/bin/porthole'))
@@ -30,87 +29,24 @@ let home = ''
 let url = ''
 let origin = ''
 let token = ''
-let serveStderr = ''
+let serveStderr = () => ''
 
-/** Stops `porthole serve` and everything it started: SIGTERM to its process group, SIGKILL after 5 s. */
+/** Stops `porthole serve` and everything it started (its process group). */
 async function stopServe() {
   const p = serve
   serve = undefined
-  if (!p || p.pid === undefined || p.exitCode !== null || p.signalCode !== null) return
-  const exited = new Promise((r) => p.once('exit', r))
-  const signal = (/** @type {NodeJS.Signals} */ sig) => {
-    try {
-      process.kill(-(/** @type {number} */ (p.pid)), sig)
-    } catch {
-      try {
-        p.kill(sig)
-      } catch {
-        // already gone
-      }
-    }
-  }
-  signal('SIGTERM')
-  const timer = setTimeout(() => signal('SIGKILL'), 5_000)
-  await exited
-  clearTimeout(timer)
+  await stop(p)
 }
 
 // Last resort if the runner itself dies: never leave a serve process behind.
-process.on('exit', () => {
-  if (serve?.pid) {
-    try {
-      process.kill(-serve.pid, 'SIGKILL')
-    } catch {
-      // gone
-    }
-  }
-})
+process.on('exit', () => killGroup(serve, 'SIGKILL'))
 
 /** Starts `porthole serve --addr 127.0.0.1:0` with a throwaway HOME and returns the URL it prints. */
 async function startServe() {
-  try {
-    accessSync(BIN, constants.X_OK)
-  } catch {
-    throw new Error(`no porthole binary at ${BIN}: build it (make build, after npm run build) or set PORTHOLE_BIN`)
-  }
   home = mkdtempSync(join(tmpdir(), 'porthole-e2e-'))
-  const env = {
-    ...process.env,
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, '.config'),
-    XDG_DATA_HOME: join(home, '.local/share'),
-    XDG_STATE_HOME: join(home, '.local/state'),
-    XDG_CACHE_HOME: join(home, '.cache'),
-  }
-  const child = spawn(BIN, ['serve', '--addr', '127.0.0.1:0'], {
-    env,
-    cwd: home,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // its own process group, so stopServe reaches anything it starts
-  })
-  serve = child
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (d) => {
-    serveStderr += d
-    if (serveStderr.length > 20_000) serveStderr = serveStderr.slice(-20_000)
-  })
-  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
-  const first = await new Promise((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`porthole serve printed no URL within ${START_TIMEOUT_MS / 1000} s\n${serveStderr}`)), START_TIMEOUT_MS)
-    lines.once('line', (l) => {
-      clearTimeout(timer)
-      resolveLine(l)
-    })
-    child.once('exit', (code, sig) => {
-      clearTimeout(timer)
-      reject(new Error(`porthole serve exited (${code ?? sig}) before printing its URL\n${serveStderr}`))
-    })
-    child.once('error', reject)
-  })
-  lines.on('line', () => {}) // keep draining stdout
-  const m = /^(https?:\/\/127\.0\.0\.1:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
-  assert.ok(m, `the first stdout line of porthole serve is its URL, got ${JSON.stringify(first)}`)
-  return { url: `${m[1]}/#token=${m[2]}`, origin: m[1], token: decodeURIComponent(m[2]) }
+  const s = await startPortholeServe({ bin: BIN, home, timeoutMs: START_TIMEOUT_MS, stderrMax: 20_000 })
+  ;({ child: serve, stderr: serveStderr } = s)
+  return s
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -160,7 +96,7 @@ describe('porthole serve in chromium', { timeout: 180_000 }, () => {
     } finally {
       browser = undefined
       await stopServe()
-      writeFileSync(join(ARTIFACTS, 'serve.log'), serveStderr)
+      writeFileSync(join(ARTIFACTS, 'serve.log'), serveStderr())
       if (home) rmSync(home, { recursive: true, force: true })
     }
   })

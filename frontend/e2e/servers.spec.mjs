@@ -10,15 +10,13 @@
 // TESTSSHD_BIN (default: built from ../internal/testrig/cmd/testsshd with `go build`).
 // UPDATE_SCREENSHOTS=1 also writes the README's screenshots to docs/screenshots/.
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
-import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from './chromium.mjs'
-import { callApi, killGroup, nextJsonLine, stop } from './harness.mjs'
+import { callApi, killGroup, nextJsonLine, rigBinary, startPortholeServe, startTestSshd, stop } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
@@ -39,8 +37,8 @@ let sshdLines
 let sshdInfo
 /** @type {import('node:child_process').ChildProcess | undefined} */
 let serve
-let serveStderr = ''
-let sshdStderr = ''
+let serveStderr = () => ''
+let sshdStderr = () => ''
 let home = ''
 let tmp = ''
 /** @type {{url: string, origin: string, token: string}} */
@@ -55,27 +53,14 @@ process.on('exit', () => {
 
 /** The next JSON line testsshd prints. */
 function nextSshdInfo() {
-  return /** @type {Promise<SshdInfo>} */ (nextJsonLine(sshdLines, START_TIMEOUT_MS, () => sshdStderr))
+  return /** @type {Promise<SshdInfo>} */ (nextJsonLine(sshdLines, START_TIMEOUT_MS, sshdStderr))
 }
 
 async function startSshd() {
-  let bin = process.env.TESTSSHD_BIN
-  if (!bin) {
-    bin = join(tmp, 'testsshd')
-    execFileSync('go', ['build', '-o', bin, './internal/testrig/cmd/testsshd'], { cwd: repo, stdio: ['ignore', 'inherit', 'inherit'] })
-  }
-  const child = spawn(bin, ['-password', PASSWORD], { stdio: ['pipe', 'pipe', 'pipe'], detached: true })
-  sshd = child
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (d) => (sshdStderr = (sshdStderr + d).slice(-20_000)))
-  sshdLines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
-  const exited = new Promise((_, reject) => {
-    child.once('exit', (c, s) => reject(new Error(`testsshd exited (${c ?? s})\n${sshdStderr}`)))
-    child.once('error', (err) => reject(new Error(`cannot run ${bin}: ${err.message}`)))
-  })
-  const info = await Promise.race([nextSshdInfo(), exited])
-  exited.catch(() => {}) // later exits are handled by stop()
-  return /** @type {SshdInfo} */ (info)
+  const bin = rigBinary(repo, tmp, 'testsshd', process.env.TESTSSHD_BIN)
+  const s = await startTestSshd({ bin, args: ['-password', PASSWORD], timeoutMs: START_TIMEOUT_MS })
+  ;({ child: sshd, lines: sshdLines, stderr: sshdStderr } = s)
+  return /** @type {SshdInfo} */ (s.info)
 }
 
 /** Asks testsshd to give sshd new host keys (a "reinstalled server") and returns the new info. */
@@ -89,45 +74,10 @@ async function rekeySshd() {
 
 /** Starts `porthole serve` with the shared throwaway HOME (so a restart sees the same profiles). */
 async function startServe() {
-  try {
-    accessSync(BIN, constants.X_OK)
-  } catch {
-    throw new Error(`no porthole binary at ${BIN}: build it (make build) or set PORTHOLE_BIN`)
-  }
-  const env = {
-    ...process.env,
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, '.config'),
-    XDG_DATA_HOME: join(home, '.local/share'),
-    XDG_STATE_HOME: join(home, '.local/state'),
-    XDG_CACHE_HOME: join(home, '.cache'),
-    SSH_AUTH_SOCK: '', // no agent: the password is what logs in
-    PORTHOLE_LOG: 'debug',
-  }
-  const child = spawn(BIN, ['serve', '--addr', '127.0.0.1:0'], { env, cwd: home, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  serve = child
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (d) => (serveStderr = (serveStderr + d).slice(-60_000)))
-  const lines = createInterface({ input: /** @type {NodeJS.ReadableStream} */ (child.stdout) })
-  const first = await new Promise((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`porthole serve printed no URL\n${serveStderr}`)), START_TIMEOUT_MS)
-    lines.once('line', (l) => {
-      clearTimeout(timer)
-      resolveLine(l)
-    })
-    child.once('exit', (code, sig) => {
-      clearTimeout(timer)
-      reject(new Error(`porthole serve exited (${code ?? sig}) before printing its URL\n${serveStderr}`))
-    })
-    child.once('error', (err) => {
-      clearTimeout(timer)
-      reject(new Error(`cannot run ${BIN}: ${err.message}`))
-    })
-  })
-  lines.on('line', () => {})
-  const m = /^(https?:\/\/127\.0\.0\.1:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
-  assert.ok(m, `the first stdout line of porthole serve is its URL, got ${JSON.stringify(first)}`)
-  return { url: `${m[1]}/#token=${m[2]}`, origin: m[1], token: decodeURIComponent(m[2]) }
+  // No agent: the password is what logs in.
+  const s = await startPortholeServe({ bin: BIN, home, env: { SSH_AUTH_SOCK: '', PORTHOLE_LOG: 'debug' }, timeoutMs: START_TIMEOUT_MS, stderrMax: 60_000 })
+  ;({ child: serve, stderr: serveStderr } = s)
+  return s
 }
 
 /** Calls an App method over HTTP, as a script would. */
@@ -219,7 +169,7 @@ describe('server logins through porthole serve against a real sshd', { timeout: 
       await stop(serve)
       sshd?.stdin?.end()
       await stop(sshd)
-      writeFileSync(join(ARTIFACTS, 'servers-serve.log'), serveStderr)
+      writeFileSync(join(ARTIFACTS, 'servers-serve.log'), serveStderr())
       if (tmp) rmSync(tmp, { recursive: true, force: true })
     }
   })
