@@ -359,7 +359,7 @@ func (h *gtkAppViews) FocusShell() {
 	onMain(func() { C.ph_focus_shell() })
 }
 
-func current() *gtkAppViews {
+func currentAppViews() *gtkAppViews {
 	appViewsMu.Lock()
 	defer appViewsMu.Unlock()
 	return appViews
@@ -367,7 +367,7 @@ func current() *gtkAppViews {
 
 //export portholeAppViewChanged
 func portholeAppViewChanged(id, title, uri *C.char, back, fwd, loading C.int) {
-	if h := current(); h != nil {
+	if h := currentAppViews(); h != nil {
 		h.emit(AppViewEvent{ID: C.GoString(id), Title: C.GoString(title), URL: C.GoString(uri),
 			CanGoBack: back != 0, CanGoForward: fwd != 0, Loading: loading != 0})
 	}
@@ -375,14 +375,14 @@ func portholeAppViewChanged(id, title, uri *C.char, back, fwd, loading C.int) {
 
 //export portholeAppViewShortcut
 func portholeAppViewShortcut(id, action *C.char) {
-	if h := current(); h != nil {
+	if h := currentAppViews(); h != nil {
 		h.emit(AppViewEvent{ID: C.GoString(id), Shortcut: C.GoString(action)})
 	}
 }
 
 //export portholeAppViewOpen
 func portholeAppViewOpen(id, uri *C.char) {
-	if h := current(); h != nil {
+	if h := currentAppViews(); h != nil {
 		h.emit(AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
 	}
 }

@@ -499,7 +499,7 @@ func (t *run) startPorthole(ctx context.Context, bin, keyringSession string, n i
 	t.app = cmd
 	var win string
 	for time.Since(start) < 20*time.Second {
-		out, _ := t.xdoOut(ctx, "search", "--onlyvisible", "--name", "^Porthole$")
+		out, _ := t.xdotool(ctx, "search", "--onlyvisible", "--name", "^Porthole$")
 		if f := strings.Fields(string(out)); len(f) > 0 {
 			win = f[0]
 			break
@@ -527,24 +527,24 @@ func (t *run) startPorthole(ctx context.Context, bin, keyringSession string, n i
 	return "", fmt.Errorf("run %d: the UI never said it rendered; its log:\n%s", n, log)
 }
 
-func (t *run) xdo(ctx context.Context, args ...string) error {
+// xdotool runs xdotool on the test's display; its stderr goes into the error.
+func (t *run) xdotool(ctx context.Context, args ...string) ([]byte, error) {
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(cctx, "xdotool", args...)
 	cmd.Env = t.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("xdotool %s: %w: %s", strings.Join(args, " "), err, out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("xdotool %s: %w: %s", strings.Join(args, " "), err, stderr.String())
 	}
-	return nil
+	return out, nil
 }
 
-// xdoOut runs xdotool on the test's display and returns its output.
-func (t *run) xdoOut(ctx context.Context, args ...string) ([]byte, error) {
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, "xdotool", args...)
-	cmd.Env = t.env
-	return cmd.Output()
+func (t *run) xdo(ctx context.Context, args ...string) error {
+	_, err := t.xdotool(ctx, args...)
+	return err
 }
 
 // keys presses keys in the focused window (XTEST, like a keyboard).
@@ -569,7 +569,7 @@ func (t *run) serverPageShot(ctx context.Context, win string) error {
 // screenshot captures the window into the artifacts (name) and, with
 // -shots, the README's screenshot (readme, if not "").
 func (t *run) screenshot(ctx context.Context, win, name, readme string) error {
-	out, err := t.xdoOut(ctx, "getwindowgeometry", "--shell", win)
+	out, err := t.xdotool(ctx, "getwindowgeometry", "--shell", win)
 	if err != nil {
 		return fmt.Errorf("window geometry: %w", err)
 	}
@@ -609,8 +609,10 @@ func (t *run) quit(ctx context.Context, win string, n int) error {
 
 // waitExit waits for Porthole to exit cleanly after how.
 func (t *run) waitExit(ctx context.Context, n int, how string) error {
+	app := t.app
 	done := make(chan error, 1)
-	go func() { done <- t.app.Wait() }()
+	go func() { done <- app.Wait() }()
+	var timeout error
 	select {
 	case err := <-done:
 		t.app = nil
@@ -621,16 +623,21 @@ func (t *run) waitExit(ctx context.Context, n int, how string) error {
 		t.logf("run %d: %s closed Porthole", n, how)
 		return nil
 	case <-time.After(20 * time.Second):
-		return fmt.Errorf("run %d: Porthole was still running 20 s after %s", n, how)
+		timeout = fmt.Errorf("run %d: Porthole was still running 20 s after %s", n, how)
 	case <-ctx.Done():
-		return ctx.Err()
+		timeout = ctx.Err()
 	}
+	// Wait is already being called: stop the group here rather than in cleanup.
+	_ = syscall.Kill(-app.Process.Pid, syscall.SIGKILL)
+	<-done
+	t.app = nil
+	return timeout
 }
 
 // terminate sends SIGTERM to the window's process (as a session logout
 // does) and waits for Porthole to close by itself, saying why.
 func (t *run) terminate(ctx context.Context, win string, n int) error {
-	out, err := t.xdoOut(ctx, "getwindowpid", win)
+	out, err := t.xdotool(ctx, "getwindowpid", win)
 	if err != nil {
 		return fmt.Errorf("the window's pid: %w", err)
 	}
@@ -672,23 +679,27 @@ func (t *run) checkLogs() error {
 	return nil
 }
 
-func (t *run) cleanup() {
-	if t.app != nil && t.app.Process != nil {
-		_ = syscall.Kill(-t.app.Process.Pid, syscall.SIGTERM)
-		time.Sleep(500 * time.Millisecond)
-		_ = syscall.Kill(-t.app.Process.Pid, syscall.SIGKILL)
-		_ = t.app.Wait()
+// stopGroup stops a command started in a process group of its own:
+// SIGTERM to the group, SIGKILL after 5 s.
+func stopGroup(c *exec.Cmd) {
+	if c == nil || c.Process == nil {
+		return
 	}
+	_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+func (t *run) cleanup() {
+	stopGroup(t.app)
 	for _, c := range t.extras {
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = c.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		stopGroup(c)
 	}
 	if t.xvfb != nil && t.xvfb.Process != nil {
 		_ = t.xvfb.Process.Kill()

@@ -559,19 +559,18 @@ export const useTabsStore = defineStore('tabs', () => {
 
   /** A page in an app view asked for a new window: the same app opens in a new tab; elsewhere, the system browser. */
   async function openFromView(fromId: string, url: string): Promise<void> {
-    let origin = ''
+    let u: URL
     try {
-      origin = new URL(url).origin
+      u = new URL(url)
     } catch {
       return
     }
-    const same = appTabs.value.find((t) => t.app.localOrigin === origin) ?? null
+    const same = appTabs.value.find((t) => t.app.localOrigin === u.origin)
     if (same) {
-      const u = new URL(url)
       await openApp(same.serverId, same.app.port, `${u.pathname}${u.search}${u.hash}`, { newTab: true, kind: same.app.kind })
       return
     }
-    if (!/^https?:/.test(url)) return
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return
     await api.value?.openExternal(url).catch((err: unknown) => console.warn(`porthole: cannot open ${url} from ${fromId}`, err))
   }
 
