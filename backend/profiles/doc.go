@@ -37,8 +37,8 @@
 //
 // # Robustness
 //
-// Writes are atomic (a temporary file in the same directory, fsync, rename;
-// mode 0600 in a 0700 directory) and serialised between processes by an
+// Writes are atomic (package atomicfile: a temporary file in the same
+// directory, fsync, rename; mode 0600 in a 0700 directory) and serialised between processes by an
 // advisory lock on profiles.json.lock; every change re-reads the file under
 // that lock, so two Porthole processes adding profiles at the same time both
 // keep their additions. A file that does not parse is left untouched, copied

@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/atomicfile"
 )
 
 var (
@@ -159,10 +162,7 @@ func (s *Store) read() (parsed, []byte, error) {
 }
 
 func (s *Store) backupCorrupt(data []byte) string {
-	if b := findIdenticalBackup(s.path+".corrupt-*", data); b != "" {
-		return b
-	}
-	b, err := writeBackup(corruptBackupName(s.path, time.Now()), data)
+	b, err := atomicfile.BackupCorrupt(s.path, data, time.Now())
 	if err != nil {
 		s.log.Error("cannot back up the corrupt profiles file", "path", s.path, "err", err)
 		return ""
@@ -292,7 +292,7 @@ func (s *Store) mutate(op string, fn func([]Profile) ([]Profile, error)) error {
 	}
 	if res.version != 0 && res.version < SchemaVersion {
 		name := s.path + ".v" + strconv.Itoa(res.version) + ".bak"
-		b, err := writeBackup(name, old)
+		b, err := atomicfile.WriteBackup(name, old)
 		if err != nil {
 			return fmt.Errorf("cannot %s: backing up the schema %d file before converting it: %w", op, res.version, err)
 		}
@@ -303,7 +303,7 @@ func (s *Store) mutate(op string, fn func([]Profile) ([]Profile, error)) error {
 	if err != nil {
 		return fmt.Errorf("cannot %s: %w", op, err)
 	}
-	if err := writeFileAtomic(s.path, data); err != nil {
+	if err := atomicfile.WriteFile(s.path, data, 0o600); err != nil {
 		return fmt.Errorf("cannot %s: %w", op, err)
 	}
 	s.list = list
@@ -319,36 +319,18 @@ func (s *Store) readOnlyErr(op string) error {
 // s.lockTimeout. The lock file is never deleted (deleting it would let two
 // processes lock different files).
 func (s *Store) lockFile() (func(), error) {
-	if err := os.MkdirAll(filepath.Dir(s.lockPath), 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(s.lockPath), err)
+	l, err := atomicfile.Lock(context.Background(), s.lockPath, s.lockTimeout)
+	if errors.Is(err, atomicfile.ErrLocked) {
+		return nil, fmt.Errorf("%w: waited %s for %s; close the other Porthole window or try again", ErrLocked, s.lockTimeout, s.lockPath)
 	}
-	f, err := os.OpenFile(s.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening the lock file %s: %w", s.lockPath, err)
+		return nil, err
 	}
-	deadline := time.Now().Add(s.lockTimeout)
-	wait := time.Millisecond
-	for {
-		ok, err := tryLockFile(f)
-		if err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("locking %s: %w", s.lockPath, err)
+	return func() {
+		if err := l.Unlock(); err != nil {
+			s.log.Warn("unlocking the profiles lock file", "path", s.lockPath, "err", err)
 		}
-		if ok {
-			return func() {
-				if err := unlockFile(f); err != nil {
-					s.log.Warn("unlocking the profiles lock file", "path", s.lockPath, "err", err)
-				}
-				_ = f.Close()
-			}, nil
-		}
-		if time.Now().After(deadline) {
-			_ = f.Close()
-			return nil, fmt.Errorf("%w: waited %s for %s; close the other Porthole window or try again", ErrLocked, s.lockTimeout, s.lockPath)
-		}
-		time.Sleep(wait)
-		wait = min(2*wait, 50*time.Millisecond)
-	}
+	}, nil
 }
 
 func notFound(id string) error {
