@@ -44,7 +44,7 @@
 //
 // Changes take an advisory lock on endpoints.json.lock (flock; LockFileEx on
 // Windows), re-read the file, and write it atomically (temporary file, fsync,
-// rename, mode 0600), so several Porthole processes can share it. A file
+// rename, mode 0600; both through package atomicfile), so several Porthole processes can share it. A file
 // that does not parse is left in place, copied to
 // endpoints.json.corrupt-<time>, and reported with its line and column (a
 // *FileError); the Map then keeps working in memory without saving, and

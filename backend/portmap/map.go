@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/atomicfile"
 )
 
 var (
@@ -403,7 +405,7 @@ func (m *Map) fileProblem(data []byte, err error) error {
 	}
 	line, col := lineCol(data, pe.offset)
 	fe := &FileError{Path: m.path, Line: line, Column: col, Problem: pe.msg}
-	backup, berr := backupCorrupt(m.path, data, m.opt.now())
+	backup, berr := atomicfile.BackupCorrupt(m.path, data, m.opt.now())
 	if berr != nil {
 		m.log.Warn("could not copy the damaged endpoints file", "err", berr)
 	}
@@ -485,7 +487,7 @@ func (m *Map) mutate(ctx context.Context, fn func(st *state) error) error {
 		return nil
 	}
 	m.st = next
-	if err := writeFileAtomic(m.path, encode(next)); err != nil {
+	if err := atomicfile.WriteFile(m.path, encode(next), 0o600); err != nil {
 		m.setReadOnly(fmt.Errorf("%w: saving %s: %w", ErrNotSaved, m.path, err))
 		return nil
 	}
@@ -499,40 +501,13 @@ func (m *Map) mutate(ctx context.Context, fn func(st *state) error) error {
 // timeout. The lock file is never removed (removing it would let two
 // processes lock two different files).
 func (m *Map) lockFile(ctx context.Context) (unlock func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(m.lockPath), 0o700); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", filepath.Dir(m.lockPath), err)
+	l, err := atomicfile.Lock(ctx, m.lockPath, m.opt.lockTimeout)
+	if errors.Is(err, atomicfile.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s has been locked for over %s; try again, or quit the other Porthole",
+			ErrLocked, m.lockPath, m.opt.lockTimeout)
 	}
-	f, err := os.OpenFile(m.lockPath, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening the lock file: %w", err)
+		return nil, err
 	}
-	deadline := time.Now().Add(m.opt.lockTimeout)
-	wait := 2 * time.Millisecond
-	for {
-		ok, err := tryLockFile(f)
-		if err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("locking %s: %w", m.lockPath, err)
-		}
-		if ok {
-			return func() {
-				_ = unlockFile(f)
-				_ = f.Close()
-			}, nil
-		}
-		if !time.Now().Before(deadline) {
-			_ = f.Close()
-			return nil, fmt.Errorf("%w: %s has been locked for over %s; try again, or quit the other Porthole",
-				ErrLocked, m.lockPath, m.opt.lockTimeout)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			_ = f.Close()
-			return nil, fmt.Errorf("waiting for the lock on %s: %w", m.lockPath, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(2*wait, 50*time.Millisecond)
-	}
+	return func() { _ = l.Unlock() }, nil
 }

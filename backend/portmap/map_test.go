@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/process"
+
+	"github.com/porthole-app/porthole/backend/atomicfile"
 )
 
 var (
@@ -552,14 +554,11 @@ func TestLockTimeout(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	l, err := atomicfile.TryLock(path + ".lock")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("taking the lock: %v", err)
 	}
-	defer f.Close()
-	if ok, err := tryLockFile(f); !ok || err != nil {
-		t.Fatalf("taking the lock: %v %v", ok, err)
-	}
+	defer l.Unlock()
 	if _, err := m.Endpoint(context.Background(), "a", "localhost", 40005); !errors.Is(err, ErrLocked) {
 		t.Fatalf("Endpoint while locked: %v, want ErrLocked", err)
 	}
@@ -569,7 +568,7 @@ func TestLockTimeout(t *testing.T) {
 	if _, err := m2.Endpoint(ctx, "a", "localhost", 40005); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Endpoint with a cancelled ctx: %v", err)
 	}
-	if err := unlockFile(f); err != nil {
+	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
 	mustEndpoint(t, m, "a", "localhost", 40005)
