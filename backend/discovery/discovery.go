@@ -117,6 +117,11 @@ type Options struct {
 	// yet. The app uses it to hide Porthole's own listeners on this
 	// computer (compare Process.Exe with os.Executable).
 	Skip func(Service) bool
+	// TokenMaxAge is how long Scanner.Jupyter answers from the last
+	// listing without listing again; default 1 min. The app lists every
+	// few seconds while the Start page shows, so an open from there costs
+	// no extra round trip.
+	TokenMaxAge time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -128,6 +133,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.TokenMaxAge <= 0 {
+		o.TokenMaxAge = time.Minute
 	}
 	return o
 }

@@ -1,11 +1,8 @@
 package discovery
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,13 +11,9 @@ import (
 	"strings"
 )
 
-//go:embed jupyter.sh
-var jupyterScript string
-
-const jupyterHeader = "porthole-jupyter v1"
-
 // JupyterServer is a running Jupyter server on the server and how to log in
-// to it. Its String, GoString and LogValue leave the token out; never log
+// to it, from its runtime file (jpserver-PID.json, nbserver-PID.json). Only
+// a server whose PID is alive and is the listener of Port is ever returned. Its String, GoString and LogValue leave the token out; never log
 // Token itself.
 type JupyterServer struct {
 	Port    int    `json:"port"`
@@ -34,9 +27,8 @@ type JupyterServer struct {
 	// Token logs in: open BaseURL + "?token=" + Token, or send
 	// "Authorization: token " + Token. Secret: never log it.
 	Token string `json:"-"`
-	// FromRuntimeFile: found in a runtime file rather than by
-	// `jupyter … list`; the file may be stale, so match it by Port and PID
-	// against a Scan.
+	// FromRuntimeFile: found in a runtime file. Always true: Porthole no
+	// longer runs `jupyter … list`; kept for compatibility.
 	FromRuntimeFile bool `json:"fromRuntimeFile"`
 }
 
@@ -60,25 +52,35 @@ func (j JupyterServer) LogValue() slog.Value {
 }
 
 // JupyterServers finds the Jupyter servers running on the server for the
-// login's user, with their tokens, in one exec: `jupyter server list
-// --json`, `jupyter notebook list --json`, then the runtime files
-// (jpserver-*.json, nbserver-*.json) for when jupyter is not on the
-// non-interactive PATH. One entry per port, sorted by port; what `list`
-// reports wins over runtime files.
+// login's user, with their tokens, in one exec of the socket listing script
+// (which also reads the runtime files; it runs no jupyter and writes
+// nothing). One entry per port, sorted by port. A runtime file counts only
+// when its pid holds every listening socket of its port: a stale file
+// (dead pid), or one whose port another process listens on now, gives
+// nothing. A Scanner does the same with a cache: see Scanner.Jupyter.
 func JupyterServers(ctx context.Context, ex Execer) ([]JupyterServer, error) {
-	out, err := ex.Exec(ctx, "sh -c "+shQuote(jupyterScript))
-	if err != nil && (ctx.Err() != nil || len(out) == 0) {
-		return nil, fmt.Errorf("run the Jupyter listing script on the server: %w", err)
+	l, err := remoteListing(ctx, ex, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list the Jupyter servers: %w", err)
 	}
-	servers, perr := parseJupyter(out)
-	if perr != nil {
-		return nil, perr
+	m := verifiedJupyter(l)
+	res := make([]JupyterServer, 0, len(m))
+	for _, js := range m {
+		res = append(res, js)
 	}
-	return servers, nil
+	slices.SortFunc(res, func(a, b JupyterServer) int { return cmp.Compare(a.Port, b.Port) })
+	return res, nil
 }
 
-// jupyterJSON is the union of the fields of `jupyter server list --json`,
-// `jupyter notebook list --json` and the runtime files.
+// runtimeFile is a J record of a listing: a Jupyter runtime file, parsed
+// but not yet checked against the sockets.
+type runtimeFile struct {
+	name string // e.g. "jpserver-4242.json"
+	js   JupyterServer
+}
+
+// jupyterJSON is the union of the fields of jupyter_server's and the
+// classic notebook's runtime files.
 type jupyterJSON struct {
 	Port        *int   `json:"port"`
 	URL         string `json:"url"`
@@ -91,65 +93,74 @@ type jupyterJSON struct {
 	Password    bool   `json:"password"`
 }
 
-// parseJupyter parses the script's output. Garbage between objects (such as
-// a deprecation warning on stdout) is skipped.
-func parseJupyter(out []byte) ([]JupyterServer, error) {
-	i := bytes.Index(out, []byte(jupyterHeader))
-	if i < 0 {
-		return nil, fmt.Errorf("%w: no %q header", ErrBadOutput, jupyterHeader)
+// parseRuntimeRecord parses the rest of a J record, "NAME<TAB>JSON". The
+// error never quotes the record: it holds a token.
+func parseRuntimeRecord(rest string) (runtimeFile, error) {
+	name, body, ok := strings.Cut(rest, "\t")
+	if !ok || !(strings.HasPrefix(name, "jpserver-") || strings.HasPrefix(name, "nbserver-")) || !strings.HasSuffix(name, ".json") {
+		return runtimeFile{}, fmt.Errorf("bad Jupyter runtime file record")
 	}
-	out = out[i+len(jupyterHeader):]
-	type found struct {
-		js   JupyterServer
-		rank int // 0: list; 1: runtime file
+	var j jupyterJSON
+	if err := json.Unmarshal([]byte(body), &j); err != nil {
+		return runtimeFile{}, fmt.Errorf("Jupyter runtime file %s is not a JSON object", truncate(name, 80))
 	}
-	var all []found
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	rank := 0
-	var section bytes.Buffer
-	flush := func() {
-		for _, j := range decodeJSONObjects(section.Bytes()) {
-			if js, ok := j.server(); ok {
-				js.FromRuntimeFile = rank == 1
-				all = append(all, found{js, rank})
-			}
-		}
-		section.Reset()
+	js, ok := j.server()
+	if !ok || js.PID <= 0 {
+		return runtimeFile{}, fmt.Errorf("Jupyter runtime file %s has no valid port and pid", truncate(name, 80))
 	}
-	for sc.Scan() {
-		line := sc.Bytes()
-		if t, ok := bytes.CutPrefix(line, []byte("#")); ok {
-			flush()
-			rank = 0
-			if bytes.HasPrefix(t, []byte("file ")) {
-				rank = 1
-			}
-			continue
-		}
-		section.Write(line)
-		section.WriteByte('\n')
-	}
-	flush()
+	js.FromRuntimeFile = true
+	return runtimeFile{name: name, js: js}, nil
+}
 
-	// One per port: list output first, then entries with a token.
-	slices.SortStableFunc(all, func(a, b found) int {
-		if c := cmp.Compare(a.js.Port, b.js.Port); c != 0 {
-			return c
+// verifiedJupyter returns, by port, the servers of the listing's runtime
+// files whose pid is alive and is the listener of their port: every
+// listening socket of the port (each address it is bound on) is held by
+// that pid. A socket whose owner the listing does not know (another
+// user's process, or netstat, which gives no pids) fails the check. Of
+// several files that pass for one port (a forked server), the one with a
+// token wins, then jpserver over nbserver, then the lowest name.
+func verifiedJupyter(l *listing) map[int]JupyterServer {
+	res := map[int]JupyterServer{}
+	if len(l.jupyter) == 0 {
+		return res
+	}
+	byPort := map[int][]sockEntry{}
+	for _, s := range l.sockets {
+		if s.port > 0 && s.port <= 65535 && s.addr.IsValid() {
+			byPort[s.port] = append(byPort[s.port], s)
 		}
-		if c := cmp.Compare(a.rank, b.rank); c != 0 {
-			return c
-		}
-		return cmp.Compare(btoi(a.js.Token == ""), btoi(b.js.Token == ""))
+	}
+	files := slices.Clone(l.jupyter)
+	slices.SortStableFunc(files, func(a, b runtimeFile) int {
+		return cmp.Or(
+			cmp.Compare(btoi(a.js.Token == ""), btoi(b.js.Token == "")),
+			cmp.Compare(btoi(!strings.HasPrefix(a.name, "jpserver-")), btoi(!strings.HasPrefix(b.name, "jpserver-"))),
+			strings.Compare(a.name, b.name),
+		)
 	})
-	var res []JupyterServer
-	for _, f := range all {
-		if len(res) > 0 && res[len(res)-1].Port == f.js.Port {
+	for _, f := range files {
+		if _, done := res[f.js.Port]; done {
 			continue
 		}
-		res = append(res, f.js)
+		if listens(byPort[f.js.Port], f.js.PID) {
+			res[f.js.Port] = f.js
+		}
 	}
-	return res, nil
+	return res
+}
+
+// listens reports whether pid holds every one of the port's sockets (and
+// there is at least one).
+func listens(socks []sockEntry, pid int) bool {
+	if len(socks) == 0 || pid <= 0 {
+		return false
+	}
+	for _, s := range socks {
+		if !slices.Contains(s.pids, pid) {
+			return false
+		}
+	}
+	return true
 }
 
 func btoi(b bool) int {
@@ -157,27 +168,6 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// decodeJSONObjects decodes the JSON objects in b, skipping what is not one.
-func decodeJSONObjects(b []byte) []jupyterJSON {
-	var res []jupyterJSON
-	for len(b) > 0 {
-		start := bytes.IndexByte(b, '{')
-		if start < 0 {
-			break
-		}
-		b = b[start:]
-		dec := json.NewDecoder(bytes.NewReader(b))
-		var j jupyterJSON
-		if err := dec.Decode(&j); err != nil {
-			b = b[1:] // not an object here: look for the next '{'
-			continue
-		}
-		res = append(res, j)
-		b = b[dec.InputOffset():]
-	}
-	return res
 }
 
 // server validates and converts a decoded object.

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,60 +22,146 @@ import (
 
 const secretToken = "c8de56fa4deed24899803e93c227592aef6538f93025fe01"
 
-// jupyterOutput is recorded output of the Jupyter script: list output with
-// a log line on stdout, a classic server whose URL holds its token, runtime
-// files (one for a port list already reported, one stale-or-not for a
-// port it did not), and a truncated file.
-var jupyterOutput = strings.Join([]string{
-	"porthole-jupyter v1",
-	"#list server",
-	`{"base_url": "/", "hostname": "localhost", "password": false, "pid": 4242, "port": 8888, "root_dir": "/home/alice/project", "secure": false, "sock": "", "token": "` + secretToken + `", "url": "http://localhost:8888/", "version": "2.14.2"}`,
-	`[ListServersApp] WARNING | some deprecation warning on stdout`,
-	`{"base_url": "/user/alice/", "hostname": "127.0.0.1", "password": true, "pid": 4300, "port": 8890, "root_dir": "/home/alice", "secure": true, "sock": "", "token": "", "url": "https://127.0.0.1:8890/user/alice/", "version": "2.14.2"}`,
-	"",
-	"#list notebook",
-	`{"base_url": "/", "hostname": "localhost", "notebook_dir": "/home/alice/old", "password": false, "pid": 4100, "port": 8889, "secure": false, "token": "", "url": "http://localhost:8889/?token=oldtoken123"}`,
-	"",
-	"#file jpserver-4242.json",
-	"{",
-	`  "base_url": "/",`,
-	`  "hostname": "localhost",`,
-	`  "password": false,`,
-	`  "pid": 4242,`,
-	`  "port": 8888,`,
-	`  "root_dir": "/home/alice/project",`,
-	`  "secure": false,`,
-	`  "token": "runtime-file-token",`,
-	`  "url": "http://localhost:8888/"`,
-	"}",
-	"#file jpserver-5000.json",
-	`{"base_url": "/", "pid": 5000, "port": 8891, "root_dir": "/data", "token": "tok8891", "url": "http://localhost:8891/"}`,
-	"#file jpserver-6000.json",
-	`{"base_url": "/", "pid": 6000, "port": 88`,
-	"#end",
-}, "\n")
+// jrec is the J record of a runtime file.
+func jrec(name, body string) string { return "J " + name + "\t" + body + "\n" }
 
-func TestJupyterServersParse(t *testing.T) {
+// jfile is a jupyter_server runtime file's JSON for a server on port.
+func jfile(pid, port int, token string) string {
+	return fmt.Sprintf(`{"base_url": "/", "hostname": "localhost", "password": false, "pid": %d, "port": %d, "root_dir": "/home/alice/project", "secure": false, "sock": "", "token": %q, "url": "http://localhost:%d/", "version": "2.14.2"}`, pid, port, token, port)
+}
+
+// jupyterCases are listings with runtime files and the tokens they must
+// give by port ("" : a server without token; absent: none).
+var jupyterCases = []struct {
+	name    string
+	listing string
+	want    map[int]string
+}{
+	{
+		name:    "the file's pid listens on the port",
+		listing: fakeProcListing(procRecords(8888, 4242, 41001, "jupyter-lab", "/home/alice", "jupyter-lab"), jrec("jpserver-4242.json", jfile(4242, 8888, secretToken))),
+		want:    map[int]string{8888: secretToken},
+	},
+	{
+		name: "stale file: its pid is dead, a stranger listens on the port",
+		listing: fakeProcListing(procRecords(8888, 5000, 41001, "nc", "/tmp", "nc -l 8888"),
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken))),
+		want: map[int]string{},
+	},
+	{
+		name: "stale file: nobody the listing knows listens on the port (another user's process)",
+		listing: fakeProcListing(fmt.Sprintf("L 4 %s 1001 41001\n", procHex(netip.MustParseAddr("127.0.0.1"), 8888)),
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken))),
+		want: map[int]string{},
+	},
+	{
+		name: "live file whose pid is not the port's listener",
+		listing: fakeProcListing(procRecords(8888, 5000, 41001, "python3", "/home/alice", "python3 -m http.server 8888"),
+			procRecords(8890, 4242, 41002, "jupyter-lab", "/home/alice", "jupyter-lab"),
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken))),
+		want: map[int]string{},
+	},
+	{
+		name: "live pid listens on the port's v4 socket, a stranger on its v6 one",
+		listing: fakeProcListing(procRecords(8888, 4242, 41001, "jupyter-lab", "/home/alice", "jupyter-lab"),
+			fmt.Sprintf("L 6 %s 1000 41002\nF 5000 41002\n", procHex(netip.MustParseAddr("::1"), 8888)),
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken))),
+		want: map[int]string{},
+	},
+	{
+		name: "live pid holds both the v4 and the v6 socket",
+		listing: fakeProcListing(procRecords(8888, 4242, 41001, "jupyter-lab", "/home/alice", "jupyter-lab"),
+			fmt.Sprintf("L 6 %s 1000 41002\nF 4242 41002\n", procHex(netip.MustParseAddr("::1"), 8888)),
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken))),
+		want: map[int]string{8888: secretToken},
+	},
+	{
+		name: "two files for one port: the old one's pid is dead, the new one's listens",
+		listing: fakeProcListing(procRecords(8888, 4300, 41001, "jupyter-lab", "/home/alice", "jupyter-lab"),
+			jrec("jpserver-1234.json", jfile(1234, 8888, "old-dead-token")),
+			jrec("jpserver-4300.json", jfile(4300, 8888, secretToken))),
+		want: map[int]string{8888: secretToken},
+	},
+	{
+		name: "classic notebook: multi-line file (made one line), token in its URL, notebook_dir",
+		listing: fakeProcListing(procRecords(8889, 4100, 41001, "jupyter-notebook", "/home/alice", "jupyter-notebook"),
+			jrec("nbserver-4100.json", `{   "base_url": "/nb",   "notebook_dir": "/home/alice/old",   "pid": 4100,   "port": 8889,   "secure": false,   "token": "",   "url": "http://localhost:8889/nb/?token=oldtoken123" }`)),
+		want: map[int]string{8889: "oldtoken123"},
+	},
+	{
+		name: "password only: a server without token",
+		listing: fakeProcListing(procRecords(8890, 4300, 41001, "jupyter-lab", "/home/alice", "jupyter-lab"),
+			jrec("jpserver-4300.json", `{"base_url": "/user/alice/", "password": true, "pid": 4300, "port": 8890, "root_dir": "/home/alice", "secure": true, "token": "", "url": "https://127.0.0.1:8890/user/alice/"}`)),
+		want: map[int]string{8890: ""},
+	},
+	{
+		name: "garbled files: truncated, no pid, no port, not a runtime file name",
+		listing: fakeProcListing(procRecords(8888, 4242, 41001, "jupyter-lab", "/home/alice", "jupyter-lab"),
+			jrec("jpserver-4242.json", `{"base_url": "/", "pid": 4242, "port": 88`),
+			jrec("jpserver-4243.json", `{"port": 8888, "token": "nopid"}`),
+			jrec("jpserver-4244.json", `{"pid": 4242, "token": "noport"}`),
+			jrec("kernel-4242.json", jfile(4242, 8888, "kernel")),
+			"J jpserver-4242.json no tab\n"),
+		want: map[int]string{},
+	},
+	{
+		name: "lsof listing: the pid from lsof",
+		listing: "porthole-sockets v1\nT 1741083667\nU 501 alice\nH /Users/alice\nM arm64\nS lsof\n" +
+			"O python3.1 4242 alice    5u  IPv4 0x9a8f3c1d2e4b5a67      0t0  TCP 127.0.0.1:8888 (LISTEN)\n" +
+			"O python3.1 4242 alice    6u  IPv6 0x9a8f3c1d2e4b5a68      0t0  TCP [::1]:8888 (LISTEN)\n" +
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken)) + "E\n",
+		want: map[int]string{8888: secretToken},
+	},
+	{
+		name: "netstat listing: no pids, so no token",
+		listing: "porthole-sockets v1\nU 1000 alice\nS netstat\nN tcp 0 0 127.0.0.1:8888 0.0.0.0:* LISTEN\n" +
+			jrec("jpserver-4242.json", jfile(4242, 8888, secretToken)) + "E\n",
+		want: map[int]string{},
+	},
+}
+
+func TestJupyterServersVerified(t *testing.T) {
+	for _, tc := range jupyterCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &fakeExecer{}
+			ex.set(tc.listing, nil)
+			got, err := JupyterServers(context.Background(), ex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens := map[int]string{}
+			for _, js := range got {
+				tokens[js.Port] = js.Token
+				if !js.FromRuntimeFile || js.PID <= 0 || !strings.HasSuffix(js.BaseURL, "/") || strings.Contains(js.URL, "token") {
+					t.Errorf("server %v: url %q", js, js.URL)
+				}
+			}
+			if fmt.Sprint(tokens) != fmt.Sprint(tc.want) {
+				t.Errorf("tokens by port = %v, want %v", tokens, tc.want)
+			}
+			if len(ex.cmds) != 1 || ex.cmds[0] != socketsCommand() {
+				t.Errorf("commands %.60q, want the one socket listing", ex.cmds)
+			}
+		})
+	}
+}
+
+func TestJupyterServerFields(t *testing.T) {
 	ex := &fakeExecer{}
-	ex.set(jupyterOutput, nil)
+	ex.set(jupyterCases[7].listing, nil)
 	got, err := JupyterServers(context.Background(), ex)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v, %v", got, err)
 	}
-	want := []JupyterServer{
-		{Port: 8888, URL: "http://localhost:8888/", BaseURL: "/", RootDir: "/home/alice/project", PID: 4242, Token: secretToken},
-		{Port: 8889, URL: "http://localhost:8889/", BaseURL: "/", RootDir: "/home/alice/old", PID: 4100, Token: "oldtoken123"},
-		{Port: 8890, URL: "https://127.0.0.1:8890/user/alice/", BaseURL: "/user/alice/", RootDir: "/home/alice", PID: 4300, Secure: true, Password: true},
-		{Port: 8891, URL: "http://localhost:8891/", BaseURL: "/", RootDir: "/data", PID: 5000, Token: "tok8891", FromRuntimeFile: true},
+	want := JupyterServer{Port: 8889, URL: "http://localhost:8889/nb/", BaseURL: "/nb/", RootDir: "/home/alice/old", PID: 4100, Token: "oldtoken123", FromRuntimeFile: true}
+	if got[0] != want {
+		t.Errorf("server %+v\nwant %+v", got[0], want)
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("servers:\n got %+v\nwant %+v", fmt.Sprintf("%#v", got), want)
-		for i := range got {
-			t.Logf("%d: port %d token %q url %q", i, got[i].Port, got[i].Token, got[i].URL)
-		}
-	}
-	if len(ex.cmds) != 1 || !strings.HasPrefix(ex.cmds[0], "sh -c '") || !strings.Contains(ex.cmds[0], "jupyter server list --json") {
-		t.Errorf("command %.60q", ex.cmds)
+	ex.set(jupyterCases[8].listing, nil)
+	got, _ = JupyterServers(context.Background(), ex)
+	want = JupyterServer{Port: 8890, URL: "https://127.0.0.1:8890/user/alice/", BaseURL: "/user/alice/", RootDir: "/home/alice", PID: 4300, Secure: true, Password: true, FromRuntimeFile: true}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("servers %+v\nwant %+v", got, want)
 	}
 }
 
@@ -94,6 +183,28 @@ func TestJupyterServerNeverShowsToken(t *testing.T) {
 	}
 }
 
+// TestListingNeverLogsRuntimeFiles: the listing parser logs the lines it
+// skips, but not a runtime file's, which holds a token.
+func TestListingNeverLogsRuntimeFiles(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	out := fakeProcListing(
+		jrec("jpserver-1.json", `{"port": 88, "token": "`+secretToken+`"`),
+		jrec("jpserver-2.json", `{"port": 0, "pid": 2, "token": "`+secretToken+`"}`),
+		"J "+secretToken+"\n",
+		"X unknown record\n")
+	l, err := parseListing([]byte(out), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.skipped != 4 || len(l.jupyter) != 0 {
+		t.Errorf("skipped %d, runtime files %d", l.skipped, len(l.jupyter))
+	}
+	if strings.Contains(logs.String(), secretToken[:12]) || !strings.Contains(logs.String(), "unknown record") {
+		t.Errorf("logs:\n%s", logs.String())
+	}
+}
+
 func TestJupyterServersErrors(t *testing.T) {
 	ex := &fakeExecer{}
 	ex.set("", errors.New("ssh: disconnected"))
@@ -104,129 +215,147 @@ func TestJupyterServersErrors(t *testing.T) {
 	if _, err := JupyterServers(context.Background(), ex); !errors.Is(err, ErrBadOutput) {
 		t.Errorf("bad output: %v", err)
 	}
-	ex.set("porthole-jupyter v1\n#end\n", nil)
+	ex.set(fakeProcListing(), nil)
 	if got, err := JupyterServers(context.Background(), ex); err != nil || len(got) != 0 {
 		t.Errorf("no servers: %v, %v", got, err)
 	}
 }
 
-// TestJupyterScriptRuntimeFiles runs the real script under each shell with a
-// home holding runtime files and no jupyter on PATH.
-func TestJupyterScriptRuntimeFiles(t *testing.T) {
-	home := t.TempDir()
-	rt := filepath.Join(home, ".local", "share", "jupyter", "runtime")
-	if err := os.MkdirAll(rt, 0o700); err != nil {
+// listenLoopback opens a listener on 127.0.0.1 held by this test process
+// and returns its port.
+func listenLoopback(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]string{
-		"jpserver-111.json":      `{"base_url": "/", "pid": 111, "port": 8888, "root_dir": "/home/x/it's here", "token": "t1", "url": "http://localhost:8888/"}`,
-		"nbserver-222.json":      "{\n  \"base_url\": \"/nb/\",\n  \"notebook_dir\": \"/srv/nb\",\n  \"pid\": 222,\n  \"port\": 8889,\n  \"token\": \"t2\"\n}\n",
-		"jpserver-111-open.html": "<html>not json</html>",
-		"kernel-abc.json":        `{"shell_port": 1, "key": "secret"}`,
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// deadPID returns the pid of a process that has exited (and been reaped).
+func deadPID(t *testing.T) int {
+	t.Helper()
+	c := exec.Command("true")
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
 	}
-	for n, c := range files {
-		if err := os.WriteFile(filepath.Join(rt, n), []byte(c), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	return c.Process.Pid
+}
+
+// livePID starts a process that listens on nothing and stops it at cleanup.
+func livePID(t *testing.T) int {
+	t.Helper()
+	c := exec.Command("sleep", "60")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
 	}
-	// PATH without jupyter (which may well be installed in /usr/bin next to
-	// sh and cat): a directory holding links to only the tools the script uses.
-	bin := t.TempDir()
-	for _, tool := range []string{"sh", "cat", "dash", "busybox"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			if tool == "sh" || tool == "cat" {
-				t.Fatal(err)
-			}
-			continue // only used when installed (see shells)
-		}
-		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
-			t.Fatal(err)
-		}
+	t.Cleanup(func() {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	})
+	return c.Process.Pid
+}
+
+func writeRuntimeFile(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJupyterScriptRealProcesses runs the real script under each shell,
+// with listeners of this process and runtime files in jupyter_core's
+// runtime directories: only files whose pid listens on their port count.
+func TestJupyterScriptRealProcesses(t *testing.T) {
+	if _, err := os.Stat("/proc/net/tcp"); err != nil {
+		t.Skip("the proc branch needs Linux")
+	}
+	me := os.Getpid()
+	stale, wrongPID, right, twoFiles, multiLine, legacy := listenLoopback(t), listenLoopback(t), listenLoopback(t), listenLoopback(t), listenLoopback(t), listenLoopback(t)
+	dead1, dead2, live := deadPID(t), deadPID(t), livePID(t)
+
+	home := t.TempDir()
+	data := filepath.Join(home, ".local", "share", "jupyter", "runtime")
+	jrt := filepath.Join(home, "jrt")
+	xdgRT := filepath.Join(home, "xdg-runtime")
+	writeRuntimeFile(t, data, fmt.Sprintf("jpserver-%d.json", dead1), jfile(dead1, stale, "stale-token"))
+	writeRuntimeFile(t, data, fmt.Sprintf("jpserver-%d.json", live), jfile(live, wrongPID, "not-the-listener-token"))
+	writeRuntimeFile(t, data, fmt.Sprintf("jpserver-%d.json", me), `{"base_url": "/", "pid": `+strconv.Itoa(me)+`, "port": `+strconv.Itoa(right)+`, "root_dir": "/home/x/it's here", "token": "right-token", "url": "http://localhost:`+strconv.Itoa(right)+`/"}`)
+	writeRuntimeFile(t, data, fmt.Sprintf("jpserver-%d.json", dead2), jfile(dead2, twoFiles, "old-dead-token"))
+	writeRuntimeFile(t, jrt, fmt.Sprintf("nbserver-%d.json", me), jfile(me, twoFiles, "new-live-token"))
+	writeRuntimeFile(t, jrt, "nbserver-1.json", fmt.Sprintf("{\n  \"base_url\": \"/nb/\",\n\t\"notebook_dir\": \"/srv/nb\",\r\n  \"pid\": %d,\n  \"port\": %d,\n  \"token\": \"multi-line-token\"\n}\n", me, multiLine))
+	writeRuntimeFile(t, filepath.Join(xdgRT, "jupyter"), fmt.Sprintf("jpserver-%d.json", me), jfile(me, legacy, "legacy-dir-token"))
+	writeRuntimeFile(t, data, fmt.Sprintf("jpserver-%d-open.html", me), "<html>not json</html>")
+	writeRuntimeFile(t, data, "kernel-abc.json", `{"shell_port": 1, "key": "kernel-secret"}`)
+
+	want := map[int]string{right: "right-token", twoFiles: "new-live-token", multiLine: "multi-line-token", legacy: "legacy-dir-token"}
+	env := []string{"HOME=" + home, "JUPYTER_RUNTIME_DIR=" + jrt, "JUPYTER_DATA_DIR=", "XDG_DATA_HOME=", "XDG_RUNTIME_DIR=" + xdgRT}
 	for _, sh := range shells() {
 		t.Run(sh, func(t *testing.T) {
-			env := []string{"HOME=" + home, "JUPYTER_RUNTIME_DIR=", "XDG_DATA_HOME=", "PATH=" + bin}
-			got, err := JupyterServers(context.Background(), shellExecer{shell: sh, env: env})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ex := shellExecer{shell: sh, env: env}
+			got, err := JupyterServers(ctx, ex)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 2 || got[0].Port != 8888 || got[0].Token != "t1" || got[0].RootDir != "/home/x/it's here" ||
-				got[1].Port != 8889 || got[1].Token != "t2" || got[1].BaseURL != "/nb/" || got[1].RootDir != "/srv/nb" || !got[1].FromRuntimeFile {
-				t.Errorf("servers = %+v", got)
+			tokens := map[int]string{}
+			for _, js := range got {
+				tokens[js.Port] = js.Token
+			}
+			if fmt.Sprint(tokens) != fmt.Sprint(want) {
+				t.Errorf("tokens by port = %v\nwant %v (stale %d, not the listener %d)", tokens, want, stale, wrongPID)
+			}
+			out, err := ex.Exec(ctx, socketsCommand())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(out, []byte("kernel-secret")) || bytes.Contains(out, []byte("not json")) {
+				t.Errorf("the script read a kernel connection file or the open.html")
+			}
+			l, err := parseListing(out, nil)
+			if err != nil || l.skipped != 0 || len(l.jupyter) != 7 {
+				t.Errorf("listing: err %v, skipped %d, runtime files %d (want 7)", err, l.skipped, len(l.jupyter))
 			}
 		})
 	}
 }
 
-// TestJupyterScriptHangingJupyter: a `jupyter` that never answers (a
-// version-manager shim stuck on a lock did this on a test machine) is cut
-// off, and the runtime files still give the server and its token.
-func TestJupyterScriptHangingJupyter(t *testing.T) {
-	timeoutBin, err := exec.LookPath("timeout")
-	if err != nil {
-		t.Skip("no timeout(1) on this system: the script then waits for jupyter")
+func FuzzJupyterListing(f *testing.F) {
+	for _, tc := range jupyterCases {
+		f.Add([]byte(tc.listing))
 	}
-	home := t.TempDir()
-	rt := filepath.Join(home, ".local", "share", "jupyter", "runtime")
-	if err := os.MkdirAll(rt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(rt, "jpserver-7.json"), []byte(`{"base_url": "/", "pid": 7, "port": 8890, "token": "t7"}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	for _, tool := range []string{"sh", "cat", "sleep"} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(timeoutBin, filepath.Join(bin, "timeout")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bin, "jupyter"), []byte("#!/bin/sh\nexec sleep 60\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"HOME=" + home, "JUPYTER_RUNTIME_DIR=", "XDG_DATA_HOME=", "PATH=" + bin, "PORTHOLE_JUPYTER_TIMEOUT=1"}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	start := time.Now()
-	got, err := JupyterServers(ctx, shellExecer{shell: "sh", env: env})
-	took := time.Since(start)
-	if err != nil {
-		t.Fatalf("after %v: %v", took, err)
-	}
-	if len(got) != 1 || got[0].Port != 8890 || got[0].Token != "t7" {
-		t.Fatalf("servers = %+v", got)
-	}
-	if took > 15*time.Second {
-		t.Errorf("the hanging jupyter held the listing for %v", took)
-	}
-	t.Logf("a hanging jupyter cost %v (two lists cut off at 1 s each)", took.Round(100*time.Millisecond))
-}
-
-func FuzzParseJupyter(f *testing.F) {
-	f.Add([]byte(jupyterOutput))
-	f.Add([]byte("porthole-jupyter v1\n#list server\n{\"port\": 1}\n{\"port\": 70000}\n{\"port\": \"x\"}\n#end\n"))
-	f.Add([]byte("porthole-jupyter v1\n#file a\n{{{{\n"))
+	f.Add([]byte("porthole-sockets v1\nJ jpserver-1.json\t{{{{\nJ \t\nE\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := parseJupyter(b)
+		l, err := parseListing(b, nil)
 		if err != nil {
 			if !errors.Is(err, ErrBadOutput) {
-				t.Fatalf("error %v is not ErrBadOutput", err)
+				t.Fatalf("error is not ErrBadOutput: %v", err)
 			}
 			return
 		}
-		for i, s := range got {
-			if s.Port <= 0 || s.Port > 65535 || (i > 0 && got[i-1].Port >= s.Port) || !strings.HasSuffix(s.BaseURL, "/") {
-				t.Fatalf("bad result %+v", got)
+		for port, js := range verifiedJupyter(l) {
+			if js.Port != port || port <= 0 || port > 65535 || js.PID <= 0 || !strings.HasSuffix(js.BaseURL, "/") {
+				t.Fatalf("bad server %+v for port %d", js, port)
 			}
-			if u, err := url.Parse(s.URL); err == nil && u.Query().Has("token") {
-				t.Fatalf("token left in URL %q", s.URL)
+			if u, err := url.Parse(js.URL); err == nil && u.Query().Has("token") {
+				t.Fatalf("token left in URL %q", js.URL)
+			}
+			n := 0
+			for _, s := range l.sockets {
+				if s.port == port && s.addr.IsValid() {
+					n++
+					if !slices.Contains(s.pids, js.PID) {
+						t.Fatalf("port %d: socket %+v is not held by the runtime file's pid %d", port, s, js.PID)
+					}
+				}
+			}
+			if n == 0 {
+				t.Fatalf("port %d: token given with no listener", port)
 			}
 		}
 	})

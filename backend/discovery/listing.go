@@ -41,6 +41,9 @@ const listingHeader = "porthole-sockets v1"
 //	                          (etime "-" from busybox ps, which has none)
 //	W <line>                  a line of `lsof -a -d cwd -Fpn`
 //	N <line>                  a line of `netstat -an`
+//	J <name>\t<json>          a Jupyter runtime file (jpserver-PID.json,
+//	                          nbserver-PID.json) on one line; it holds a
+//	                          token: never log it
 //	E                         end of output
 //
 // Unknown tags and garbled records are skipped (and logged), never fatal.
@@ -66,7 +69,8 @@ type listing struct {
 	arch    string
 	sockets []sockEntry
 	procs   map[int]*Process
-	skipped int // garbled or unknown lines
+	jupyter []runtimeFile // unchecked: see verifiedJupyter
+	skipped int           // garbled or unknown lines
 }
 
 // bigEndianArches are `uname -m` values of big-endian machines, whose
@@ -221,6 +225,15 @@ func parseListing(out []byte, log *slog.Logger) (*listing, error) {
 			} else if ok {
 				l.sockets = append(l.sockets, s)
 			}
+		case "J":
+			f, err := parseRuntimeRecord(rest)
+			if err != nil {
+				// Not skip(line, …): the line holds a token.
+				l.skipped++
+				log.Debug("discovery: skipping listing line", "why", err.Error())
+				continue
+			}
+			l.jupyter = append(l.jupyter, f)
 		case "E":
 			ended = true
 		default:

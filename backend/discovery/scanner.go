@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Scanner lists and identifies the listeners of one host and remembers what
@@ -25,6 +26,16 @@ type Scanner struct {
 	mu     sync.Mutex // held for a whole Scan
 	cache  map[svcKey]cachedProbe
 	source Source
+
+	now   func() time.Time
+	jupMu sync.Mutex // not held across an exec
+	jup   jupyterCache
+}
+
+// jupyterCache is what the newest listing said about Jupyter servers.
+type jupyterCache struct {
+	at    time.Time             // when that listing started; zero: none yet
+	ports map[int]JupyterServer // verified: the pid listened on the port
 }
 
 // cachedProbe is what a probe of one listener concluded.
@@ -49,6 +60,7 @@ func newScanner(d Dialer, opts Options) *Scanner {
 		opts:  opts,
 		log:   opts.Logger,
 		cache: map[svcKey]cachedProbe{},
+		now:   time.Now,
 	}
 }
 
@@ -98,7 +110,7 @@ func (s *Scanner) Source() Source {
 func (s *Scanner) Scan(ctx context.Context) ([]Service, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l, err := s.list(ctx)
+	l, _, err := s.listJupyter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list listening sockets: %w", err)
 	}
@@ -176,4 +188,51 @@ func (s *Scanner) service(c candidate, cp cachedProbe) Service {
 	}
 	svc.Local = s.local
 	return svc
+}
+
+// listJupyter lists the host and remembers the Jupyter servers the listing
+// verified, unless a listing that started later already did.
+func (s *Scanner) listJupyter(ctx context.Context) (*listing, map[int]JupyterServer, error) {
+	start := s.now()
+	l, err := s.list(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ports := verifiedJupyter(l)
+	s.jupMu.Lock()
+	if !start.Before(s.jup.at) {
+		s.jup = jupyterCache{at: start, ports: ports}
+	}
+	s.jupMu.Unlock()
+	return l, ports, nil
+}
+
+// Jupyter returns the Jupyter server listening on port, with its token,
+// and whether there is one. Its runtime file counts only if the file's pid
+// held every listening socket of port at the listing; a stale file, or a
+// port now held by another process, gives nothing.
+//
+// It answers from the last listing (of a Scan or of an earlier Jupyter
+// call), with no round trip, when that listing verified a server on port
+// and is at most Options.TokenMaxAge old; a listing that saw another pid
+// on the port drops the entry. Otherwise it lists the host once (one exec;
+// a Scan running meanwhile is not waited for) and answers from that. The
+// error says the listing failed. Never log the returned Token.
+func (s *Scanner) Jupyter(ctx context.Context, port int) (JupyterServer, bool, error) {
+	if port <= 0 || port > 65535 {
+		return JupyterServer{}, false, nil
+	}
+	s.jupMu.Lock()
+	js, ok := s.jup.ports[port]
+	fresh := !s.jup.at.IsZero() && s.now().Sub(s.jup.at) <= s.opts.TokenMaxAge
+	s.jupMu.Unlock()
+	if ok && fresh {
+		return js, true, nil
+	}
+	_, ports, err := s.listJupyter(ctx)
+	if err != nil {
+		return JupyterServer{}, false, fmt.Errorf("look for a Jupyter server on port %d: %w", port, err)
+	}
+	js, ok = ports[port]
+	return js, ok, nil
 }

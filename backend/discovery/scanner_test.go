@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -250,5 +251,96 @@ func TestScannerSkip(t *testing.T) {
 	}
 	if len(svcs) != 1 || svcs[0].Port != a || d.count(b) != 0 {
 		t.Errorf("skip: services %v, port %d dialed %d times", servicePorts(svcs), b, d.count(b))
+	}
+}
+
+// fakeClock is a settable clock for a Scanner's token cache.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestScannerJupyterCache: a token the last Scan verified costs no round
+// trip; a new pid on the port, an unknown port or an old listing cost one.
+func TestScannerJupyterCache(t *testing.T) {
+	const port = 8888
+	lab := func(pid int) string {
+		return procRecords(port, pid, uint64(41000+pid), "jupyter-lab", "/home/alice", "jupyter-lab")
+	}
+	ex := &fakeExecer{}
+	d := newTestDialer()
+	d.refuseHosts["127.0.0.1"] = true // the fake listeners are not there to probe
+	s := NewScanner(ex, d, Options{TokenMaxAge: time.Minute})
+	clock := &fakeClock{t: time.Unix(1741083667, 0)}
+	s.now = clock.now
+	ctx := context.Background()
+	execs := func() int {
+		ex.mu.Lock()
+		defer ex.mu.Unlock()
+		return len(ex.cmds)
+	}
+	step := 0
+	check := func(wantToken string, wantFound bool, wantExecs int) {
+		t.Helper()
+		step++
+		js, ok, err := s.Jupyter(ctx, port)
+		if err != nil || ok != wantFound || js.Token != wantToken || execs() != wantExecs {
+			t.Errorf("step %d: Jupyter = %v, %v, %v (token %q) after %d execs; want found %v, token %q, %d execs",
+				step, js, ok, err, js.Token, execs(), wantFound, wantToken, wantExecs)
+		}
+	}
+
+	// Before any Scan: one listing.
+	ex.set(fakeProcListing(lab(4242), jrec("jpserver-4242.json", jfile(4242, port, "tok-4242"))), nil)
+	check("tok-4242", true, 1)
+	check("tok-4242", true, 1) // that listing is remembered
+
+	// A Scan lists; the lookup after it is free.
+	if _, err := s.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("tok-4242", true, 2)
+
+	// The server restarted under a new pid; its old file remains, the new
+	// one is not written yet: the next Scan drops the entry and the lookup
+	// lists again (and finds nothing: the old file is stale).
+	ex.set(fakeProcListing(lab(4300), jrec("jpserver-4242.json", jfile(4242, port, "tok-4242"))), nil)
+	if _, err := s.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("", false, 4)
+
+	// The new server's file appears: the next Scan verifies it.
+	ex.set(fakeProcListing(lab(4300), jrec("jpserver-4242.json", jfile(4242, port, "tok-4242")), jrec("jpserver-4300.json", jfile(4300, port, "tok-4300"))), nil)
+	if _, err := s.Scan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("tok-4300", true, 5)
+
+	// An old listing is not trusted: list again.
+	clock.add(2 * time.Minute)
+	check("tok-4300", true, 6)
+	check("tok-4300", true, 6)
+
+	// A failed listing is an error, not a stale answer.
+	clock.add(2 * time.Minute)
+	ex.set("", errors.New("ssh: disconnected"))
+	if js, ok, err := s.Jupyter(ctx, port); err == nil || ok || js.Token != "" {
+		t.Errorf("failed listing: %v, %v, %v", js, ok, err)
+	}
+	if _, ok, err := s.Jupyter(ctx, 0); ok || err != nil {
+		t.Errorf("port 0: %v, %v", ok, err)
 	}
 }

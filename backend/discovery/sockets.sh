@@ -7,7 +7,9 @@
 #   F pid inode                               (Linux, process pid holds socket inode)
 #   P pid<TAB>start<TAB>comm<TAB>cwd<TAB>cmdline
 #   O lsof-line  Q ps-line  W lsof-cwd-line  N netstat-line
+#   J name<TAB>json                           (a Jupyter runtime file)
 #   E                                         (end)
+# It only reads: it creates no file or directory and runs no jupyter.
 LC_ALL=C
 export LC_ALL
 echo 'porthole-sockets v1'
@@ -116,5 +118,30 @@ elif command -v netstat >/dev/null 2>&1; then
 else
 	echo 'S none'
 fi
+
+# Jupyter servers' runtime files (jpserver-PID.json, nbserver-PID.json).
+# jupyter_core's runtime directory is $JUPYTER_RUNTIME_DIR, else
+# $JUPYTER_DATA_DIR/runtime, else ${XDG_DATA_HOME:-~/.local/share}/jupyter/runtime
+# (~/Library/Jupyter/runtime on macOS, ~/Library/Application Support/jupyter/runtime
+# with JUPYTER_PLATFORM_DIRS=1), $XDG_RUNTIME_DIR/jupyter for jupyter_core
+# 4.0 and 4.1. All of them are read: a server may have been started with
+# another environment than this non-interactive one. One line per file:
+# newlines, CRs and tabs (JSON whitespace) become spaces. Whether a file's
+# server is alive and holds its port is decided by the reader against the
+# sockets above, never here.
+set +f
+jseen=' '
+for d in "${JUPYTER_RUNTIME_DIR:-}" "${JUPYTER_DATA_DIR:+$JUPYTER_DATA_DIR/runtime}" \
+	"${XDG_DATA_HOME:-$HOME/.local/share}/jupyter/runtime" "$HOME/.local/share/jupyter/runtime" \
+	"$HOME/Library/Jupyter/runtime" "$HOME/Library/Application Support/jupyter/runtime" \
+	"${XDG_RUNTIME_DIR:+$XDG_RUNTIME_DIR/jupyter}"; do
+	[ -n "$d" ] && [ -d "$d" ] || continue
+	case $jseen in *" $d "*) continue ;; esac
+	jseen="$jseen$d "
+	for f in "$d"/jpserver-*.json "$d"/nbserver-*.json; do
+		[ -f "$f" ] && [ -r "$f" ] || continue
+		printf 'J %s\t%s\n' "${f##*/}" "$(tr '\n\r\t' '   ' <"$f" 2>/dev/null | cut -c1-65536)"
+	done
+done
 echo 'E'
 exit 0
