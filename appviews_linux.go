@@ -210,20 +210,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/ui"
 )
 
-// gtkAppViews is the appViewHost of the Linux window. Its maps are only
+// gtkAppViews is the ui.AppViewHost of the Linux window. Its maps are only
 // touched on GTK's main thread.
 type gtkAppViews struct {
-	log     *slog.Logger
-	publish func(topic string, data any)
+	log *slog.Logger
+	bus *events.Bus
 
 	loaded  map[string]string // id -> URL last loaded on the shell's word
 	reloads map[string]int
 	failed  atomic.Bool
 	onFail  func() // tells the shell to fall back to iframes
 
-	events chan AppViewEvent
+	events chan ui.AppViewEvent
 	done   chan struct{}
 	stop   sync.Once
 }
@@ -237,11 +240,11 @@ var (
 // newWindowAppViews makes the window's app view host; GTK work waits for
 // the first Sync (after the window exists). onFail runs if the window
 // cannot take views.
-func newWindowAppViews(log *slog.Logger, publish func(string, any), onFail func()) appViewHost {
+func newWindowAppViews(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 	h := &gtkAppViews{
-		log: log.With("component", "appviews"), publish: publish, onFail: onFail,
+		log: log.With("component", "appviews"), bus: bus, onFail: onFail,
 		loaded: map[string]string{}, reloads: map[string]int{},
-		events: make(chan AppViewEvent, 256), done: make(chan struct{}),
+		events: make(chan ui.AppViewEvent, 256), done: make(chan struct{}),
 	}
 	appViewsMu.Lock()
 	appViews = h
@@ -256,14 +259,14 @@ func (h *gtkAppViews) deliver() {
 	for {
 		select {
 		case e := <-h.events:
-			h.publish(TopicAppViews, e)
+			events.Publish(h.bus, ui.TopicAppViews, e)
 		case <-h.done:
 			return
 		}
 	}
 }
 
-func (h *gtkAppViews) emit(e AppViewEvent) {
+func (h *gtkAppViews) emit(e ui.AppViewEvent) {
 	select {
 	case h.events <- e:
 	default:
@@ -297,12 +300,12 @@ func withCString(s string, f func(*C.char)) {
 
 func (h *gtkAppViews) Available() bool { return !h.failed.Load() }
 
-func (h *gtkAppViews) Sync(spec AppViewSpec) {
+func (h *gtkAppViews) Sync(spec ui.AppViewSpec) {
 	onMain(func() { h.apply(spec) })
 }
 
 // apply runs on GTK's main thread.
-func (h *gtkAppViews) apply(spec AppViewSpec) {
+func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 	if h.failed.Load() {
 		return
 	}
@@ -351,7 +354,7 @@ func (h *gtkAppViews) apply(spec AppViewSpec) {
 	}
 }
 
-func (h *gtkAppViews) Nav(id string, n AppViewNav) {
+func (h *gtkAppViews) Nav(id string, n ui.AppViewNav) {
 	onMain(func() { withCString(id, func(c *C.char) { C.ph_nav(c, C.int(n)) }) })
 }
 
@@ -368,7 +371,7 @@ func currentAppViews() *gtkAppViews {
 //export portholeAppViewChanged
 func portholeAppViewChanged(id, title, uri *C.char, back, fwd, loading C.int) {
 	if h := currentAppViews(); h != nil {
-		h.emit(AppViewEvent{ID: C.GoString(id), Title: C.GoString(title), URL: C.GoString(uri),
+		h.emit(ui.AppViewEvent{ID: C.GoString(id), Title: C.GoString(title), URL: C.GoString(uri),
 			CanGoBack: back != 0, CanGoForward: fwd != 0, Loading: loading != 0})
 	}
 }
@@ -376,13 +379,13 @@ func portholeAppViewChanged(id, title, uri *C.char, back, fwd, loading C.int) {
 //export portholeAppViewShortcut
 func portholeAppViewShortcut(id, action *C.char) {
 	if h := currentAppViews(); h != nil {
-		h.emit(AppViewEvent{ID: C.GoString(id), Shortcut: C.GoString(action)})
+		h.emit(ui.AppViewEvent{ID: C.GoString(id), Shortcut: C.GoString(action)})
 	}
 }
 
 //export portholeAppViewOpen
 func portholeAppViewOpen(id, uri *C.char) {
 	if h := currentAppViews(); h != nil {
-		h.emit(AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
+		h.emit(ui.AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
 	}
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/wailsapp/wails/v2/pkg/options/linux"
 	wruntime "github.com/wailsapp/wails/v2/pkg/runtime"
 
+	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/settings"
+	"github.com/porthole-app/porthole/backend/ui"
 	"github.com/porthole-app/porthole/backend/webui"
 )
 
@@ -37,7 +41,7 @@ func runDesktop() error {
 	if err := setupWebData(log); err != nil {
 		log.Warn("apps in tabs will be logged out when Porthole restarts", "err", err)
 	}
-	hub := newEventHub()
+	bus := events.New()
 	var (
 		uiMu  sync.Mutex
 		uiCtx context.Context // the Wails runtime's, once OnStartup ran
@@ -50,15 +54,16 @@ func runDesktop() error {
 			wruntime.Quit(ctx)
 		}
 	}
-	opts := []appOption{withServers(openServerConfig(log)), withPortmap(openPortmapLogged(log)),
-		withTabs(openTabsLogged(log)), withQuit(quit)}
-	var app *App
-	viewsFailed := func() { hub.Publish(TopicStatus, app.Status()) } // the shell falls back to iframes
-	if views := newWindowAppViews(log, hub.Publish, viewsFailed); views != nil {
+	opts := ui.Options{Log: log, Mode: ui.ModeDesktop, Bus: bus, Settings: settings.OpenLogged(log),
+		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: apps.OpenTabsLogged(log),
+		Quit: quit, Version: currentVersion()}
+	var life *ui.Lifecycle
+	viewsFailed := func() { life.PublishStatus() } // the shell falls back to iframes
+	if views := newWindowAppViews(log, bus, viewsFailed); views != nil {
 		defer views.Close()
-		opts = append(opts, withAppViews(views))
+		opts.Views = views
 	}
-	app = NewApp(log, ModeDesktop, hub, openSettingsLogged(log), opts...)
+	app, life := ui.New(opts)
 	// SIGTERM (the session logging out, `kill`) and SIGINT close the window
 	// the way Ctrl+Q does: forwards close, agents stop, tabs stay saved.
 	sigs := make(chan os.Signal, 1)
@@ -92,10 +97,10 @@ func runDesktop() error {
 			uiMu.Lock()
 			uiCtx = ctx
 			uiMu.Unlock()
-			hub.AddSink(wailsSink{ctx: ctx})
-			app.startup(ctx)
+			bus.AddSink(wailsSink{ctx: ctx})
+			life.Startup(ctx)
 		},
-		OnShutdown: func(context.Context) { app.shutdown() },
+		OnShutdown: func(context.Context) { life.Shutdown() },
 		Bind:       []any{app},
 		Linux: &linux.Options{
 			Icon:             appIcon,

@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/porthole-app/porthole/backend/agent"
 	"github.com/porthole-app/porthole/backend/forwarder"
-	"github.com/porthole-app/porthole/backend/guard"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/sshconn"
 )
@@ -41,94 +42,118 @@ func runForward(args []string) error {
 	return forward(ctx, a, specs, newLogger(os.Stderr, a.Verbose), nil)
 }
 
-// forward runs the forwards until ctx ends. ready, if set, is called with the
-// bound local addresses once the listeners are up and the first connect attempt is done.
+// forward runs the forwards until ctx ends, on the same in-process login
+// the app's agents run (agent.LocalLogin). ready, if set, is called with
+// the bound local addresses once the listeners are up and the first
+// connect attempt is done.
 func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, log *slog.Logger, ready func([]net.Addr)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	opts := sshconn.Options{Port: a.Port, IdentityFiles: a.Identities, ProxyJump: a.Jump, ConfigOverrides: a.Options}
+	overrides := maps.Clone(a.Options)
 	if a.Cipher != "" {
-		opts.ConfigOverrides["ciphers"] = a.Cipher
+		if overrides == nil {
+			overrides = map[string]string{}
+		}
+		overrides["ciphers"] = a.Cipher
 	}
-	cfg, err := sshconn.Resolve(a.Destination, opts)
+	spec := agent.LoginSpec{
+		ID:             "forward",
+		SSHConfigAlias: a.Destination,
+		Port:           a.Port,
+		IdentityFiles:  a.Identities,
+		ProxyJump:      a.Jump,
+		Options:        overrides,
+		// Stay connected like ssh -N; stats are not needed in a terminal.
+		Session: agent.SessionSettings{IdleTimeout: -1, StatsInterval: -1},
+	}
+	// Resolve once now: a bad config fails before anything listens, and
+	// ServerAliveInterval sets how long a quiet connection is trusted.
+	cfg, err := spec.Resolve()
 	if err != nil {
 		return err
 	}
-	dialer := &sshconn.Dialer{Config: cfg, Prompter: &ttyPrompter{}, Logger: log}
-	connector := forwarder.ConnectorFunc(func(ctx context.Context) (forwarder.SSHClient, error) {
-		c, err := dialer.Dial(ctx)
-		if err != nil {
-			if errors.Is(err, sshconn.ErrAuthFailed) || errors.Is(err, sshconn.ErrHostKeyMismatch) {
-				return nil, fmt.Errorf("%w: %w", forwarder.ErrPermanent, err)
-			}
-			return nil, err
-		}
-		return c, nil
-	})
-
-	sopts := forwarder.SessionOptions{
-		Name:   cfg.String(),
-		Logger: log,
-		Publisher: forwarder.PublisherFunc(func(e forwarder.Event) {
-			logSessionEvent(log, e)
-		}),
-	}
+	spec.Name = cfg.String()
 	if cfg.AliveInterval > 0 {
-		sopts.PingIdleThreshold = cfg.AliveInterval
+		spec.Session.PingIdleThreshold = cfg.AliveInterval
 	}
-	session := forwarder.NewSession(connector, sopts)
-	defer session.Close()
-
-	wake := forwarder.NewWakeDetector(forwarder.WakeOptions{Logger: log})
-	unregister := wake.Register(session)
-	defer unregister()
-	wake.Start()
-	defer wake.Close()
-
-	g := guard.NewSameUser(log)
-	var fwds []*forwarder.LocalForward
-	defer func() {
-		for _, f := range fwds {
-			f.Close()
-		}
-	}()
-	for _, spec := range specs {
-		ln, err := portmap.Listen(ctx, spec.ListenAddress())
+	// Bind each listener here, so that a port in use names its holder.
+	var lns []net.Listener
+	for _, s := range specs {
+		ln, err := portmap.Listen(ctx, s.ListenAddress())
 		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
 			var pe *portmap.PortInUseError
 			if errors.As(err, &pe) {
-				return fmt.Errorf("-L %s: %v; choose another local port", spec, pe)
+				return fmt.Errorf("-L %s: %v; choose another local port", s, pe)
 			}
-			return fmt.Errorf("-L %s: %w", spec, err)
+			return fmt.Errorf("-L %s: %w", s, err)
 		}
-		f, err := forwarder.ListenLocal(spec, session, forwarder.LocalOptions{Guard: g, Logger: log, Listener: ln})
+		lns = append(lns, ln)
+	}
+	for i, s := range specs {
+		s.BindPort = lns[i].Addr().(*net.TCPAddr).Port
+		lns[i].Close() // the login binds it again at once (same user, same port)
+		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("L%d", i+1), Local: s})
+	}
+	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &ttyPrompter{}, log)
+	if err != nil {
+		return err
+	}
+	defer login.Close()
+	unsub := login.Subscribe(func(e agent.Event) {
+		if e.State != nil {
+			logSessionEvent(log, *e.State)
+		}
+	})
+	defer unsub()
+	st, err := login.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	addrs := make([]net.Addr, 0, len(st.Forwards))
+	for _, f := range st.Forwards {
+		if f.Addr == "" {
+			return fmt.Errorf("-L %s: %s", f.Spec, f.Error)
+		}
+		addr, err := net.ResolveTCPAddr("tcp", f.Addr)
 		if err != nil {
-			ln.Close()
 			return err
 		}
-		fwds = append(fwds, f)
-		log.Info("forwarding", "local", f.Addr().String(), "remote", fmt.Sprintf("%s:%d", spec.TargetHost, spec.TargetPort), "via", cfg.String())
+		addrs = append(addrs, addr)
 	}
 
 	// Connect now, like ssh does, so that a wrong password or host key is
-	// reported at once and the first request finds a ready connection.
-	if err := session.Connect(ctx); err != nil {
-		if errors.Is(err, forwarder.ErrPermanent) || errors.Is(err, sshconn.ErrUnreachable) {
+	// reported at once and the first request finds a ready connection. An
+	// error nothing but the user can fix ends the command, as ssh's would.
+	if err := login.Connect(ctx); err != nil {
+		if isPermanentForwardError(err) {
 			return err
 		}
 		log.Warn("not connected yet; will retry on first use", "err", err)
 	}
 	if ready != nil {
-		addrs := make([]net.Addr, len(fwds))
-		for i, f := range fwds {
-			addrs[i] = f.Addr()
-		}
 		ready(addrs)
 	}
 	<-ctx.Done()
 	log.Info("stopping")
 	return nil
+}
+
+// isPermanentForwardError: retrying cannot fix it (ssh exits on these too).
+func isPermanentForwardError(err error) bool {
+	for _, e := range []error{
+		forwarder.ErrPermanent, sshconn.ErrUnreachable, sshconn.ErrAuthFailed, sshconn.ErrHostKeyMismatch,
+		sshconn.ErrHostKeyUnknown, sshconn.ErrHostKeyRejected, sshconn.ErrHostKeyRevoked, sshconn.ErrConfig,
+		sshconn.ErrUnsupported, sshconn.ErrBadKey, sshconn.ErrWrongPassphrase, agent.ErrNoPrompter,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // logSessionEvent logs a Session state change the way a terminal user wants to

@@ -23,18 +23,3 @@ func newLogger(w io.Writer, verbose bool) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
-
-// openSettingsLogged opens the settings file in Porthole's config directory. A
-// broken file is reported (and kept); the app runs on defaults.
-func openSettingsLogged(log *slog.Logger) *settingsFile {
-	dir, err := configDir()
-	if err != nil {
-		log.Warn("settings are kept in memory only", "err", err)
-		return nil
-	}
-	s, err := openSettings(dir + string(os.PathSeparator) + "settings.json")
-	if err != nil {
-		log.Error("settings file is broken; using defaults", "err", err)
-	}
-	return s
-}

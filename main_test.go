@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/ui"
 )
 
 func TestParseServeFlags(t *testing.T) {
@@ -47,64 +47,6 @@ func TestParseServeFlags(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestSettingsRoundTripAndBrokenFileKept(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "porthole", "settings.json")
-	s, err := openSettings(path)
-	if err != nil || s.Get().Theme != ThemeSystem {
-		t.Fatalf("missing file: %+v, %v; want defaults", s.Get(), err)
-	}
-	if _, err := s.Update(func(v *Settings) { v.Theme = ThemeDark }); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("settings file mode = %v, %v; want 0600", fi.Mode(), err)
-	}
-	s2, err := openSettings(path)
-	if err != nil || s2.Get().Theme != ThemeDark {
-		t.Fatalf("reopened: %+v, %v; want dark", s2.Get(), err)
-	}
-
-	broken := []byte("{\n  \"theme\": \"dark\",\n  oops\n}\n")
-	if err := os.WriteFile(path, broken, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s3, err := openSettings(path)
-	if err == nil || !errors.Is(err, errSettingsBroken) || !strings.Contains(err.Error(), "line 3") {
-		t.Fatalf("broken file: err = %v; want errSettingsBroken naming line 3", err)
-	}
-	if s3.Get().Theme != ThemeSystem {
-		t.Fatalf("broken file: running on %+v, want defaults", s3.Get())
-	}
-	if _, err := s3.Update(func(v *Settings) { v.Theme = ThemeLight }); !errors.Is(err, errSettingsBroken) {
-		t.Fatalf("Update over a broken file: err = %v, want refusal", err)
-	}
-	if got, _ := os.ReadFile(path); string(got) != string(broken) {
-		t.Fatalf("broken file was changed:\n%s", got)
-	}
-}
-
-func TestSetThemeValidatesAndPublishes(t *testing.T) {
-	hub := newEventHub()
-	app := NewApp(nil, ModeServe, hub, nil)
-	if _, err := app.SetTheme("purple"); err == nil || !errors.Is(err, errBadInput) || !strings.Contains(err.Error(), `"system", "light" or "dark"`) {
-		t.Fatalf("SetTheme(purple) err = %v", err)
-	}
-	s, err := app.SetTheme("dark")
-	if err != nil || s.Theme != ThemeDark {
-		t.Fatalf("SetTheme(dark) = %+v, %v", s, err)
-	}
-	snap := hub.Snapshot()
-	if len(snap) != 1 || snap[0].Topic != TopicSettings || snap[0].Data.(Settings).Theme != ThemeDark {
-		t.Fatalf("snapshot = %+v; want the settings event", snap)
-	}
-	b, _ := json.Marshal(snap[0].Data)
-	if string(b) != `{"theme":"dark"}` {
-		t.Fatalf("settings JSON = %s", b)
 	}
 }
 
@@ -175,7 +117,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("foreign Origin: %d, want 403", code)
 	}
 	code, body := call("", "Bearer "+token, "")
-	var v VersionInfo
+	var v ui.VersionInfo
 	if code != 200 || json.Unmarshal([]byte(body), &v) != nil || v.Go == "" || v.Version == "" {
 		t.Fatalf("Version: %d %s", code, body)
 	}

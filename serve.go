@@ -13,7 +13,11 @@ import (
 	"syscall"
 
 	"github.com/pkg/browser"
+	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/settings"
+	"github.com/porthole-app/porthole/backend/ui"
 	"github.com/porthole-app/porthole/backend/webui"
 )
 
@@ -76,19 +80,20 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		return fmt.Errorf("cannot serve on %s: %w", f.addr, err)
 	}
 
-	hub := newEventHub()
+	bus := events.New()
 	origin := "http://" + ln.Addr().String()
-	app := NewApp(log, ModeServe, hub, openSettingsLogged(log), withServers(openServerConfig(log)),
-		withPortmap(openPortmapLogged(log)), withTabs(openTabsLogged(log)), withServeOrigin(origin))
-	srv, err := webui.New(webui.Options{Bound: app, Assets: frontendFS(), Snapshot: hub.Snapshot, Logger: log})
+	app, life := ui.New(ui.Options{Log: log, Mode: ui.ModeServe, Bus: bus, Settings: settings.OpenLogged(log),
+		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: apps.OpenTabsLogged(log),
+		ServeOrigin: origin, Version: currentVersion()})
+	srv, err := webui.New(webui.Options{Bound: app, Assets: frontendFS(), Snapshot: app.Snapshot, Status: ui.HTTPStatus, Logger: log})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	hub.AddSink(srv)
+	bus.AddSink(srv)
 	addr := ln.Addr().String()
 	fmt.Fprintln(stdout, srv.URL(addr))
-	app.startup(ctx)
+	life.Startup(ctx)
 	if f.open {
 		// A single-use launch link, not the token: a browser's command line is
 		// visible to every local user.
@@ -101,6 +106,6 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 		}
 	}
 	log.Info("serving the Porthole UI", "addr", addr)
-	defer app.shutdown()
+	defer life.Shutdown()
 	return srv.Serve(ctx, ln)
 }

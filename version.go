@@ -3,20 +3,13 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+
+	"github.com/porthole-app/porthole/backend/ui"
 )
 
-// VersionInfo is what App.Version returns.
-type VersionInfo struct {
-	Version string `json:"version"`
-	Commit  string `json:"commit"`
-	Go      string `json:"go"`
-	Wails   string `json:"wails"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
-}
-
-func currentVersion() VersionInfo {
-	v := VersionInfo{Version: version, Commit: commit, Go: runtime.Version(), Wails: "unknown", OS: runtime.GOOS, Arch: runtime.GOARCH}
+// currentVersion is this build's version (App.Version).
+func currentVersion() ui.VersionInfo {
+	v := ui.VersionInfo{Version: version, Commit: commit, Go: runtime.Version(), Wails: "unknown", OS: runtime.GOOS, Arch: runtime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
 			if d.Path == "github.com/wailsapp/wails/v2" {

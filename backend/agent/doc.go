@@ -30,7 +30,7 @@
 // order) closes the connection: the agent exits with ExitProtocol, the
 // Supervisor logs it and treats it like a crash. A call with unknown method
 // or bad params is answered with an error. Errors keep their identity
-// across the pipe (RemoteError, RegisterError).
+// across the pipe (RemoteError; the fixed table in errors.go).
 //
 // # Process hygiene
 //

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/sourcegraph/jsonrpc2"
 
@@ -28,10 +27,11 @@ var (
 )
 
 // Errors cross the pipe as their message plus the names of the sentinel
-// errors they wrap, so that errors.Is keeps working in the app.
+// errors they wrap, so that errors.Is keeps working in the app. The table is
+// fixed: every sentinel that crosses lives in a package below agent (the
+// Prompter's errors in sshconn, with the interface).
 var (
-	registryMu sync.RWMutex
-	registry   = []registered{
+	registry = []registered{
 		{"ssh.config", sshconn.ErrConfig},
 		{"ssh.unsupported", sshconn.ErrUnsupported},
 		{"ssh.unreachable", sshconn.ErrUnreachable},
@@ -45,6 +45,8 @@ var (
 		{"ssh.host_key_revoked", sshconn.ErrHostKeyRevoked},
 		{"ssh.ping_timeout", sshconn.ErrPingTimeout},
 		{"ssh.connection_lost", sshconn.ErrConnectionLost},
+		{"ssh.prompt_canceled", sshconn.ErrPromptCanceled},
+		{"ssh.prompt_timeout", sshconn.ErrPromptTimeout},
 		{"forwarder.permanent", forwarder.ErrPermanent},
 		{"forwarder.unavailable", forwarder.ErrUnavailable},
 		{"forwarder.session_closed", forwarder.ErrSessionClosed},
@@ -69,25 +71,8 @@ type registered struct {
 	err  error
 }
 
-// RegisterError makes err keep its identity across the agent pipe: an
-// error wrapping it on one side satisfies errors.Is(e, err) on the other.
-// Both sides are the same binary, so register in an init function (e.g. the
-// app's "prompt canceled" error). kind must be unique.
-func RegisterError(kind string, err error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for _, r := range registry {
-		if r.kind == kind {
-			panic(fmt.Sprintf("agent.RegisterError: kind %q registered twice", kind))
-		}
-	}
-	registry = append(registry, registered{kind, err})
-}
-
 // errorKinds names the registered errors err wraps.
 func errorKinds(err error) []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
 	var kinds []string
 	for _, r := range registry {
 		if errors.Is(err, r.err) {
@@ -98,8 +83,6 @@ func errorKinds(err error) []string {
 }
 
 func errorOfKind(kind string) error {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
 	for _, r := range registry {
 		if r.kind == kind {
 			return r.err

@@ -171,7 +171,7 @@ func (l *LocalLogin) dial(ctx context.Context) (forwarder.SSHClient, bool, error
 	l.mu.Lock()
 	spec, secrets := l.spec, l.secrets
 	l.mu.Unlock()
-	cfg, err := spec.resolve()
+	cfg, err := spec.Resolve()
 	if err != nil {
 		return nil, true, err
 	}
@@ -184,7 +184,7 @@ func (l *LocalLogin) dial(ctx context.Context) (forwarder.SSHClient, bool, error
 		AgentSocket:     spec.AgentSocket,
 		KnownHostsFiles: spec.KnownHostsFiles,
 	}
-	if !spec.usesAgent() {
+	if !spec.UsesAgent() {
 		d.AgentSocket = "none"
 	}
 	c, err := d.Dial(ctx)

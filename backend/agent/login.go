@@ -82,7 +82,7 @@ const (
 )
 
 // Sentinel errors; check them with errors.Is. Over RPC they keep their
-// identity (see RegisterError).
+// identity (see the table in errors.go).
 var (
 	// ErrClosed: the Login was closed.
 	ErrClosed = errors.New("login is closed")

@@ -354,8 +354,8 @@ func cloneForwards(fwds []ForwardSpec) []ForwardSpec {
 	return out
 }
 
-// usesAgent: ssh-agent is tried unless an explicit method list leaves it out.
-func (s LoginSpec) usesAgent() bool {
+// UsesAgent: ssh-agent is tried unless an explicit method list leaves it out.
+func (s LoginSpec) UsesAgent() bool {
 	return len(s.AuthMethods) == 0 || slices.Contains(s.AuthMethods, AuthAgent)
 }
 
@@ -377,8 +377,9 @@ func (s LoginSpec) preferredAuth() string {
 	return strings.Join(out, ",")
 }
 
-// resolve turns the spec into an sshconn.Config, reading ssh_config again.
-func (s LoginSpec) resolve() (*sshconn.Config, error) {
+// Resolve turns the spec into an sshconn.Config, reading ssh_config again:
+// the one place connection options are resolved, for every login.
+func (s LoginSpec) Resolve() (*sshconn.Config, error) {
 	opts := sshconn.Options{
 		User:             s.User,
 		Port:             s.Port,

@@ -119,3 +119,19 @@ func isPublicKey(data []byte) bool {
 	}
 	return bytes.HasPrefix(data, []byte("---- BEGIN SSH2 PUBLIC KEY")) || bytes.Contains(data, []byte("PUBLIC KEY-----"))
 }
+
+// ShortenHome writes a path under home as "~/…" (the inverse of
+// ExpandHome); home "" is the user's home directory.
+func ShortenHome(path, home string) string {
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil || h == "" {
+			return path
+		}
+		home = h
+	}
+	if rest, ok := strings.CutPrefix(path, strings.TrimSuffix(home, "/")+"/"); ok {
+		return "~/" + rest
+	}
+	return path
+}

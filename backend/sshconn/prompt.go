@@ -1,6 +1,9 @@
 package sshconn
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Prompter asks the user for what a connection needs. Every method may block
 // until the user answers; it must return when ctx is done. An error aborts
@@ -54,3 +57,15 @@ type HostKeyPrompt struct {
 	OtherKnownTypes []string
 	Hop             string
 }
+
+// Errors a Prompter returns. They live here, with the interface, so that
+// every side (the app's prompt broker, an agent that relays the questions,
+// `porthole forward`'s terminal) means the same thing by them, and they keep
+// their identity across the agent's pipe.
+var (
+	// ErrPromptCanceled: the user canceled the question (closed the dialog,
+	// disconnected) or nobody is there to ask any more.
+	ErrPromptCanceled = errors.New("canceled")
+	// ErrPromptTimeout: nobody answered the question in time.
+	ErrPromptTimeout = errors.New("prompt timed out")
+)

@@ -145,6 +145,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	out, err := s.call(name, body)
 	if err != nil {
 		st := httpStatus(err)
+		if s.status != nil && st == 500 {
+			if st2 := s.status(err); st2 >= 400 && st2 <= 599 {
+				st = st2
+			}
+		}
 		if st >= 500 {
 			s.log.Warn("method failed", "method", name, "status", st, "err", err, "took", time.Since(start))
 		} else {

@@ -51,6 +51,11 @@ type Options struct {
 	// random one (32 bytes, base64url). A given token must be at least 16
 	// characters of the base64url alphabet (it is put into a URL unescaped).
 	Token string
+	// Status maps a method's error to an HTTP status (400–599; anything
+	// else, or nil Status, means: the error's own HTTPStatus() if it has
+	// one, else 500). The App's facade is the one place that knows its
+	// errors.
+	Status func(error) int
 	// Logger receives request and failure logs (never arguments, results or the
 	// token). Nil discards.
 	Logger *slog.Logger
@@ -105,6 +110,7 @@ var (
 // Server is the HTTP face of the bound App. Create it with New; it is safe for
 // concurrent use. Serve runs it (once); Handler gives its http.Handler.
 type Server struct {
+	status    func(error) int // Options.Status
 	bound     reflect.Value
 	methods   map[string]*method
 	infos     []MethodInfo
@@ -150,6 +156,7 @@ func New(opts Options) (*Server, error) {
 		bound:     bv,
 		assets:    opts.Assets,
 		snapshot:  opts.Snapshot,
+		status:    opts.Status,
 		token:     token,
 		log:       log,
 		keepAlive: opts.KeepAlive,

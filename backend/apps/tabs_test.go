@@ -1,19 +1,22 @@
-package main
+package apps
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/apperr"
 )
 
 func TestTabsPersist(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "porthole", "tabs.json")
-	a := &App{tabs: openTabs(path, nil)}
-	if got := a.GetTabs(); got == nil || len(got) != 0 {
+	a := OpenTabs(path, nil)
+	if got := a.Get(); got == nil || len(got) != 0 {
 		t.Fatalf("GetTabs without a file = %#v, want []", got)
 	}
 	tabs := []SavedTab{
@@ -21,7 +24,7 @@ func TestTabsPersist(t *testing.T) {
 			LocalURL: "http://127.0.0.2:8888/lab?token=abc&x=1#cell", RemoteURL: "http://localhost:8888/lab?x=1"},
 		{ID: "t2", ServerID: "local", Port: 6006, Path: "/", Title: "TensorBoard", LocalURL: "http://127.0.0.1:6006/", RemoteURL: "http://localhost:6006/"},
 	}
-	if err := a.SaveTabs(tabs); err != nil {
+	if err := a.Save(tabs); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -33,21 +36,21 @@ func TestTabsPersist(t *testing.T) {
 		t.Errorf("the Jupyter token was written to disk: %s", raw)
 	}
 	// A restart reads them back.
-	b := &App{tabs: openTabs(path, nil)}
-	got := b.GetTabs()
+	b := OpenTabs(path, nil)
+	got := b.Get()
 	if len(got) != 2 || got[0].Path != "/lab?x=1" || got[0].LocalURL != "http://127.0.0.2:8888/lab?x=1#cell" || got[1] != tabs[1] {
 		t.Fatalf("after a restart: %+v", got)
 	}
-	if err := b.SaveTabs([]SavedTab{}); err != nil {
+	if err := b.Save([]SavedTab{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := (&App{tabs: openTabs(path, nil)}).GetTabs(); len(got) != 0 {
+	if got := OpenTabs(path, nil).Get(); len(got) != 0 {
 		t.Fatalf("after saving none: %+v", got)
 	}
 }
 
 func TestTabsRefuseBadTabs(t *testing.T) {
-	a := &App{tabs: openTabs(filepath.Join(t.TempDir(), "tabs.json"), nil)}
+	a := OpenTabs(filepath.Join(t.TempDir(), "tabs.json"), nil)
 	for _, tc := range []struct {
 		name string
 		tabs []SavedTab
@@ -61,8 +64,8 @@ func TestTabsRefuseBadTabs(t *testing.T) {
 		{"too many", make([]SavedTab, maxSavedTabs+1), "more than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := a.SaveTabs(tc.tabs)
-			if httpStatus(err) != 400 || !strings.Contains(err.Error(), tc.want) {
+			err := a.Save(tc.tabs)
+			if !errors.Is(err, apperr.ErrBadInput) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("SaveTabs = %v; want a 400 saying %q", err, tc.want)
 			}
 		})
@@ -78,11 +81,11 @@ func TestTabsBrokenFileKept(t *testing.T) {
 	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	f := openTabs(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	var logs bytes.Buffer // OpenTabs logs from this goroutine only
+	f := OpenTabs(path, slog.New(slog.NewTextHandler(&logs, nil)))
 	f.now = func() time.Time { return time.Date(2025, 11, 21, 10, 40, 0, 0, time.UTC) }
-	a := &App{tabs: f}
-	if got := a.GetTabs(); len(got) != 0 {
+	a := f
+	if got := a.Get(); len(got) != 0 {
 		t.Fatalf("GetTabs of a broken file = %+v", got)
 	}
 	if !strings.Contains(logs.String(), "tabs.json") || !strings.Contains(logs.String(), "line 2") {
@@ -91,14 +94,14 @@ func TestTabsBrokenFileKept(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != broken {
 		t.Fatal("opening changed the broken file")
 	}
-	if err := a.SaveTabs([]SavedTab{{ID: "n", ServerID: "s", Port: 80}}); err != nil {
+	if err := a.Save([]SavedTab{{ID: "n", ServerID: "s", Port: 80}}); err != nil {
 		t.Fatal(err)
 	}
 	backup := path + ".broken-20251121T104000Z"
 	if b, err := os.ReadFile(backup); err != nil || string(b) != broken {
 		t.Fatalf("backup %s = %q, %v; want the broken file as it was", backup, b, err)
 	}
-	if got := (&App{tabs: openTabs(path, nil)}).GetTabs(); len(got) != 1 || got[0].ID != "n" {
+	if got := OpenTabs(path, nil).Get(); len(got) != 1 || got[0].ID != "n" {
 		t.Fatalf("the new file: %+v", got)
 	}
 }
@@ -111,8 +114,8 @@ func TestTabsUnreadableFileNotReplaced(t *testing.T) {
 	if err := os.WriteFile(path, []byte("[]"), 0o000); err != nil {
 		t.Fatal(err)
 	}
-	a := &App{tabs: openTabs(path, nil)}
-	if err := a.SaveTabs(nil); httpStatus(err) != 409 {
+	a := OpenTabs(path, nil)
+	if err := a.Save(nil); !errors.Is(err, apperr.ErrConflict) {
 		t.Fatalf("SaveTabs over an unreadable file = %v, want a 409", err)
 	}
 }
@@ -163,7 +166,7 @@ func FuzzOpenTabs(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		tf := openTabs(path, nil)
+		tf := OpenTabs(path, nil)
 		if err := validateTabs(tf.Get()); err != nil {
 			t.Fatalf("opened invalid tabs: %v", err)
 		}

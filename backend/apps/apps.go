@@ -1,4 +1,9 @@
-package main
+// Package apps discovers the web apps and services of a connected server
+// (through its login's agent), opens them on stable local endpoints with
+// web forwards (or raw forwards for clients such as psql), and keeps the
+// open tabs in tabs.json. It needs from the servers room only a way to get
+// a server's live login (Logins).
+package apps
 
 import (
 	"context"
@@ -20,15 +25,16 @@ import (
 	"github.com/pkg/browser"
 
 	"github.com/porthole-app/porthole/backend/agent"
+	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/discovery"
+	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/profiles"
-	"github.com/porthole-app/porthole/backend/webui"
 )
 
 // TopicApps carries AppList: a server's discovered apps, when they changed.
-const TopicApps = "apps"
+var TopicApps = events.NewTopic[AppList]("apps")
 
 // LocalServerID is the server ID of "This computer": its apps open directly,
 // without SSH or forwards.
@@ -109,16 +115,27 @@ type RawForward struct {
 	Notice    string `json:"notice,omitempty"`
 }
 
-// appsManager discovers the apps of servers and opens them on their stable
+// Logins gives the apps a server's profile and live login; the servers room
+// implements it (servers.Manager).
+type Logins interface {
+	// Get returns a server's profile.
+	Get(id string) (profiles.Profile, error)
+	// Login returns the profile and live login of a connected server, or
+	// an error saying to connect it first.
+	Login(id string) (profiles.Profile, agent.Login, error)
+}
+
+// Manager discovers the apps of servers and opens them on their stable
 // endpoints.
-type appsManager struct {
+type Manager struct {
 	log       *slog.Logger
-	publish   func(topic string, data any)
-	servers   *serverManager
+	bus       *events.Bus
+	logins    Logins
+	changed   func()       // the number of forwards changed (app.status)
 	ports     *portmap.Map // nil: no endpoints (tests of other parts)
 	ancestors []string     // who may frame the apps besides themselves
 	openURL   func(string) error
-	jupyter   func(ctx context.Context, ex discovery.Execer) ([]discovery.JupyterServer, error)
+	jupyter   JupyterLookup
 	self      []string // file names of Porthole's own executables
 	now       func() time.Time
 
@@ -162,15 +179,22 @@ func (f *appForward) id() string {
 	return "port-" + strconv.Itoa(f.remotePort)
 }
 
-func newAppsManager(log *slog.Logger, publish func(string, any), servers *serverManager, ports *portmap.Map) *appsManager {
-	am := &appsManager{
+// New returns the apps manager. ports may be nil (no endpoints: apps cannot
+// be opened); ancestors are the origins that may frame the apps besides
+// themselves (Porthole's own window or page in this mode).
+func New(log *slog.Logger, bus *events.Bus, logins Logins, ports *portmap.Map, ancestors []string) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	am := &Manager{
 		log:       log.With("component", "apps"),
-		publish:   publish,
-		servers:   servers,
+		bus:       bus,
+		logins:    logins,
+		changed:   func() {},
 		ports:     ports,
-		ancestors: slices.Clone(forwarder.WailsFrameAncestors),
+		ancestors: slices.Clone(ancestors),
 		openURL:   browser.OpenURL,
-		jupyter:   discovery.JupyterServers,
+		jupyter:   (*discovery.Scanner).Jupyter,
 		self:      portholeExecutables(),
 		now:       time.Now,
 		state:     map[string]*serverApps{},
@@ -181,7 +205,7 @@ func newAppsManager(log *slog.Logger, publish func(string, any), servers *server
 // portholeExecutables are the names Porthole's own processes run as, so
 // that discovery hides their listeners (serve's UI, the agents' forwards).
 func portholeExecutables() []string {
-	names := []string{"porthole", desktopBinaryName}
+	names := []string{"porthole", "porthole-desktop"} // the two builds (see main)
 	if exe, err := os.Executable(); err == nil {
 		names = append(names, filepath.Base(exe))
 		if r, err := filepath.EvalSymlinks(exe); err == nil {
@@ -194,7 +218,7 @@ func portholeExecutables() []string {
 
 // isPorthole reports whether a listener belongs to one of Porthole's own
 // processes.
-func (am *appsManager) isPorthole(svc discovery.Service) bool {
+func (am *Manager) isPorthole(svc discovery.Service) bool {
 	p := svc.Process
 	if p == nil {
 		return false
@@ -219,13 +243,7 @@ func (am *appsManager) isPorthole(svc discovery.Service) bool {
 
 // --- errors ---
 
-func notConnectedError(name string) error {
-	return webui.WithStatus(fmt.Errorf("Connect to %s first: its apps are listed and opened through its connection", name), 409)
-}
-
-func badInput(format string, a ...any) error {
-	return &badInputError{msg: fmt.Sprintf(format, a...)}
-}
+func badInput(format string, a ...any) error { return apperr.BadInput(format, a...) }
 
 func checkPort(port int) error {
 	if port < 1 || port > 65535 {
@@ -236,36 +254,14 @@ func checkPort(port int) error {
 
 // --- the login of a server ---
 
-// loginProvider is a loginRunner that runs in an agent (agentLogin).
-type loginProvider interface{ Login() agent.Login }
-
 // login returns the profile and running login of a connected server.
-func (am *appsManager) login(id string) (profiles.Profile, agent.Login, error) {
-	p, err := am.servers.get(id)
-	if err != nil {
-		return p, nil, err
-	}
-	m := am.servers
-	m.mu.Lock()
-	var r loginRunner
-	if lv := m.live[id]; lv != nil {
-		r = lv.runner
-	}
-	m.mu.Unlock()
-	lp, ok := r.(loginProvider)
-	if !ok {
-		return p, nil, notConnectedError(p.Name)
-	}
-	l := lp.Login()
-	if l == nil {
-		return p, nil, notConnectedError(p.Name)
-	}
-	return p, l, nil
+func (am *Manager) login(id string) (profiles.Profile, agent.Login, error) {
+	return am.logins.Login(id)
 }
 
 // stateFor returns the server's state, starting over (new scanner, forwards
 // to bind again) when the login is another one than last time.
-func (am *appsManager) stateFor(id string, l agent.Login) (sa *serverApps, fresh bool) {
+func (am *Manager) stateFor(id string, l agent.Login) (sa *serverApps, fresh bool) {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	sa = am.state[id]
@@ -285,8 +281,8 @@ func (am *appsManager) stateFor(id string, l agent.Login) (sa *serverApps, fresh
 	return sa, fresh
 }
 
-// count is the number of forwards the manager keeps.
-func (am *appsManager) count() int {
+// Count is the number of forwards the manager keeps.
+func (am *Manager) Count() int {
 	am.mu.Lock()
 	defer am.mu.Unlock()
 	n := 0
@@ -296,8 +292,8 @@ func (am *appsManager) count() int {
 	return n
 }
 
-// forget drops what the manager keeps for a deleted server.
-func (am *appsManager) forget(id string) {
+// Forget drops what the manager keeps for a deleted server.
+func (am *Manager) Forget(id string) {
 	am.mu.Lock()
 	delete(am.state, id)
 	am.mu.Unlock()
@@ -312,7 +308,7 @@ func (am *appsManager) forget(id string) {
 
 // --- listing ---
 
-func (am *appsManager) listApps(ctx context.Context, id string) (AppList, error) {
+func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 	if id == LocalServerID {
 		return am.listLocal(ctx), nil
 	}
@@ -347,7 +343,7 @@ func (am *appsManager) listApps(ctx context.Context, id string) (AppList, error)
 		list.Services = append(list.Services, as)
 	}
 	if am.changedLocked(&sa.pub, list) {
-		am.publish(TopicApps, list) // under am.mu: events stay in order
+		events.Publish(am.bus, TopicApps, list) // under am.mu: events stay in order
 	}
 	am.mu.Unlock()
 	if serr != nil {
@@ -358,7 +354,7 @@ func (am *appsManager) listApps(ctx context.Context, id string) (AppList, error)
 
 // changedLocked records list as published and reports whether it differs
 // from the last one (the time aside).
-func (am *appsManager) changedLocked(last *string, list AppList) bool {
+func (am *Manager) changedLocked(last *string, list AppList) bool {
 	l := list
 	l.ScannedAt = time.Time{}
 	b, _ := json.Marshal(l)
@@ -381,7 +377,7 @@ func scanErrorMessage(name string, err error) string {
 	return fmt.Sprintf("listing the apps of %s failed: %v", name, err)
 }
 
-func (am *appsManager) listLocal(ctx context.Context) AppList {
+func (am *Manager) listLocal(ctx context.Context) AppList {
 	am.localOnce.Do(func() {
 		am.local = discovery.NewLocalSource(discovery.Options{Logger: am.log.With("server", LocalServerID), Skip: am.isPorthole})
 	})
@@ -415,7 +411,7 @@ func (am *appsManager) listLocal(ctx context.Context) AppList {
 		list.Services = append(list.Services, as)
 	}
 	if am.changedLocked(&am.localPub, list) {
-		am.publish(TopicApps, list) // under localMu: events stay in order
+		events.Publish(am.bus, TopicApps, list) // under localMu: events stay in order
 	}
 	return list
 }
@@ -459,7 +455,7 @@ func pathOr(p, def string) string {
 }
 
 // lastService is what the last listing of the server said about port.
-func (am *appsManager) lastService(id string, port int) (discovery.Service, bool) {
+func (am *Manager) lastService(id string, port int) (discovery.Service, bool) {
 	var svcs []discovery.Service
 	if id == LocalServerID {
 		am.localMu.Lock()
@@ -502,7 +498,7 @@ func cleanAppPath(p string) (string, error) {
 	return p, nil
 }
 
-func (am *appsManager) openApp(ctx context.Context, id string, port int, path string) (OpenedApp, error) {
+func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string) (OpenedApp, error) {
 	if err := checkPort(port); err != nil {
 		return OpenedApp{}, err
 	}
@@ -559,20 +555,28 @@ func (am *appsManager) openApp(ctx context.Context, id string, port int, path st
 	return open, nil
 }
 
+// JupyterLookup finds the Jupyter server on a port of a server through its
+// scanner: (*discovery.Scanner).Jupyter, which answers from the last
+// listing (no round trip) while it is fresh, and trusts a runtime file only
+// when its pid is the port's listener.
+type JupyterLookup func(sc *discovery.Scanner, ctx context.Context, port int) (discovery.JupyterServer, bool, error)
+
 // jupyterToken finds the token of the Jupyter server on port ("" if none).
-func (am *appsManager) jupyterToken(ctx context.Context, id string, l agent.Login, port int, limit time.Duration) string {
+func (am *Manager) jupyterToken(ctx context.Context, id string, l agent.Login, port int, limit time.Duration) string {
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	sc, lookup := sa.scanner, am.jupyter
+	am.mu.Unlock()
 	jctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	js, err := am.jupyter(jctx, l)
+	j, ok, err := lookup(sc, jctx, port)
 	if err != nil {
-		am.log.Debug("no Jupyter servers found", "server", id, "err", err)
+		am.log.Debug("no Jupyter server found", "server", id, "err", err)
 		return ""
 	}
-	for _, j := range js {
-		if j.Port == port && j.Token != "" && !j.Secure {
-			am.log.Info("opening Jupyter with its token (auto-login)", "server", id, "jupyter", j)
-			return j.Token
-		}
+	if ok && j.Token != "" && !j.Secure {
+		am.log.Info("opening Jupyter with its token (auto-login)", "server", id, "jupyter", j)
+		return j.Token
 	}
 	return ""
 }
@@ -603,9 +607,9 @@ func withQueryParam(path, name, value string) string {
 
 // ensureForward makes sure the server has a forward of kind to port on the
 // port's stable endpoint, and returns it.
-func (am *appsManager) ensureForward(ctx context.Context, p profiles.Profile, l agent.Login, kind agent.ForwardKind, port int, dialHost string) (*appForward, error) {
+func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agent.Login, kind agent.ForwardKind, port int, dialHost string) (*appForward, error) {
 	if am.ports == nil {
-		return nil, webui.WithStatus(errors.New("local endpoints are not available in this mode"), 503)
+		return nil, apperr.Mark(errors.New("local endpoints are not available in this mode"), apperr.ErrUnavailable)
 	}
 	sa, fresh := am.stateFor(p.ID, l)
 	sa.fwdMu.Lock()
@@ -617,7 +621,7 @@ func (am *appsManager) ensureForward(ctx context.Context, p profiles.Profile, l 
 		return cur, nil
 	}
 	if cur != nil && cur.kind == agent.ForwardWeb && kind == agent.ForwardLocal {
-		return nil, webui.WithStatus(fmt.Errorf("port %d of %s is open in a tab at http://%s; its endpoint serves the app over HTTP, so it cannot also be a raw forward", port, p.Name, cur.bound), 409)
+		return nil, apperr.Mark(fmt.Errorf("port %d of %s is open in a tab at http://%s; its endpoint serves the app over HTTP, so it cannot also be a raw forward", port, p.Name, cur.bound), apperr.ErrConflict)
 	}
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
@@ -663,7 +667,7 @@ func (am *appsManager) ensureForward(ctx context.Context, p profiles.Profile, l 
 			am.mu.Unlock()
 			am.log.Info("forwarding", "server", p.ID, "kind", kind, "remote", port, "local", info.Addr)
 			if cur == nil {
-				am.servers.changed() // app.status counts the forwards
+				am.changed() // app.status counts the forwards
 			}
 			return want, nil
 		}
@@ -693,7 +697,7 @@ func findInfo(infos []agent.ForwardInfo, id string) (agent.ForwardInfo, bool) {
 }
 
 // specs are the agent's forwards for a set, in port order.
-func (am *appsManager) specs(p profiles.Profile, set map[int]*appForward) []agent.ForwardSpec {
+func (am *Manager) specs(p profiles.Profile, set map[int]*appForward) []agent.ForwardSpec {
 	ports := make([]int, 0, len(set))
 	for port := range set {
 		ports = append(ports, port)
@@ -717,9 +721,9 @@ func (am *appsManager) specs(p profiles.Profile, set map[int]*appForward) []agen
 	return out
 }
 
-// restore binds a server's forwards again after it connected in a new agent
+// Restore binds a server's forwards again after it connected in a new agent
 // (open tabs keep working after a disconnect and reconnect).
-func (am *appsManager) restore(ctx context.Context, id string) {
+func (am *Manager) Restore(ctx context.Context, id string) {
 	p, l, err := am.login(id)
 	if err != nil {
 		return
@@ -814,8 +818,8 @@ func splitAppURL(raw string) (appURL, error) {
 	return au, nil
 }
 
-// parseAppURL accepts a URL the way apps print it on the server and opens it.
-func (am *appsManager) parseAppURL(ctx context.Context, id, raw string) (OpenedApp, error) {
+// ParseAppURL accepts a URL the way apps print it on the server and opens it.
+func (am *Manager) ParseAppURL(ctx context.Context, id, raw string) (OpenedApp, error) {
 	au, err := splitAppURL(raw)
 	if err != nil {
 		return OpenedApp{}, err
@@ -825,16 +829,16 @@ func (am *appsManager) parseAppURL(ctx context.Context, id, raw string) (OpenedA
 		if !isLoopbackName(au.host) && !isThisComputer(au.host) {
 			return OpenedApp{}, notServerLocal(raw, au.host, "this computer")
 		}
-		return am.openApp(ctx, id, au.port, au.path)
+		return am.OpenApp(ctx, id, au.port, au.path)
 	}
-	p, err := am.servers.get(id)
+	p, err := am.logins.Get(id)
 	if err != nil {
 		return OpenedApp{}, err
 	}
 	if !isLoopbackName(au.host) && !am.isServerName(ctx, id, p, au.host) {
 		return OpenedApp{}, notServerLocal(raw, au.host, p.Name)
 	}
-	return am.openApp(ctx, id, au.port, au.path)
+	return am.OpenApp(ctx, id, au.port, au.path)
 }
 
 func notServerLocal(raw, host, where string) error {
@@ -882,7 +886,7 @@ func sameHostName(a, b string) bool {
 // ssh_config alias or name (the URL bar routes http://<name>:port/ to the
 // server of that name), or what `hostname` says on it (apps such as Jupyter
 // print that).
-func (am *appsManager) isServerName(ctx context.Context, id string, p profiles.Profile, host string) bool {
+func (am *Manager) isServerName(ctx context.Context, id string, p profiles.Profile, host string) bool {
 	if sameHostName(host, p.Host) || sameHostName(host, p.SSHConfigAlias) || sameHostName(host, p.Name) {
 		return true
 	}
@@ -922,7 +926,7 @@ func (am *appsManager) isServerName(ctx context.Context, id string, p profiles.P
 
 // --- raw forwards ---
 
-func (am *appsManager) forwardPort(ctx context.Context, id string, port int) (RawForward, error) {
+func (am *Manager) ForwardPort(ctx context.Context, id string, port int) (RawForward, error) {
 	if err := checkPort(port); err != nil {
 		return RawForward{}, err
 	}
@@ -978,7 +982,7 @@ func connectHint(k discovery.Kind, remotePort int, host string, port int) string
 
 // --- the system browser ---
 
-func (am *appsManager) openExternal(raw string) error {
+func (am *Manager) OpenExternal(raw string) error {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return badInput("only http:// and https:// addresses open in the browser")
@@ -989,38 +993,6 @@ func (am *appsManager) openExternal(raw string) error {
 	return nil
 }
 
-// --- App methods (docs/API.md) ---
-
-// ListApps lists what listens on a server ("local": this computer) and
-// what it is; it publishes `apps` when the list changed.
-func (a *App) ListApps(serverID string) (AppList, error) {
-	return a.apps.listApps(a.context(), serverID)
-}
-
-// OpenApp opens an app of a server in a tab: on the port's stable local
-// endpoint, through an HTTP-aware forward.
-func (a *App) OpenApp(serverID string, port int, path string) (OpenedApp, error) {
-	return a.apps.openApp(a.context(), serverID, port, path)
-}
-
-// ParseAppURL opens a URL the way apps print it on the server
-// (http://localhost:8888/lab?token=…).
-func (a *App) ParseAppURL(serverID string, raw string) (OpenedApp, error) {
-	return a.apps.parseAppURL(a.context(), serverID, raw)
-}
-
-// ForwardPort makes a raw forward (-L) of a server's port on its stable
-// local endpoint, for clients such as psql.
-func (a *App) ForwardPort(serverID string, port int) (RawForward, error) {
-	return a.apps.forwardPort(a.context(), serverID, port)
-}
-
-// OpenExternal opens an http(s) URL in the system browser.
-func (a *App) OpenExternal(url string) error { return a.apps.openExternal(url) }
-
-// context is the UI's lifetime.
-func (a *App) context() context.Context {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ctx
-}
+// OnChange sets what runs when the number of forwards changed (app.status).
+// Call it before use.
+func (am *Manager) OnChange(f func()) { am.changed = f }

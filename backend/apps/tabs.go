@@ -1,4 +1,4 @@
-package main
+package apps
 
 import (
 	"encoding/json"
@@ -14,7 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/porthole-app/porthole/backend/webui"
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/atomicfile"
 )
 
 // SavedTab is an app tab as it is restored at the next start: the UI calls
@@ -34,16 +35,16 @@ type SavedTab struct {
 const (
 	maxSavedTabs  = 200
 	maxTabField   = 8 << 10 // bytes per string field
-	tabsFileLimit = 4 << 20
+	TabsFileLimit = 4 << 20
 )
 
-// tabsFile keeps the open tabs in tabs.json (atomic writes, mode 0600).
+// TabsFile keeps the open tabs in tabs.json (atomic writes, mode 0600).
 //
 // A file that does not parse is reported (logged, with its line and
 // column) and kept: it is copied to tabs.json.broken-<UTC time> before the
 // next SaveTabs writes a new tabs.json, so nothing the user had is lost,
 // while the tabs opened since are still saved.
-type tabsFile struct {
+type TabsFile struct {
 	path string
 	log  *slog.Logger
 	now  func() time.Time
@@ -57,26 +58,27 @@ type tabsFile struct {
 // errTabsBroken: tabs.json exists but cannot be read.
 var errTabsBroken = errors.New("the saved tabs cannot be read")
 
-func openTabs(path string, log *slog.Logger) *tabsFile {
+// OpenTabs reads path (a missing file: no tabs).
+func OpenTabs(path string, log *slog.Logger) *TabsFile {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &tabsFile{path: path, log: log, now: time.Now, tabs: []SavedTab{}}
+	f := &TabsFile{path: path, log: log, now: time.Now, tabs: []SavedTab{}}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return f
 	case err != nil:
 		f.broken = fmt.Errorf("%w: %s: %w", errTabsBroken, path, err)
-	case len(b) > tabsFileLimit:
-		f.broken = fmt.Errorf("%w: %s is larger than %d bytes", errTabsBroken, path, tabsFileLimit)
+	case len(b) > TabsFileLimit:
+		f.broken = fmt.Errorf("%w: %s is larger than %d bytes", errTabsBroken, path, TabsFileLimit)
 		f.raw = b
 	default:
 		var tabs []SavedTab
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&tabs); err != nil {
-			f.broken = fmt.Errorf("%w: %s: %s", errTabsBroken, path, describeJSONError(b, err))
+			f.broken = fmt.Errorf("%w: %s: %s", errTabsBroken, path, atomicfile.DescribeJSONError(b, err))
 			f.raw = b
 		} else if err := validateTabs(tabs); err != nil {
 			f.broken = fmt.Errorf("%w: %s: %w", errTabsBroken, path, err)
@@ -91,17 +93,24 @@ func openTabs(path string, log *slog.Logger) *tabsFile {
 	return f
 }
 
-// Get returns the saved tabs (none when the file is broken).
-func (f *tabsFile) Get() []SavedTab {
+// Get returns the saved tabs (none when the file is broken; none for a nil
+// TabsFile, which keeps nothing).
+func (f *TabsFile) Get() []SavedTab {
+	if f == nil {
+		return []SavedTab{}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]SavedTab{}, f.tabs...)
 }
 
-// Save replaces the saved tabs.
-func (f *tabsFile) Save(tabs []SavedTab) error {
+// Save replaces the saved tabs (a nil TabsFile only checks them).
+func (f *TabsFile) Save(tabs []SavedTab) error {
 	if err := validateTabs(tabs); err != nil {
-		return &badInputError{msg: "SaveTabs: " + err.Error()}
+		return apperr.BadInput("SaveTabs: %w", err)
+	}
+	if f == nil {
+		return nil
 	}
 	clean := make([]SavedTab, len(tabs))
 	for i, t := range tabs {
@@ -118,17 +127,17 @@ func (f *tabsFile) Save(tabs []SavedTab) error {
 	defer f.mu.Unlock()
 	if f.broken != nil && f.raw == nil {
 		// It could not even be read: it cannot be backed up either.
-		return webui.WithStatus(fmt.Errorf("%w; fix its permissions or remove it, then restart Porthole", f.broken), 409)
+		return apperr.Mark(fmt.Errorf("%w; fix its permissions or remove it, then restart Porthole", f.broken), apperr.ErrConflict)
 	}
 	if f.broken != nil {
-		backup := f.path + ".broken-" + f.now().UTC().Format("20060102T150405Z")
-		if err := writeFileAtomic(backup, f.raw, 0o600); err != nil {
+		backup, err := atomicfile.WriteBackup(f.path+".broken-"+f.now().UTC().Format("20060102T150405Z"), f.raw)
+		if err != nil {
 			return fmt.Errorf("keep a copy of the unreadable %s before replacing it: %w", f.path, err)
 		}
 		f.log.Warn("the unreadable saved tabs were kept; a new tabs file is written", "backup", backup, "was", f.broken)
 		f.raw = nil
 	}
-	if err := writeFileAtomic(f.path, append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save the tabs: %w", err)
 	}
 	f.tabs, f.broken = clean, nil
@@ -189,43 +198,22 @@ func stripToken(s string) string {
 	return head + "?" + strings.Join(kept, "&") + frag
 }
 
-// tabsPath is configDir()/tabs.json.
+// tabsPath is atomicfile.ConfigDir()/tabs.json.
 func tabsPath() (string, error) {
-	d, err := configDir()
+	d, err := atomicfile.ConfigDir()
 	if err != nil {
 		return "", err
 	}
 	return filepath.Join(d, "tabs.json"), nil
 }
 
-// openTabsLogged opens tabs.json in the config dir; without a config dir
+// OpenTabsLogged opens tabs.json in the config dir; without a config dir
 // the tabs live in memory for this run.
-func openTabsLogged(log *slog.Logger) *tabsFile {
+func OpenTabsLogged(log *slog.Logger) *TabsFile {
 	p, err := tabsPath()
 	if err != nil {
 		log.Warn("tabs will not be restored at the next start", "err", err)
 		return nil
 	}
-	return openTabs(p, log)
-}
-
-// --- App methods (docs/API.md) ---
-
-// GetTabs returns the tabs saved by the last SaveTabs (for restoring them).
-func (a *App) GetTabs() []SavedTab {
-	if a.tabs == nil {
-		return []SavedTab{}
-	}
-	return a.tabs.Get()
-}
-
-// SaveTabs saves the open tabs, to restore them at the next start.
-func (a *App) SaveTabs(tabs []SavedTab) error {
-	if a.tabs == nil {
-		if err := validateTabs(tabs); err != nil {
-			return &badInputError{msg: "SaveTabs: " + err.Error()}
-		}
-		return nil
-	}
-	return a.tabs.Save(tabs)
+	return OpenTabs(p, log)
 }

@@ -1,10 +1,14 @@
-package main
+package ui
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/porthole-app/porthole/backend/agent"
+	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/prompts"
+	"github.com/porthole-app/porthole/backend/servers"
 	"io"
 	"log/slog"
 	"net"
@@ -80,7 +84,8 @@ func (s *syncBuffer) String() string {
 
 type testApp struct {
 	app     *App
-	hub     *eventHub
+	life    *Lifecycle
+	bus     *events.Bus
 	rec     *recorder
 	secrets *profiles.Memory
 	store   *profiles.Store
@@ -92,7 +97,19 @@ type testAppOptions struct {
 	promptTimeout time.Duration
 	sshConfig     string // contents of HOME/.ssh/config ("" = none)
 	profilesJSON  string // initial contents of profiles.json ("" = none)
+	// defaultSSHConfig: ConfigPath "" (HOME/.ssh/config) even without sshConfig.
+	defaultSSHConfig bool
+	// agents: run each login in a `porthole agent` process (this test
+	// binary, see TestMain) over RPC, as the app does; false runs it
+	// in-process (agent.LocalLogin). Both are production logins.
+	agents bool
 }
+
+// loginKinds are the two implementations of agent.Login the tests run on.
+var loginKinds = []struct {
+	name   string
+	agents bool
+}{{"local", false}, {"agent", true}}
 
 // newTestApp builds an App with a profiles file and a fake HOME in a temp
 // dir, an in-memory SecretStore, no ssh agent and no system ssh_config.
@@ -103,6 +120,9 @@ func newTestApp(t *testing.T, o testAppOptions) *testApp {
 		t.Fatal(err)
 	}
 	cfgPath := "none"
+	if o.defaultSSHConfig {
+		cfgPath = ""
+	}
 	if o.sshConfig != "" {
 		cfgPath = filepath.Join(home, ".ssh", "config")
 		if err := os.WriteFile(cfgPath, []byte(o.sshConfig), 0o600); err != nil {
@@ -122,25 +142,31 @@ func newTestApp(t *testing.T, o testAppOptions) *testApp {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store, _ := profiles.Open(ppath, log)
 	secrets := profiles.NewMemory()
-	hub := newEventHub()
+	bus := events.New()
 	rec := &recorder{}
-	hub.AddSink(rec)
-	app := NewApp(log, ModeServe, hub, nil, withServers(serverConfig{
-		store:   store,
-		secrets: secrets,
-		backend: "memory (test)",
-		ssh: sshBase{
+	bus.AddSink(rec)
+	cfg := servers.Config{
+		Store:   store,
+		Secrets: secrets,
+		Backend: "memory (test)",
+		SSH: servers.SSHBase{
 			HomeDir: home, ConfigPath: cfgPath, SystemConfigPath: "none", AgentSocket: "none",
 		},
-		promptTimeout: o.promptTimeout,
-	}))
+		PromptTimeout: o.promptTimeout,
+		StartLogin:    servers.LocalLogins(log.With("component", "login")),
+	}
+	if o.agents {
+		sup := agent.NewSupervisor(agent.SupervisorOptions{Env: []string{"GORACE=atexit_sleep_ms=0"}, Logger: log.With("component", "agents")})
+		cfg.StartLogin, cfg.CloseLogins = servers.SupervisorLogins(sup), func() { _ = sup.Close() }
+	}
+	app, life := New(Options{Log: log, Mode: ModeServe, Bus: bus, Servers: cfg})
 	ctx, cancel := context.WithCancel(context.Background())
-	app.startup(ctx)
+	life.Startup(ctx)
 	t.Cleanup(func() {
 		cancel()
-		app.shutdown()
+		life.Shutdown()
 	})
-	return &testApp{app: app, hub: hub, rec: rec, secrets: secrets, store: store, home: home, logs: logs}
+	return &testApp{app: app, life: life, bus: bus, rec: rec, secrets: secrets, store: store, home: home, logs: logs}
 }
 
 // bridge serves the App through the real webui bridge on a loopback port.
@@ -152,7 +178,7 @@ type bridge struct {
 
 func newBridge(t *testing.T, ta *testApp) *bridge {
 	t.Helper()
-	srv, err := webui.New(webui.Options{Bound: ta.app, Snapshot: ta.hub.Snapshot})
+	srv, err := webui.New(webui.Options{Bound: ta.app, Snapshot: ta.app.Snapshot, Status: HTTPStatus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +230,7 @@ func (b *bridge) raw(method, body string) (int, string) {
 }
 
 // waitPrompt waits (up to 10 s) for an open prompt of the given kind and server.
-func waitPrompt(t *testing.T, a *App, serverID string, kind PromptKind) Prompt {
+func waitPrompt(t *testing.T, a *App, serverID string, kind prompts.PromptKind) prompts.Prompt {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -216,11 +242,11 @@ func waitPrompt(t *testing.T, a *App, serverID string, kind PromptKind) Prompt {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("no %s prompt for %s within 10 s; open prompts: %+v", kind, serverID, a.Prompts())
-	return Prompt{}
+	return prompts.Prompt{}
 }
 
 type connectResult struct {
-	sum ServerSummary
+	sum servers.ServerSummary
 	err error
 }
 
@@ -245,11 +271,11 @@ func waitConnect(t *testing.T, ch <-chan connectResult) connectResult {
 	return connectResult{}
 }
 
-func serverErrorOf(t *testing.T, err error) *ServerError {
+func serverErrorOf(t *testing.T, err error) *servers.ServerError {
 	t.Helper()
-	var ce *connectError
+	var ce *servers.ConnectError
 	if !errors.As(err, &ce) {
-		t.Fatalf("error %v (%T) is not a *connectError", err, err)
+		t.Fatalf("error %v (%T) is not a *servers.ConnectError", err, err)
 	}
-	return ce.se
+	return ce.Server
 }

@@ -1,12 +1,12 @@
-package main
+package ui
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/porthole-app/porthole/backend/apps"
 	"io"
 	"log"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,13 +25,13 @@ import (
 	"github.com/porthole-app/porthole/internal/testrig"
 )
 
-func findService(list AppList, port int) (AppService, bool) {
+func findService(list apps.AppList, port int) (apps.AppService, bool) {
 	for _, s := range list.Services {
 		if s.Port == port {
 			return s, true
 		}
 	}
-	return AppService{}, false
+	return apps.AppService{}, false
 }
 
 // TestAppsOnAServer runs the whole path on one server login in an agent:
@@ -46,13 +46,13 @@ func TestAppsOnAServer(t *testing.T) {
 
 	t.Run("not connected: 409, unknown server: 404", func(t *testing.T) {
 		_, err := r.app.ListApps(p.ID)
-		if httpStatus(err) != 409 || !strings.Contains(err.Error(), "Connect to gpu box first") {
-			t.Fatalf("ListApps before Connect = %v (status %d)", err, httpStatus(err))
+		if HTTPStatus(err) != 409 || !strings.Contains(err.Error(), "Connect to gpu box first") {
+			t.Fatalf("ListApps before Connect = %v (status %d)", err, HTTPStatus(err))
 		}
-		if _, err := r.app.OpenApp(p.ID, web.port, "/"); httpStatus(err) != 409 {
+		if _, err := r.app.OpenApp(p.ID, web.port, "/"); HTTPStatus(err) != 409 {
 			t.Fatalf("OpenApp before Connect = %v", err)
 		}
-		if _, err := r.app.ListApps("nope"); httpStatus(err) != 404 {
+		if _, err := r.app.ListApps("nope"); HTTPStatus(err) != 404 {
 			t.Fatalf("ListApps of an unknown server = %v", err)
 		}
 	})
@@ -61,10 +61,10 @@ func TestAppsOnAServer(t *testing.T) {
 	// A fake Jupyter on the web app's port, with a token: before any
 	// listing the port's kind is unknown, so OpenApp looks for a token.
 	const token = "s3cret-jupyter-token"
-	r.app.apps.jupyter = func(ctx context.Context, ex discovery.Execer) ([]discovery.JupyterServer, error) {
-		return []discovery.JupyterServer{{Port: web.port, BaseURL: "/", Token: token}}, nil
-	}
-	var first OpenedApp
+	r.app.apps.SetJupyterLookup(func(_ *discovery.Scanner, _ context.Context, port int) (discovery.JupyterServer, bool, error) {
+		return discovery.JupyterServer{Port: web.port, BaseURL: "/", Token: token}, port == web.port, nil
+	})
+	var first apps.OpenedApp
 	t.Run("OpenApp of an unlisted port: endpoint, forward, Jupyter token", func(t *testing.T) {
 		o, err := r.app.OpenApp(p.ID, web.port, "/lab?x=1")
 		if err != nil {
@@ -88,7 +88,7 @@ func TestAppsOnAServer(t *testing.T) {
 		}
 		first = o
 	})
-	r.app.apps.jupyter = discovery.JupyterServers
+	r.app.apps.SetJupyterLookup(nil)
 
 	t.Run("the app works through the endpoint: page, headers, cookie, websocket", func(t *testing.T) {
 		b := newBrowser(t)
@@ -100,9 +100,16 @@ func TestAppsOnAServer(t *testing.T) {
 			t.Errorf("X-Frame-Options %q reached the browser", h.Get("X-Frame-Options"))
 		}
 		csp := h.Get("Content-Security-Policy")
-		for _, want := range []string{"frame-ancestors 'self'", "wails://wails", "http://127.0.0.1:9", "http://localhost:9"} {
+		for _, want := range []string{"frame-ancestors 'self'", "http://127.0.0.1:9", "http://localhost:9"} {
 			if !strings.Contains(csp, want) {
-				t.Errorf("CSP %q lacks %q: Porthole's window and serve's page must be able to frame the app", csp, want)
+				t.Errorf("CSP %q lacks %q: serve's page must be able to frame the app", csp, want)
+			}
+		}
+		// Only the running mode's own page may frame it: in serve mode not
+		// the desktop window's origins (issue 14, finding 10).
+		for _, not := range []string{"wails://wails", "wails.localhost"} {
+			if strings.Contains(csp, not) {
+				t.Errorf("CSP %q names %q in serve mode", csp, not)
 			}
 		}
 		_, body, _ = fetch(t, b, first.LocalOrigin+"/headers")
@@ -170,7 +177,7 @@ func TestAppsOnAServer(t *testing.T) {
 				t.Errorf("AppList JSON lacks %s: %s", key, b)
 			}
 		}
-		n := r.rec.count(TopicApps, func(d any) bool { return d.(AppList).ServerID == p.ID })
+		n := r.rec.count(apps.TopicApps.Name(), func(d any) bool { return d.(apps.AppList).ServerID == p.ID })
 		if n != 1 {
 			t.Errorf("%d apps events; want one for the new list", n)
 		}
@@ -186,7 +193,7 @@ func TestAppsOnAServer(t *testing.T) {
 		if string(b1) != string(b2) {
 			want++
 		}
-		if got := r.rec.count(TopicApps, nil); got != want {
+		if got := r.rec.count(apps.TopicApps.Name(), nil); got != want {
 			t.Errorf("%d apps events after a rescan (changed: %v); want %d", got, want != n, want)
 		}
 	})
@@ -209,7 +216,7 @@ func TestAppsOnAServer(t *testing.T) {
 			port int
 			path string
 		}{{0, "/"}, {70000, "/"}, {web.port, "lab"}, {web.port, "//evil.example/"}, {web.port, "/a b"}, {web.port, "/a\\b"}} {
-			if _, err := r.app.OpenApp(p.ID, tc.port, tc.path); httpStatus(err) != 400 {
+			if _, err := r.app.OpenApp(p.ID, tc.port, tc.path); HTTPStatus(err) != 400 {
 				t.Errorf("OpenApp(%d, %q) = %v, want a 400", tc.port, tc.path, err)
 			}
 		}
@@ -240,7 +247,7 @@ func TestAppsOnAServer(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				o, err := r.app.ParseAppURL(p.ID, tt.raw)
 				if tt.status != 0 {
-					if httpStatus(err) != tt.status {
+					if HTTPStatus(err) != tt.status {
 						t.Fatalf("ParseAppURL(%q) = %+v, %v; want a %d", tt.raw, o, err, tt.status)
 					}
 					if tt.name == "a foreign host" && !strings.Contains(err.Error(), "is not on gpu box's localhost") {
@@ -283,7 +290,7 @@ func TestAppsOnAServer(t *testing.T) {
 		if err != nil || again.LocalAddr != rf.LocalAddr {
 			t.Errorf("ForwardPort again = %+v, %v; want the same endpoint", again, err)
 		}
-		if _, err := r.app.ForwardPort(p.ID, web.port); httpStatus(err) != 409 {
+		if _, err := r.app.ForwardPort(p.ID, web.port); HTTPStatus(err) != 409 {
 			t.Errorf("ForwardPort of the port open in a tab = %v, want a 409", err)
 		}
 	})
@@ -296,10 +303,7 @@ func TestAppsOnAServer(t *testing.T) {
 		port := tlsApp.Listener.Addr().(*net.TCPAddr).Port
 		// As if the last listing had found it (it runs in this test process,
 		// which the listing hides as one of Porthole's own).
-		r.app.apps.mu.Lock()
-		sa := r.app.apps.state[p.ID]
-		sa.last = append(sa.last, discovery.Service{Port: port, Kind: discovery.KindHTTPS, IsWeb: true, TLS: true, OpenPath: "/", DialHost: "127.0.0.1", Title: "HTTPS"})
-		r.app.apps.mu.Unlock()
+		r.app.apps.NoteService(p.ID, discovery.Service{Port: port, Kind: discovery.KindHTTPS, IsWeb: true, TLS: true, OpenPath: "/", DialHost: "127.0.0.1", Title: "HTTPS"})
 		o, err := r.app.OpenApp(p.ID, port, "")
 		if err != nil {
 			t.Fatal(err)
@@ -341,7 +345,7 @@ func TestAppsOnAServer(t *testing.T) {
 		if _, err := r.app.Disconnect(p.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := r.app.ListApps(p.ID); httpStatus(err) != 409 {
+		if _, err := r.app.ListApps(p.ID); HTTPStatus(err) != 409 {
 			t.Fatalf("ListApps after Disconnect = %v, want a 409", err)
 		}
 		r.connect(t, p.ID)
@@ -407,8 +411,8 @@ func TestAppsOnThisComputer(t *testing.T) {
 	srv, key := appsServer(t)
 	web := startWebAppProc(t)
 	r := newAppsRig(t, srv, key, web, "")
-	list, err := r.app.ListApps(LocalServerID)
-	if err != nil || list.ServerID != LocalServerID {
+	list, err := r.app.ListApps(apps.LocalServerID)
+	if err != nil || list.ServerID != apps.LocalServerID {
 		t.Fatalf("ListApps(local) = %+v, %v", list, err)
 	}
 	s, ok := findService(list, web.port)
@@ -422,162 +426,20 @@ func TestAppsOnThisComputer(t *testing.T) {
 	if _, ok := findService(list, atoi(sshPort)); ok {
 		t.Errorf("this test's own listener (a Porthole process) is listed")
 	}
-	o, err := r.app.OpenApp(LocalServerID, web.port, "/x?y=1")
+	o, err := r.app.OpenApp(apps.LocalServerID, web.port, "/x?y=1")
 	if err != nil || o.LocalURL != fmt.Sprintf("http://127.0.0.1:%d/x?y=1", web.port) || o.Notice != "" {
 		t.Fatalf("OpenApp(local) = %+v, %v", o, err)
 	}
 	if r.app.Status().Forwards != 0 {
 		t.Errorf("a local app got a forward")
 	}
-	if _, err := r.app.ParseAppURL(LocalServerID, "http://example.org/"); httpStatus(err) != 400 {
+	if _, err := r.app.ParseAppURL(apps.LocalServerID, "http://example.org/"); HTTPStatus(err) != 400 {
 		t.Errorf("ParseAppURL(local, foreign) = %v, want a 400", err)
 	}
-	rf, err := r.app.ForwardPort(LocalServerID, 5432)
+	rf, err := r.app.ForwardPort(apps.LocalServerID, 5432)
 	if err != nil || rf.LocalAddr != "127.0.0.1:5432" || rf.Hint != "psql -h 127.0.0.1 -p 5432" {
 		t.Errorf("ForwardPort(local) = %+v, %v", rf, err)
 	}
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
-
-func TestOpenExternal(t *testing.T) {
-	am := newAppsManager(slog.New(slog.DiscardHandler), func(string, any) {}, nil, nil)
-	var opened []string
-	am.openURL = func(u string) error { opened = append(opened, u); return nil }
-	for _, tc := range []struct {
-		url string
-		ok  bool
-	}{
-		{"http://127.0.0.2:8888/lab", true},
-		{"https://example.com/x?y#z", true},
-		{"file:///etc/passwd", false},
-		{"javascript:alert(1)", false},
-		{"", false},
-		{"http://user:pw@example.com/", false},
-		{"/relative", false},
-	} {
-		err := am.openExternal(tc.url)
-		if tc.ok != (err == nil) || (!tc.ok && httpStatus(err) != 400) {
-			t.Errorf("openExternal(%q) = %v", tc.url, err)
-		}
-	}
-	if len(opened) != 2 {
-		t.Errorf("opened %v", opened)
-	}
-}
-
-func TestConnectHint(t *testing.T) {
-	for _, tc := range []struct {
-		kind       discovery.Kind
-		remote     int
-		host, want string
-	}{
-		{discovery.KindPostgres, 5432, "127.0.0.2", "psql -h 127.0.0.2 -p 5432"},
-		{discovery.KindUnknown, 5432, "127.0.0.2", "psql -h 127.0.0.2 -p 5432"},
-		{discovery.KindRedis, 6380, "127.0.0.3", "redis-cli -h 127.0.0.3 -p 6380"},
-		{discovery.KindMySQL, 3306, "127.0.0.2", "mysql -h 127.0.0.2 -P 3306"},
-		{discovery.KindMongoDB, 27017, "127.0.0.2", "mongosh --host 127.0.0.2 --port 27017"},
-		{discovery.KindNotHTTP, 9000, "127.0.0.2", "connect to 127.0.0.2:9000"},
-		{discovery.KindHTTP, 8080, "127.0.0.2", "open http://127.0.0.2:8080/"},
-	} {
-		if got := connectHint(tc.kind, tc.remote, tc.host, tc.remote); got != tc.want {
-			t.Errorf("connectHint(%v, %d) = %q, want %q", tc.kind, tc.remote, got, tc.want)
-		}
-	}
-}
-
-func TestSameHostName(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"gpu1", "gpu1.example.com", true},
-		{"GPU1.example.com.", "gpu1.example.com", true},
-		{"gpu1.other.org", "gpu1.example.com", false},
-		{"gpu2", "gpu1", false},
-		{"10.0.0.7", "10.0.0.7", true},
-		{"10.0.0.7", "10.0.0.8", false},
-		{"10", "10.0.0.7", false},
-		{"", "", false},
-	} {
-		if got := sameHostName(tc.a, tc.b); got != tc.want {
-			t.Errorf("sameHostName(%q, %q) = %v", tc.a, tc.b, got)
-		}
-	}
-}
-
-// appURLCases are splitAppURL's table (and the fuzz test's seeds).
-var appURLCases = []struct {
-	raw  string
-	host string
-	port int
-	path string
-	ok   bool
-}{
-	{"http://localhost:8888/lab?token=abc", "localhost", 8888, "/lab?token=abc", true},
-	{"  http://127.0.0.1:6006  ", "127.0.0.1", 6006, "/", true},
-	{"http://0.0.0.0:8501/?a=b#c", "0.0.0.0", 8501, "/?a=b#c", true},
-	{"http://[::1]:5000/x%20y", "::1", 5000, "/x%20y", true},
-	{"localhost:8080/a/b", "localhost", 8080, "/a/b", true},
-	{"http://gpu1/", "gpu1", 80, "/", true},
-	{"HTTP://Host:1/", "Host", 1, "/", true},
-	{"https://localhost:8888/", "", 0, "", false},
-	{"ftp://localhost/", "", 0, "", false},
-	{"http://localhost:0/", "", 0, "", false},
-	{"http://localhost:99999/", "", 0, "", false},
-	{"http://a:b@localhost:1/", "", 0, "", false},
-	{"http:///path", "", 0, "", false},
-	{"", "", 0, "", false},
-	{"mailto:a@b", "", 0, "", false},
-}
-
-func TestSplitAppURL(t *testing.T) {
-	for _, tc := range appURLCases {
-		t.Run(tc.raw, func(t *testing.T) {
-			got, err := splitAppURL(tc.raw)
-			if !tc.ok {
-				if err == nil || httpStatus(err) != 400 {
-					t.Fatalf("splitAppURL(%q) = %+v, %v; want a 400", tc.raw, got, err)
-				}
-				return
-			}
-			if err != nil || got.host != tc.host || got.port != tc.port || got.path != tc.path {
-				t.Fatalf("splitAppURL(%q) = %+v, %v; want %s %d %s", tc.raw, got, err, tc.host, tc.port, tc.path)
-			}
-		})
-	}
-}
-
-func FuzzSplitAppURL(f *testing.F) {
-	for _, tc := range appURLCases {
-		f.Add(tc.raw)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		got, err := splitAppURL(raw)
-		if err != nil {
-			if httpStatus(err) != 400 {
-				t.Fatalf("splitAppURL(%q): %v is not a 400", raw, err)
-			}
-			return
-		}
-		if got.port < 1 || got.port > 65535 || got.host == "" {
-			t.Fatalf("splitAppURL(%q) = %+v", raw, got)
-		}
-		if _, err := cleanAppPath(got.path); err != nil || !strings.HasPrefix(got.path, "/") {
-			t.Fatalf("splitAppURL(%q) gave path %q: %v", raw, got.path, err)
-		}
-	})
-}
-
-func TestWithQueryParam(t *testing.T) {
-	for _, tc := range []struct{ path, want string }{
-		{"/lab", "/lab?token=t%2B1"},
-		{"/lab?x=1", "/lab?x=1&token=t%2B1"},
-		{"/lab?", "/lab?token=t%2B1"},
-		{"/lab#tree/a", "/lab?token=t%2B1#tree/a"},
-	} {
-		if got := withQueryParam(tc.path, "token", "t+1"); got != tc.want {
-			t.Errorf("withQueryParam(%q) = %q, want %q", tc.path, got, tc.want)
-		}
-	}
-}

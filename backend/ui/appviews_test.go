@@ -1,7 +1,9 @@
-package main
+package ui
 
 import (
 	"errors"
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/events"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -43,7 +45,7 @@ func TestValidateAppViewSpec(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errBadInput) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, apperr.ErrBadInput) {
 				t.Fatalf("error %v, want one saying %q (bad input)", err, tc.want)
 			}
 		})
@@ -94,15 +96,15 @@ func (f *fakeViews) Close()                      {}
 
 func TestAppViewMethods(t *testing.T) {
 	// serve (no host): refused in words, as bad input.
-	serve := NewApp(nil, ModeServe, newEventHub(), nil)
-	if err := serve.SyncAppViews(AppViewSpec{}); err == nil || !errors.Is(err, errBadInput) || !strings.Contains(err.Error(), "iframes") {
+	serve, _ := New(Options{Mode: ModeServe, Bus: events.New()})
+	if err := serve.SyncAppViews(AppViewSpec{}); err == nil || !errors.Is(err, apperr.ErrBadInput) || !strings.Contains(err.Error(), "iframes") {
 		t.Fatalf("serve SyncAppViews: %v", err)
 	}
 	if serve.Status().AppViews {
 		t.Fatal("serve says it has app views")
 	}
 	fv := &fakeViews{}
-	a := NewApp(nil, ModeDesktop, newEventHub(), nil, withAppViews(fv))
+	a, _ := New(Options{Mode: ModeDesktop, Bus: events.New(), Views: fv})
 	if !a.Status().AppViews {
 		t.Fatal("Status().AppViews is false with a host")
 	}

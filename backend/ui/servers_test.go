@@ -1,7 +1,8 @@
-package main
+package ui
 
 import (
 	"encoding/json"
+	"github.com/porthole-app/porthole/backend/servers"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +64,7 @@ func TestServerMethodsThroughTheBridge(t *testing.T) {
 				if code != 200 {
 					t.Fatalf("status %d: %s", code, body)
 				}
-				var res ValidationResult
+				var res servers.ValidationResult
 				mustJSON(t, body, &res)
 				if res.Valid != (len(tt.fields) == 0) || len(res.Fields) != len(tt.fields) {
 					t.Fatalf("result %s; want fields %v", body, tt.fields)
@@ -117,24 +118,24 @@ func TestServerMethodsThroughTheBridge(t *testing.T) {
 		}
 		saved.Port = 2222
 		code, body = b.call("ListServers")
-		var list []ServerSummary
+		var list []servers.ServerSummary
 		mustJSON(t, body, &list)
 		if code != 200 || len(list) != 1 || list[0].Name != "gpu box" || list[0].Port != 2222 || list[0].User != "alice" ||
-			list[0].State != ServerDisconnected || list[0].Color != "#3b82f6" {
+			list[0].State != servers.ServerDisconnected || list[0].Color != "#3b82f6" {
 			t.Fatalf("ListServers: %d %s", code, body)
 		}
 		if !strings.Contains(body, `"state":"disconnected"`) {
 			t.Fatalf("state is not written as its name: %s", body)
 		}
 		// The servers event carries the list and app.status the count.
-		snap := ta.hub.Snapshot()
+		snap := ta.bus.Snapshot()
 		var sawServers, sawStatus bool
 		for _, e := range snap {
 			switch e.Topic {
-			case TopicServers:
-				l := e.Data.(ServerList)
+			case servers.TopicServers.Name():
+				l := e.Data.(servers.ServerList)
 				sawServers = len(l.Servers) == 1 && l.Path == ta.store.Path() && !l.ReadOnly
-			case TopicStatus:
+			case TopicStatus.Name():
 				sawStatus = e.Data.(AppStatus).Servers == 1
 			}
 		}
@@ -213,10 +214,10 @@ func TestBrokenProfilesFileStillStarts(t *testing.T) {
 	broken := "{\n  \"schemaVersion\": 2,\n  \"profiles\": [ oops ]\n}\n"
 	ta := newTestApp(t, testAppOptions{profilesJSON: broken})
 	b := newBridge(t, ta)
-	var list ServerList
-	for _, e := range ta.hub.Snapshot() {
-		if e.Topic == TopicServers {
-			list = e.Data.(ServerList)
+	var list servers.ServerList
+	for _, e := range ta.bus.Snapshot() {
+		if e.Topic == servers.TopicServers.Name() {
+			list = e.Data.(servers.ServerList)
 		}
 	}
 	if !list.ReadOnly || !strings.Contains(list.LoadError, "line 3") || !strings.Contains(list.LoadError, ta.store.Path()) {
@@ -265,7 +266,7 @@ Host plain
 	if code != 200 {
 		t.Fatalf("ImportCandidates: %d %s", code, body)
 	}
-	var l ImportList
+	var l servers.ImportList
 	mustJSON(t, body, &l)
 	var aliases []string
 	for _, c := range l.Candidates {
@@ -287,7 +288,7 @@ Host plain
 	if code != 200 {
 		t.Fatalf("ImportServers: %d %s", code, body)
 	}
-	var res ImportResult
+	var res servers.ImportResult
 	mustJSON(t, body, &res)
 	if len(res.Added) != 1 || res.Added[0].SSHConfigAlias != "gpu" || res.Added[0].Host != "10.0.0.7" ||
 		strings.Join(res.Added[0].JumpHosts, ",") != "jump@bastion" || len(res.Skipped) != 1 || res.Skipped[0].Alias != "nope" {
@@ -304,37 +305,16 @@ Host plain
 	}
 
 	// The linked profile resolves through the alias at connect time.
-	cfg, err := resolveProfile(res.Added[0], sshBase{HomeDir: ta.home, ConfigPath: filepath.Join(ta.home, ".ssh", "config"), SystemConfigPath: "none"})
+	cfg, err := servers.LoginSpec(res.Added[0], servers.SSHBase{HomeDir: ta.home, ConfigPath: filepath.Join(ta.home, ".ssh", "config"), SystemConfigPath: "none"}, 0).Resolve()
 	if err != nil || cfg.HostName != "10.0.0.7" || cfg.Port != 2200 || len(cfg.Jumps) != 1 || cfg.Jumps[0].HostName != "bastion.example.com" {
 		t.Fatalf("resolveProfile: %+v, %v", cfg, err)
 	}
 }
 
 func TestImportWithoutSSHConfig(t *testing.T) {
-	ta := newTestApp(t, testAppOptions{})
-	ta.app.servers.cfg.ssh.ConfigPath = "" // the default ~/.ssh/config, which does not exist
+	ta := newTestApp(t, testAppOptions{defaultSSHConfig: true}) // ~/.ssh/config, which does not exist
 	l, err := ta.app.ImportCandidates()
 	if err != nil || l.Exists || len(l.Candidates) != 0 || l.ConfigPath != filepath.Join(ta.home, ".ssh", "config") {
 		t.Fatalf("ImportCandidates = %+v, %v", l, err)
-	}
-}
-
-func TestResolveProfileOptions(t *testing.T) {
-	base := sshBase{HomeDir: t.TempDir(), ConfigPath: "none", SystemConfigPath: "none"}
-	p := profiles.Profile{Name: "x", Host: "::1", Port: 2022, User: "bob", KeyPath: "~/.ssh/k", JumpHosts: []string{"j1", "carol@j2:2200"},
-		Auth: []profiles.AuthMethod{profiles.AuthPassword, profiles.AuthKey}}
-	cfg, err := resolveProfile(p, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.HostName != "::1" || cfg.Port != 2022 || cfg.User != "bob" || len(cfg.Jumps) != 2 || cfg.Jumps[1].User != "carol" ||
-		cfg.IdentityFiles[0] != filepath.Join(base.HomeDir, ".ssh", "k") {
-		t.Fatalf("cfg = %+v", cfg)
-	}
-	if got := preferredAuth(p.Auth); got != "password,publickey" {
-		t.Fatalf("preferredAuth = %q", got)
-	}
-	if usesAgent(p) || !usesAgent(profiles.Profile{}) {
-		t.Fatal("usesAgent")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package ui
 
 import (
 	"bufio"
@@ -23,8 +23,11 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/porthole-app/porthole/backend/agent"
+	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/internal/testrig"
 )
 
@@ -89,23 +92,23 @@ func newAppsRig(t *testing.T, srv *testrig.SSHServer, key string, web *webAppPro
 	if err != nil {
 		t.Fatalf("portmap: %v", err)
 	}
-	hub := newEventHub()
+	bus := events.New()
 	rec := &recorder{}
-	hub.AddSink(rec)
-	app := NewApp(log, ModeServe, hub, nil, withServers(serverConfig{
-		store:   store,
-		secrets: secrets,
-		backend: "memory (test)",
-		ssh: sshBase{
+	bus.AddSink(rec)
+	app, life := New(Options{Log: log, Mode: ModeServe, Bus: bus, Servers: servers.Config{
+		Store:   store,
+		Secrets: secrets,
+		Backend: "memory (test)",
+		SSH: servers.SSHBase{
 			HomeDir: home, ConfigPath: "none", SystemConfigPath: "none", AgentSocket: "none",
 			KnownHostsFiles: []string{kh},
 		},
-		newLogin:    newAgentLoginFunc(sup),
-		closeLogins: func() { _ = sup.Close() },
-	}), withPortmap(pm), withTabs(openTabs(filepath.Join(cfgDir, "tabs.json"), log)), withServeOrigin("http://127.0.0.1:9"))
+		StartLogin:  servers.SupervisorLogins(sup),
+		CloseLogins: func() { _ = sup.Close() },
+	}, Ports: pm, Tabs: apps.OpenTabs(filepath.Join(cfgDir, "tabs.json"), log), ServeOrigin: "http://127.0.0.1:9"})
 	ctx, cancel := context.WithCancel(context.Background())
-	app.startup(ctx)
-	r := &appsRig{testApp: &testApp{app: app, hub: hub, rec: rec, secrets: secrets, store: store, home: home, logs: logs}, srv: srv, key: key, web: web, endpoint: pm.Path()}
+	life.Startup(ctx)
+	r := &appsRig{testApp: &testApp{app: app, life: life, bus: bus, rec: rec, secrets: secrets, store: store, home: home, logs: logs}, srv: srv, key: key, web: web, endpoint: pm.Path()}
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -113,7 +116,7 @@ func newAppsRig(t *testing.T, srv *testrig.SSHServer, key string, web *webAppPro
 		}
 		stopped = true
 		cancel()
-		app.shutdown()
+		life.Shutdown()
 	}
 	t.Cleanup(func() {
 		stop()
@@ -126,7 +129,7 @@ func newAppsRig(t *testing.T, srv *testrig.SSHServer, key string, web *webAppPro
 
 // quit stops the App the way Porthole quits (its agents and forwards too).
 func (r *appsRig) quit() {
-	r.app.shutdown()
+	r.life.Shutdown()
 }
 
 // addServer saves a profile for the rig's SSH server that logs in with the
@@ -161,7 +164,7 @@ type webAppProc struct {
 func startWebAppProc(t *testing.T) *webAppProc {
 	t.Helper()
 	webAppBin := filepath.Join(t.TempDir(), "testwebapp")
-	if out, err := exec.Command("go", "build", "-o", webAppBin, "./internal/testrig/cmd/testwebapp").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", webAppBin, "github.com/porthole-app/porthole/internal/testrig/cmd/testwebapp").CombinedOutput(); err != nil {
 		t.Fatalf("build testwebapp: %v\n%s", err, out)
 	}
 	cmd := exec.Command(webAppBin, "-stdin")

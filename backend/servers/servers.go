@@ -1,10 +1,17 @@
-package main
+// Package servers owns the server logins: the profiles (create, edit,
+// delete, import from ~/.ssh/config, validation, keyring status), the
+// connect/disconnect state machine with its progress steps, each server's
+// log, and the plain-words classification of connection errors. Each
+// connected server is one agent.Login, started through Config.StartLogin
+// (in the app: a sandboxed `porthole agent` process; in tests: an
+// in-process agent.LocalLogin). Other rooms get a server's live login
+// through Manager.Login, never through the Manager's state.
+package servers
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/porthole-app/porthole/backend/agent"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -17,23 +24,26 @@ import (
 	"sync"
 	"time"
 
+	"github.com/porthole-app/porthole/backend/agent"
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/backend/prompts"
 	"github.com/porthole-app/porthole/backend/sshconn"
-	"github.com/porthole-app/porthole/backend/webui"
 )
 
 // Event topics of server logins.
-const (
+var (
 	// TopicServers carries ServerList: the profiles with their connection
 	// state, and the profiles file's load error; in every snapshot.
-	TopicServers = "servers"
+	TopicServers = events.NewTopic[ServerList]("servers")
 	// TopicServerProgress carries ServerProgress, one per step of a connection.
-	TopicServerProgress = "server.progress"
+	TopicServerProgress = events.NewTopic[ServerProgress]("server.progress")
 	// TopicServerLog carries ServerLogLine, one per line of a server's log.
-	TopicServerLog = "server.log"
+	TopicServerLog = events.NewTopic[ServerLogLine]("server.log")
 	// TopicKeyring carries KeyringStatus when it is learned or changes.
-	TopicKeyring = "keyring"
+	TopicKeyring = events.NewTopic[KeyringStatus]("keyring")
 )
 
 // ServerState is where a server login stands, as the sidebar shows it.
@@ -247,28 +257,32 @@ type KeyringStatus struct {
 	Message string `json:"message,omitempty"`
 }
 
-// serverConfig is what the server logins need; see withServers.
-type serverConfig struct {
-	store         *profiles.Store      // nil: no profiles (server logins unavailable)
-	secrets       profiles.SecretStore // nil: nothing is remembered
-	backend       string               // the keyring's name for KeyringStatus
-	ssh           sshBase
-	promptTimeout time.Duration
-	newLogin      newLoginFunc // nil: in-process logins
-	closeLogins   func()       // runs at shutdown, after every login closed (stops the Supervisor)
+// Config is what the server logins need.
+type Config struct {
+	Store         *profiles.Store      // nil: no profiles (server logins unavailable)
+	Secrets       profiles.SecretStore // nil: nothing is remembered
+	Backend       string               // the keyring's name for KeyringStatus
+	SSH           SSHBase
+	PromptTimeout time.Duration // 0: prompts.DefaultPromptTimeout
+	// StartLogin starts a server's login (the app: Supervisor.Start, a
+	// sandboxed agent; tests: agent.NewLocalLogin). Required.
+	StartLogin StartLoginFunc
+	// CloseLogins runs at shutdown, after every login closed (stops the Supervisor).
+	CloseLogins func()
 }
 
 // keyringTTL is how long a keyring check is reused.
 const keyringTTL = 15 * time.Second
 
-// serverManager holds the server logins: the profiles, their secrets, the
+// Manager holds the server logins: the profiles, their secrets, the
 // connected logins, their progress, state and logs.
-type serverManager struct {
-	log     *slog.Logger
-	publish func(topic string, data any)
-	cfg     serverConfig
-	broker  *promptBroker
-	changed func() // the number of servers changed (app.status)
+type Manager struct {
+	log    *slog.Logger
+	bus    *events.Bus
+	cfg    Config
+	broker *prompts.Broker
+	// changed: the number of servers changed (app.status)
+	changed func()
 	// connected runs after a Connect succeeded (the app binds its forwards
 	// again in a new agent); removed after a server was deleted.
 	connected func(id string)
@@ -295,7 +309,7 @@ type serverManager struct {
 
 // serverLive is the runtime state of one server.
 type serverLive struct {
-	runner    loginRunner
+	runner    *runner
 	gen       uint64 // of runner; events of older runners are ignored
 	state     ServerState
 	reason    string
@@ -306,19 +320,20 @@ type serverLive struct {
 	connected bool // runner was connected at least once
 }
 
-func newServerManager(log *slog.Logger, publish func(string, any), cfg serverConfig) *serverManager {
-	if cfg.newLogin == nil {
-		cfg.newLogin = newInProcessLogin
+// New returns the manager of the server logins; events go to bus.
+func New(log *slog.Logger, bus *events.Bus, cfg Config) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.promptTimeout <= 0 {
-		cfg.promptTimeout = DefaultPromptTimeout
+	if cfg.PromptTimeout <= 0 {
+		cfg.PromptTimeout = prompts.DefaultPromptTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &serverManager{
+	return &Manager{
 		log:     log,
-		publish: publish,
+		bus:     bus,
 		cfg:     cfg,
-		broker:  newPromptBroker(cfg.promptTimeout, publish, log.With("component", "prompts")),
+		broker:  prompts.NewBroker(cfg.PromptTimeout, bus, log.With("component", "prompts")),
 		changed: func() {},
 		ctx:     ctx,
 		cancel:  cancel,
@@ -327,8 +342,8 @@ func newServerManager(log *slog.Logger, publish func(string, any), cfg serverCon
 	}
 }
 
-// start ties the logins to the UI's lifetime and publishes the first state.
-func (m *serverManager) start(ctx context.Context) {
+// Start ties the logins to the UI's lifetime and publishes the first state.
+func (m *Manager) Start(ctx context.Context) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -337,20 +352,20 @@ func (m *serverManager) start(ctx context.Context) {
 	m.cancel()
 	m.ctx, m.cancel = context.WithCancel(ctx)
 	m.mu.Unlock()
-	context.AfterFunc(ctx, m.shutdown)
+	context.AfterFunc(ctx, m.Shutdown)
 	m.publishServers()
-	m.broker.publishList()
-	if m.cfg.store != nil {
-		if err := m.cfg.store.LoadError(); err != nil {
+	m.broker.PublishList()
+	if m.cfg.Store != nil {
+		if err := m.cfg.Store.LoadError(); err != nil {
 			m.log.Error("the profiles file cannot be used; server logins are read-only until it is fixed", "err", err)
 		}
 	}
-	m.wg.Go(func() { m.keyringStatus(true) })
+	m.wg.Go(func() { m.KeyringStatus(true) })
 }
 
-// shutdown disconnects every login and cancels every question; it is
+// Shutdown disconnects every login and cancels every question; it is
 // idempotent and waits for what the manager started.
-func (m *serverManager) shutdown() {
+func (m *Manager) Shutdown() {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -359,49 +374,49 @@ func (m *serverManager) shutdown() {
 	}
 	m.closed = true
 	m.cancel()
-	var runners []loginRunner
+	var runners []*runner
 	for id, lv := range m.live {
 		if lv.runner != nil {
 			runners = append(runners, lv.runner)
 			lv.runner = nil
 			lv.state, lv.reason = ServerDisconnected, "Porthole is quitting"
 		}
-		m.broker.cancelServer(id)
+		m.broker.CancelServer(id)
 	}
 	m.mu.Unlock()
 	for _, r := range runners {
 		_ = r.Close()
 	}
 	m.wg.Wait()
-	if m.cfg.closeLogins != nil {
-		m.cfg.closeLogins()
+	if m.cfg.CloseLogins != nil {
+		m.cfg.CloseLogins()
 	}
 }
 
-var errNoProfiles = webui.WithStatus(errors.New("server logins are not available in this mode"), 503)
+var errNoProfiles = apperr.Mark(errors.New("server logins are not available in this mode"), apperr.ErrUnavailable)
 
-func (m *serverManager) store() (*profiles.Store, error) {
-	if m.cfg.store == nil {
+func (m *Manager) store() (*profiles.Store, error) {
+	if m.cfg.Store == nil {
 		return nil, errNoProfiles
 	}
-	return m.cfg.store, nil
+	return m.cfg.Store, nil
 }
 
-// count is the number of saved servers.
-func (m *serverManager) count() int {
-	if m.cfg.store == nil {
+// Count is the number of saved servers.
+func (m *Manager) Count() int {
+	if m.cfg.Store == nil {
 		return 0
 	}
-	return len(m.cfg.store.List())
+	return len(m.cfg.Store.List())
 }
 
 // --- listing and events ---
 
-func (m *serverManager) summaries() []ServerSummary {
-	if m.cfg.store == nil {
+func (m *Manager) Summaries() []ServerSummary {
+	if m.cfg.Store == nil {
 		return []ServerSummary{}
 	}
-	list := m.cfg.store.List()
+	list := m.cfg.Store.List()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]ServerSummary, 0, len(list))
@@ -411,7 +426,7 @@ func (m *serverManager) summaries() []ServerSummary {
 	return out
 }
 
-func (m *serverManager) summaryLocked(p profiles.Profile) ServerSummary {
+func (m *Manager) summaryLocked(p profiles.Profile) ServerSummary {
 	s := ServerSummary{
 		ID: p.ID, Name: p.Name, Host: p.Host, Port: p.Port, User: p.User,
 		Color: p.Color, Icon: p.Icon, SSHConfigAlias: p.SSHConfigAlias, JumpHosts: slices.Clone(p.JumpHosts),
@@ -427,11 +442,11 @@ func (m *serverManager) summaryLocked(p profiles.Profile) ServerSummary {
 	return s
 }
 
-func (m *serverManager) summary(id string) ServerSummary {
-	if m.cfg.store == nil {
+func (m *Manager) Summary(id string) ServerSummary {
+	if m.cfg.Store == nil {
 		return ServerSummary{ID: id}
 	}
-	p, err := m.cfg.store.Get(id)
+	p, err := m.cfg.Store.Get(id)
 	if err != nil {
 		return ServerSummary{ID: id}
 	}
@@ -440,11 +455,11 @@ func (m *serverManager) summary(id string) ServerSummary {
 	return m.summaryLocked(p)
 }
 
-func (m *serverManager) serverList() ServerList {
-	l := ServerList{Servers: m.summaries()}
-	if m.cfg.store != nil {
-		l.Path = m.cfg.store.Path()
-		if err := m.cfg.store.LoadError(); err != nil {
+func (m *Manager) ServerList() ServerList {
+	l := ServerList{Servers: m.Summaries()}
+	if m.cfg.Store != nil {
+		l.Path = m.cfg.Store.Path()
+		if err := m.cfg.Store.LoadError(); err != nil {
 			l.LoadError = err.Error()
 			l.ReadOnly = true
 		}
@@ -455,14 +470,14 @@ func (m *serverManager) serverList() ServerList {
 	return l
 }
 
-func (m *serverManager) publishServers() {
+func (m *Manager) publishServers() {
 	m.pubMu.Lock()
 	defer m.pubMu.Unlock()
-	m.publish(TopicServers, m.serverList())
+	events.Publish(m.bus, TopicServers, m.ServerList())
 }
 
 // appendLog adds a line to a server's log and publishes it.
-func (m *serverManager) appendLog(id, line string) {
+func (m *Manager) appendLog(id, line string) {
 	m.logMu.Lock()
 	defer m.logMu.Unlock()
 	r := m.logs[id]
@@ -471,16 +486,16 @@ func (m *serverManager) appendLog(id, line string) {
 		m.logs[id] = r
 	}
 	seq := r.add(line)
-	m.publish(TopicServerLog, ServerLogLine{ID: id, Seq: seq, Line: line})
+	events.Publish(m.bus, TopicServerLog, ServerLogLine{ID: id, Seq: seq, Line: line})
 }
 
 // note writes a line of Porthole's own into a server's log (and the app log).
-func (m *serverManager) note(id string, level slog.Level, msg string, args ...any) {
+func (m *Manager) note(id string, level slog.Level, msg string, args ...any) {
 	m.appendLog(id, formatLine(time.Now(), level, msg, args...))
 	m.log.Log(context.Background(), level, msg, append([]any{"server", id}, args...)...)
 }
 
-func (m *serverManager) serverLog(id string) ServerLogView {
+func (m *Manager) ServerLog(id string) ServerLogView {
 	m.logMu.Lock()
 	r := m.logs[id]
 	m.logMu.Unlock()
@@ -493,17 +508,17 @@ func (m *serverManager) serverLog(id string) ServerLogView {
 
 // --- keyring ---
 
-// keyringStatus checks the keyring (at most every keyringTTL unless force)
+// KeyringStatus checks the keyring (at most every keyringTTL unless force)
 // and publishes a change.
-func (m *serverManager) keyringStatus(force bool) KeyringStatus {
+func (m *Manager) KeyringStatus(force bool) KeyringStatus {
 	m.keyMu.Lock()
 	defer m.keyMu.Unlock()
 	if !force && m.keyKnown && time.Since(m.keyAt) < keyringTTL {
 		return m.keyStatus
 	}
-	st := KeyringStatus{Service: profiles.KeyringService, Backend: m.cfg.backend}
+	st := KeyringStatus{Service: profiles.KeyringService, Backend: m.cfg.Backend}
 	var err error
-	switch s := m.cfg.secrets.(type) {
+	switch s := m.cfg.Secrets.(type) {
 	case nil:
 		err = errors.New("no keyring is set up")
 	case interface{ Available() error }:
@@ -525,31 +540,15 @@ func (m *serverManager) keyringStatus(force bool) KeyringStatus {
 		if !st.Available {
 			m.log.Warn("the system keyring is not available; secrets will be asked for each time", "why", err)
 		}
-		m.publish(TopicKeyring, st)
+		events.Publish(m.bus, TopicKeyring, st)
 	}
 	return st
 }
 
 // --- profiles ---
 
-// storeError gives a store error its HTTP status.
-func storeError(err error) error {
-	var ve *profiles.ValidationError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ve):
-		return webui.WithStatus(err, 400)
-	case errors.Is(err, profiles.ErrNotFound):
-		return webui.WithStatus(err, 404)
-	case errors.Is(err, profiles.ErrReadOnly), errors.Is(err, profiles.ErrLocked):
-		return webui.WithStatus(err, 409)
-	}
-	return err
-}
-
-// validate checks a profile like the form needs it: every field, and the key file.
-func (m *serverManager) validate(p profiles.Profile) ValidationResult {
+// Validate checks a profile like the form needs it: every field, and the key file.
+func (m *Manager) Validate(p profiles.Profile) ValidationResult {
 	res := ValidationResult{Fields: []profiles.FieldError{}}
 	var ve *profiles.ValidationError
 	if err := p.Validate(); errors.As(err, &ve) {
@@ -588,30 +587,30 @@ func keyFileReason(path string) (reason, note string) {
 }
 
 func invalid(res ValidationResult) error {
-	return webui.WithStatus(&profiles.ValidationError{Fields: res.Fields}, 400)
+	return &profiles.ValidationError{Fields: res.Fields}
 }
 
-func (m *serverManager) get(id string) (profiles.Profile, error) {
+func (m *Manager) Get(id string) (profiles.Profile, error) {
 	st, err := m.store()
 	if err != nil {
 		return profiles.Profile{}, err
 	}
 	p, err := st.Get(id)
-	return p, storeError(err)
+	return p, err
 }
 
-func (m *serverManager) add(p profiles.Profile) (profiles.Profile, error) {
+func (m *Manager) Add(p profiles.Profile) (profiles.Profile, error) {
 	st, err := m.store()
 	if err != nil {
 		return profiles.Profile{}, err
 	}
 	p.ID = ""
-	if res := m.validate(p); !res.Valid {
+	if res := m.Validate(p); !res.Valid {
 		return profiles.Profile{}, invalid(res)
 	}
 	saved, err := st.Add(p)
 	if err != nil {
-		return profiles.Profile{}, storeError(err)
+		return profiles.Profile{}, err
 	}
 	m.note(saved.ID, slog.LevelInfo, "server added", "name", saved.Name, "host", saved.Host, "port", saved.Port)
 	m.publishServers()
@@ -619,40 +618,40 @@ func (m *serverManager) add(p profiles.Profile) (profiles.Profile, error) {
 	return saved, nil
 }
 
-func (m *serverManager) update(p profiles.Profile) (profiles.Profile, error) {
+func (m *Manager) Update(p profiles.Profile) (profiles.Profile, error) {
 	st, err := m.store()
 	if err != nil {
 		return profiles.Profile{}, err
 	}
 	if _, err := st.Get(p.ID); err != nil {
-		return profiles.Profile{}, storeError(err)
+		return profiles.Profile{}, err
 	}
-	if res := m.validate(p); !res.Valid {
+	if res := m.Validate(p); !res.Valid {
 		return profiles.Profile{}, invalid(res)
 	}
 	if err := st.Update(p); err != nil {
-		return profiles.Profile{}, storeError(err)
+		return profiles.Profile{}, err
 	}
 	m.note(p.ID, slog.LevelInfo, "server changed; a connection in use keeps the old settings until it reconnects")
 	m.publishServers()
 	saved, err := st.Get(p.ID)
-	return saved, storeError(err)
+	return saved, err
 }
 
-func (m *serverManager) remove(id string) error {
+func (m *Manager) Remove(id string) error {
 	st, err := m.store()
 	if err != nil {
 		return err
 	}
 	if _, err := st.Get(id); err != nil {
-		return storeError(err)
+		return err
 	}
-	m.disconnect(id, "the server was deleted")
+	m.Disconnect(id, "the server was deleted")
 	if err := st.Delete(id); err != nil {
-		return storeError(err)
+		return err
 	}
-	if m.cfg.secrets != nil {
-		if err := m.cfg.secrets.DeleteAll(id); err != nil {
+	if m.cfg.Secrets != nil {
+		if err := m.cfg.Secrets.DeleteAll(id); err != nil {
 			m.log.Warn("could not delete the server's secrets from the keyring", "server", id, "err", err)
 		}
 	}
@@ -670,17 +669,17 @@ func (m *serverManager) remove(id string) error {
 	return nil
 }
 
-func (m *serverManager) duplicate(id string) (profiles.Profile, error) {
+func (m *Manager) Duplicate(id string) (profiles.Profile, error) {
 	st, err := m.store()
 	if err != nil {
 		return profiles.Profile{}, err
 	}
 	dup, err := st.Duplicate(id)
 	if err != nil {
-		return profiles.Profile{}, storeError(err)
+		return profiles.Profile{}, err
 	}
-	if m.cfg.secrets != nil {
-		if err := profiles.CopySecrets(m.cfg.secrets, id, dup.ID); err != nil {
+	if m.cfg.Secrets != nil {
+		if err := profiles.CopySecrets(m.cfg.Secrets, id, dup.ID); err != nil {
 			m.note(dup.ID, slog.LevelWarn, "the saved secrets could not be copied; Porthole will ask for them", "err", err)
 		}
 	}
@@ -690,7 +689,7 @@ func (m *serverManager) duplicate(id string) (profiles.Profile, error) {
 	return dup, nil
 }
 
-func (m *serverManager) reload() (ServerList, error) {
+func (m *Manager) Reload() (ServerList, error) {
 	st, err := m.store()
 	if err != nil {
 		return ServerList{}, err
@@ -699,18 +698,18 @@ func (m *serverManager) reload() (ServerList, error) {
 	m.publishServers()
 	m.changed()
 	if err != nil {
-		return m.serverList(), webui.WithStatus(err, 409)
+		return m.ServerList(), apperr.Mark(err, apperr.ErrConflict)
 	}
-	return m.serverList(), nil
+	return m.ServerList(), nil
 }
 
 // --- ~/.ssh/config import ---
 
-func (m *serverManager) sshConfigPath() (string, error) {
-	if c := m.cfg.ssh.ConfigPath; c != "" && !strings.EqualFold(c, "none") {
+func (m *Manager) sshConfigPath() (string, error) {
+	if c := m.cfg.SSH.ConfigPath; c != "" && !strings.EqualFold(c, "none") {
 		return c, nil
 	}
-	home := m.cfg.ssh.HomeDir
+	home := m.cfg.SSH.HomeDir
 	if home == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
@@ -722,7 +721,7 @@ func (m *serverManager) sshConfigPath() (string, error) {
 }
 
 // sshResolver resolves aliases for the import through sshconn.
-type sshResolver struct{ base sshBase }
+type sshResolver struct{ base SSHBase }
 
 func (r sshResolver) Resolve(alias string) (profiles.Resolved, error) {
 	cfg, err := sshconn.Resolve(alias, sshconn.Options{HomeDir: r.base.HomeDir, ConfigPath: r.base.ConfigPath, SystemConfigPath: r.base.SystemConfigPath})
@@ -732,7 +731,7 @@ func (r sshResolver) Resolve(alias string) (profiles.Resolved, error) {
 	res := profiles.Resolved{HostName: cfg.HostName, User: cfg.User, Port: cfg.Port}
 	if !isDefaultIdentities(cfg.IdentityFiles, cfg.HomeDir) {
 		for _, f := range cfg.IdentityFiles {
-			res.IdentityFiles = append(res.IdentityFiles, shortHome(f, cfg.HomeDir))
+			res.IdentityFiles = append(res.IdentityFiles, profiles.ShortenHome(f, cfg.HomeDir))
 		}
 	}
 	var hops []string
@@ -765,13 +764,13 @@ func isDefaultIdentities(files []string, home string) bool {
 	return true
 }
 
-func (m *serverManager) importCandidates() (ImportList, error) {
+func (m *Manager) ImportCandidates() (ImportList, error) {
 	path, err := m.sshConfigPath()
 	if err != nil {
 		return ImportList{}, err
 	}
 	l := ImportList{ConfigPath: path, Candidates: []profiles.Candidate{}}
-	cands, err := profiles.ImportCandidates(path, sshResolver{base: m.cfg.ssh})
+	cands, err := profiles.ImportCandidates(path, sshResolver{base: m.cfg.SSH})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return l, nil
@@ -779,22 +778,22 @@ func (m *serverManager) importCandidates() (ImportList, error) {
 		return l, fmt.Errorf("reading %s: %w", path, err)
 	}
 	l.Exists = true
-	if m.cfg.store != nil {
-		profiles.MarkImported(cands, m.cfg.store.List())
+	if m.cfg.Store != nil {
+		profiles.MarkImported(cands, m.cfg.Store.List())
 	}
 	l.Candidates = cands
 	return l, nil
 }
 
-func (m *serverManager) importServers(aliases []string, link bool) (ImportResult, error) {
+func (m *Manager) ImportServers(aliases []string, link bool) (ImportResult, error) {
 	st, err := m.store()
 	if err != nil {
 		return ImportResult{}, err
 	}
 	if len(aliases) == 0 {
-		return ImportResult{}, &badInputError{msg: "choose at least one host to import"}
+		return ImportResult{}, apperr.BadInput("choose at least one host to import")
 	}
-	l, err := m.importCandidates()
+	l, err := m.ImportCandidates()
 	if err != nil {
 		return ImportResult{}, err
 	}
@@ -816,7 +815,7 @@ func (m *serverManager) importServers(aliases []string, link bool) (ImportResult
 		saved, err := st.Add(c.ToProfile(link))
 		if err != nil {
 			if errors.Is(err, profiles.ErrReadOnly) || errors.Is(err, profiles.ErrLocked) {
-				return res, storeError(err)
+				return res, err
 			}
 			res.Skipped = append(res.Skipped, ImportSkip{Alias: a, Reason: err.Error()})
 			continue
@@ -833,7 +832,7 @@ func (m *serverManager) importServers(aliases []string, link bool) (ImportResult
 
 // --- connections ---
 
-func (m *serverManager) liveLocked(id string) *serverLive {
+func (m *Manager) liveLocked(id string) *serverLive {
 	lv := m.live[id]
 	if lv == nil {
 		lv = &serverLive{}
@@ -842,15 +841,15 @@ func (m *serverManager) liveLocked(id string) *serverLive {
 	return lv
 }
 
-func (m *serverManager) connect(id string) (ServerSummary, error) {
-	p, err := m.get(id)
+func (m *Manager) Connect(id string) (ServerSummary, error) {
+	p, err := m.Get(id)
 	if err != nil {
 		return ServerSummary{}, err
 	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return ServerSummary{}, webui.WithStatus(errors.New("Porthole is quitting"), 503)
+		return ServerSummary{}, apperr.Mark(errors.New("Porthole is quitting"), apperr.ErrUnavailable)
 	}
 	ctx := m.ctx
 	lv := m.liveLocked(id)
@@ -858,7 +857,7 @@ func (m *serverManager) connect(id string) (ServerSummary, error) {
 	if r == nil {
 		m.gen++
 		gen := m.gen
-		r = m.cfg.newLogin(p, m.envFor(p, gen))
+		r = newRunner(p, m.envFor(p, gen), m.cfg.StartLogin)
 		lv.runner, lv.gen, lv.connected = r, gen, false
 	}
 	if lv.state != ServerConnected {
@@ -885,9 +884,9 @@ func (m *serverManager) connect(id string) (ServerSummary, error) {
 		if m.connected != nil {
 			m.connected(id)
 		}
-		return m.summary(id), nil
+		return m.Summary(id), nil
 	}
-	se := classifyConnectError(err, m.cfg.promptTimeout)
+	se := ClassifyConnectError(err, m.cfg.PromptTimeout)
 	if current {
 		lv.runner = nil
 		if se.Kind == ErrorCanceled {
@@ -899,7 +898,7 @@ func (m *serverManager) connect(id string) (ServerSummary, error) {
 	}
 	m.mu.Unlock()
 	if current {
-		m.broker.cancelServer(id)
+		m.broker.CancelServer(id)
 		_ = r.Close()
 	}
 	if se.Kind == ErrorCanceled {
@@ -908,13 +907,13 @@ func (m *serverManager) connect(id string) (ServerSummary, error) {
 		m.note(id, slog.LevelWarn, "connection failed: "+se.Message, "err", se.Detail)
 	}
 	m.publishServers()
-	return m.summary(id), &connectError{se: se, err: err}
+	return m.Summary(id), &ConnectError{Server: se, Err: err}
 }
 
-func (m *serverManager) disconnect(id, why string) {
+func (m *Manager) Disconnect(id, why string) {
 	m.mu.Lock()
 	lv := m.live[id]
-	var r loginRunner
+	var r *runner
 	if lv != nil {
 		r = lv.runner
 		lv.runner = nil
@@ -923,7 +922,7 @@ func (m *serverManager) disconnect(id, why string) {
 		}
 	}
 	m.mu.Unlock()
-	m.broker.cancelServer(id)
+	m.broker.CancelServer(id)
 	if r != nil {
 		_ = r.Close()
 		m.note(id, slog.LevelInfo, "disconnected", "why", why)
@@ -943,25 +942,24 @@ func userHost(p profiles.Profile) string {
 }
 
 // envFor builds what a login of p (runner generation gen) needs.
-func (m *serverManager) envFor(p profiles.Profile, gen uint64) loginEnv {
+func (m *Manager) envFor(p profiles.Profile, gen uint64) runnerEnv {
 	id := p.ID
-	return loginEnv{
-		log:     serverLogger(m.log, p.Name, func(line string) { m.appendLog(id, line) }),
-		broker:  m.broker,
-		secrets: m.cfg.secrets,
-		keyring: func() KeyringStatus { return m.keyringStatus(false) },
-		ssh:     m.cfg.ssh,
+	log := serverLogger(m.log, p.Name, func(line string) { m.appendLog(id, line) })
+	return runnerEnv{
+		log: log,
+		prompter: prompts.LoginEnv{
+			Log: log, Broker: m.broker, Secrets: m.cfg.Secrets, HomeDir: m.cfg.SSH.HomeDir,
+			KeyringAvailable: func() bool { return m.KeyringStatus(false).Available },
+		},
+		ssh:     m.cfg.SSH,
 		onStep:  func(step sshconn.Step, detail string) { m.onStep(id, gen, step, detail) },
 		onEvent: func(e forwarder.Event) { m.onEvent(id, gen, e) },
-		timeouts: loginTimeouts{
-			// Room for a host-key question and every password attempt.
-			connect: 10*m.cfg.promptTimeout + time.Minute,
-			prompt:  m.cfg.promptTimeout,
-		},
+		// Room for a host-key question and every password attempt.
+		connectTimeout: 10*m.cfg.PromptTimeout + time.Minute,
 	}
 }
 
-func (m *serverManager) onStep(id string, gen uint64, step sshconn.Step, detail string) {
+func (m *Manager) onStep(id string, gen uint64, step sshconn.Step, detail string) {
 	m.mu.Lock()
 	lv := m.live[id]
 	if lv == nil || lv.gen != gen || lv.runner == nil {
@@ -976,7 +974,7 @@ func (m *serverManager) onStep(id string, gen uint64, step sshconn.Step, detail 
 	ps := ProgressStep{Step: step.String(), Detail: detail, ElapsedMs: now.Sub(lv.dialStart).Milliseconds()}
 	lv.progress = append(lv.progress, ps)
 	m.mu.Unlock()
-	m.publish(TopicServerProgress, ServerProgress{ID: id, Step: ps.Step, ElapsedMs: ps.ElapsedMs, Detail: detail})
+	events.Publish(m.bus, TopicServerProgress, ServerProgress{ID: id, Step: ps.Step, ElapsedMs: ps.ElapsedMs, Detail: detail})
 	m.publishServers()
 }
 
@@ -1000,7 +998,7 @@ func mapSessionState(s forwarder.State, everConnected bool) ServerState {
 	return ServerDisconnected
 }
 
-func (m *serverManager) onEvent(id string, gen uint64, e forwarder.Event) {
+func (m *Manager) onEvent(id string, gen uint64, e forwarder.Event) {
 	m.mu.Lock()
 	lv := m.live[id]
 	if lv == nil || lv.gen != gen || lv.runner == nil {
@@ -1017,7 +1015,7 @@ func (m *serverManager) onEvent(id string, gen uint64, e forwarder.Event) {
 		lv.lastErr = nil
 	case forwarder.StateFailed:
 		if e.Err != nil {
-			lv.lastErr = classifyConnectError(e.Err, m.cfg.promptTimeout)
+			lv.lastErr = ClassifyConnectError(e.Err, m.cfg.PromptTimeout)
 		}
 	case forwarder.StateIdle, forwarder.StateReconnecting:
 		if e.Err != nil && lv.connected {
@@ -1037,31 +1035,18 @@ func plainCause(err error) string {
 	return s
 }
 
-// connectError is what Connect returns: the plain-words message, with the
+// ConnectError is what Connect returns: the plain-words message, with the
 // technical error underneath (errors.Is/As).
-type connectError struct {
-	se  *ServerError
-	err error
+type ConnectError struct {
+	Server *ServerError
+	Err    error
 }
 
-func (e *connectError) Error() string { return e.se.Message }
-func (e *connectError) Unwrap() error { return e.err }
+func (e *ConnectError) Error() string { return e.Server.Message }
+func (e *ConnectError) Unwrap() error { return e.Err }
 
-// HTTPStatus: 502 when the server could not be reached, 400 for an unusable
-// configuration, 409 for everything the user can answer differently
-// (password, host key, canceled).
-func (e *connectError) HTTPStatus() int {
-	switch e.se.Kind {
-	case ErrorUnreachable, ErrorTimeout, ErrorConnectionLost, ErrorOther:
-		return 502
-	case ErrorConfig:
-		return 400
-	}
-	return 409
-}
-
-// classifyConnectError says in plain words why a connection failed.
-func classifyConnectError(err error, promptTimeout time.Duration) *ServerError {
+// ClassifyConnectError says in plain words why a connection failed.
+func ClassifyConnectError(err error, promptTimeout time.Duration) *ServerError {
 	se := &ServerError{Kind: ErrorOther, Detail: plainCause(err), Time: time.Now().UTC()}
 	var mm *sshconn.HostKeyMismatchError
 	var ae *sshconn.AuthError
@@ -1089,18 +1074,19 @@ func classifyConnectError(err error, promptTimeout time.Duration) *ServerError {
 	case errors.Is(err, sshconn.ErrHostKeyRevoked):
 		se.Kind = ErrorHostKeyRevoked
 		se.Message = "The server presented a host key that known_hosts marks as revoked. Do not connect; ask the server's administrator."
-	case errors.Is(err, errPromptCanceled), errors.Is(err, context.Canceled), errors.Is(err, forwarder.ErrSessionClosed):
+	case errors.Is(err, sshconn.ErrPromptCanceled), errors.Is(err, context.Canceled), errors.Is(err, forwarder.ErrSessionClosed),
+		errors.Is(err, agent.ErrClosed), errors.Is(err, errLoginClosed):
 		se.Kind = ErrorCanceled
 		se.Message = "Connection canceled."
-	case errors.Is(err, errPromptTimeout):
+	case errors.Is(err, sshconn.ErrPromptTimeout):
 		se.Kind = ErrorPromptTimeout
 		what := "a question"
-		var pt *promptTimeoutError
+		var pt *prompts.TimeoutError
 		if errors.As(err, &pt) {
-			what = "the " + pt.kind.String() + " question"
-			promptTimeout = pt.after
+			what = "the " + pt.Kind.String() + " question"
+			promptTimeout = pt.After
 		}
-		se.Message = fmt.Sprintf("Nobody answered %s within %s, so Porthole gave up. Connect again when you are ready.", what, fmtWait(promptTimeout))
+		se.Message = fmt.Sprintf("Nobody answered %s within %s, so Porthole gave up. Connect again when you are ready.", what, prompts.FmtWait(promptTimeout))
 	case errors.As(err, &ae):
 		se.Kind = ErrorAuth
 		tried := "nothing usable"
@@ -1136,33 +1122,8 @@ func classifyConnectError(err error, promptTimeout time.Duration) *ServerError {
 	return se
 }
 
-// withServers gives the App its server logins.
-func withServers(cfg serverConfig) appOption {
-	return func(a *App) {
-		a.servers = newServerManager(a.log, a.events.Publish, cfg)
-	}
-}
-
-// openServerConfig opens the profiles file at profiles.DefaultPath() and the
-// OS keyring. A broken file is reported (and kept): the app still starts and
-// shows the error.
-func openServerConfig(log *slog.Logger) serverConfig {
-	store, err := profiles.Open("", log.With("component", "profiles"))
-	if err != nil {
-		log.Error("the profiles file cannot be used; server logins are read-only until it is fixed", "err", err)
-	}
-	// Each connected server runs in its own sandboxed `porthole agent` process.
-	sup := agent.NewSupervisor(agent.SupervisorOptions{Exe: agentExecutable(), Logger: log.With("component", "agents")})
-	return serverConfig{
-		store:       store,
-		secrets:     profiles.NewKeyring(log.With("component", "keyring")),
-		backend:     keyringBackendName(),
-		newLogin:    newAgentLoginFunc(sup),
-		closeLogins: func() { _ = sup.Close() },
-	}
-}
-
-func keyringBackendName() string {
+// KeyringBackendName names the OS keyring, for KeyringStatus.
+func KeyringBackendName() string {
 	switch runtime.GOOS {
 	case "darwin":
 		return "macOS Keychain"
@@ -1172,73 +1133,40 @@ func keyringBackendName() string {
 	return "Secret Service"
 }
 
-// --- App methods (docs/API.md) ---
+// Prompts is the broker of the logins' questions.
+func (m *Manager) Prompts() *prompts.Broker { return m.broker }
 
-// ListServers lists the server logins with their connection state.
-func (a *App) ListServers() []ServerSummary { return a.servers.summaries() }
+// OnChange sets what runs when the number of servers changed (app.status).
+// Call it before Start.
+func (m *Manager) OnChange(f func()) { m.changed = f }
 
-// ReloadServers reads profiles.json again (e.g. after fixing it by hand).
-func (a *App) ReloadServers() (ServerList, error) { return a.servers.reload() }
+// OnConnected sets what runs after Connect succeeded (the apps bind their
+// forwards again in the new login); OnRemoved what runs after a server was
+// deleted. Call them before Start.
+func (m *Manager) OnConnected(f func(id string)) { m.connected = f }
 
-// GetServer returns the saved profile of a server (no secrets).
-func (a *App) GetServer(id string) (profiles.Profile, error) { return a.servers.get(id) }
+// OnRemoved: see OnConnected.
+func (m *Manager) OnRemoved(f func(id string)) { m.removed = f }
 
-// ValidateServer checks a profile as the form is typed: every field and the
-// key file. It never saves anything.
-func (a *App) ValidateServer(p profiles.Profile) ValidationResult { return a.servers.validate(p) }
+// ErrNotConnected: the server has no live login; connect it first.
+var ErrNotConnected = errors.New("the server is not connected")
 
-// AddServer saves a new server (its id is assigned) and returns it.
-func (a *App) AddServer(p profiles.Profile) (profiles.Profile, error) { return a.servers.add(p) }
-
-// UpdateServer saves the changes to a server.
-func (a *App) UpdateServer(p profiles.Profile) (profiles.Profile, error) { return a.servers.update(p) }
-
-// DeleteServer disconnects a server, deletes it and its saved secrets.
-func (a *App) DeleteServer(id string) error { return a.servers.remove(id) }
-
-// DuplicateServer saves a copy of a server, with its saved secrets.
-func (a *App) DuplicateServer(id string) (profiles.Profile, error) { return a.servers.duplicate(id) }
-
-// ImportCandidates lists the hosts of ~/.ssh/config that can be imported.
-func (a *App) ImportCandidates() (ImportList, error) { return a.servers.importCandidates() }
-
-// ImportServers imports the named ~/.ssh/config hosts; with link, each stays
-// linked to its alias (resolved again at every connection).
-func (a *App) ImportServers(aliases []string, link bool) (ImportResult, error) {
-	return a.servers.importServers(aliases, link)
-}
-
-// Connect connects a server and returns once it is connected or has failed;
-// progress, questions and state changes arrive as events meanwhile.
-func (a *App) Connect(id string) (ServerSummary, error) { return a.servers.connect(id) }
-
-// Disconnect disconnects a server (and cancels its open questions).
-func (a *App) Disconnect(id string) (ServerSummary, error) {
-	if _, err := a.servers.get(id); err != nil {
-		return ServerSummary{}, err
+// Login returns the profile and the live login of a connected server. The
+// error wraps ErrNotConnected (and apperr.ErrConflict) when it is not
+// connected, profiles.ErrNotFound when there is no such server.
+func (m *Manager) Login(id string) (profiles.Profile, agent.Login, error) {
+	p, err := m.Get(id)
+	if err != nil {
+		return p, nil, err
 	}
-	a.servers.disconnect(id, "disconnected by you")
-	return a.servers.summary(id), nil
-}
-
-// Prompts returns the open questions (as the `prompts` event does).
-func (a *App) Prompts() []Prompt { return a.servers.broker.list() }
-
-// AnswerPrompt answers an open question.
-func (a *App) AnswerPrompt(promptID string, answer PromptAnswer) error {
-	return a.servers.broker.answer(promptID, answer)
-}
-
-// CancelPrompt cancels an open question; its connection attempt stops.
-func (a *App) CancelPrompt(promptID string) error { return a.servers.broker.cancel(promptID) }
-
-// ServerLog returns the last 1000 lines of a server's log.
-func (a *App) ServerLog(id string) (ServerLogView, error) {
-	if _, err := a.servers.get(id); err != nil {
-		return ServerLogView{}, err
+	m.mu.Lock()
+	var r *runner
+	if lv := m.live[id]; lv != nil {
+		r = lv.runner
 	}
-	return a.servers.serverLog(id), nil
+	m.mu.Unlock()
+	if l := r.login(); l != nil {
+		return p, l, nil
+	}
+	return p, nil, apperr.Mark(apperr.Mark(fmt.Errorf("Connect to %s first: its apps are listed and opened through its connection", p.Name), ErrNotConnected), apperr.ErrConflict)
 }
-
-// KeyringStatus checks whether secrets can be kept in the OS keyring.
-func (a *App) KeyringStatus() KeyringStatus { return a.servers.keyringStatus(true) }

@@ -1,4 +1,9 @@
-package main
+// Package prompts hands the questions of SSH logins to the person: the
+// Broker publishes each question (password, passphrase, one-time code,
+// unknown host key) on the event bus and waits for AnswerPrompt or
+// CancelPrompt; the LoginPrompter answers from the OS keyring first and
+// asks through the Broker otherwise. Prompts never hold a secret.
+package prompts
 
 import (
 	"context"
@@ -11,12 +16,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/porthole-app/porthole/backend/webui"
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/sshconn"
 )
 
 // TopicPrompts carries the open prompts ([]Prompt); it is in every snapshot,
 // so a reloaded page still sees a question that waits for an answer.
-const TopicPrompts = "prompts"
+var TopicPrompts = events.NewTopic[[]Prompt]("prompts")
 
 // DefaultPromptTimeout is how long a prompt waits for an answer.
 const DefaultPromptTimeout = 2 * time.Minute
@@ -50,9 +57,11 @@ func (k PromptKind) MarshalText() ([]byte, error) { return []byte(k.String()), n
 
 // UnmarshalText reads a name written by MarshalText.
 func (k *PromptKind) UnmarshalText(b []byte) error {
-	v, err := parseEnum(string(b), promptKindNames[:], "prompt kind")
-	*k = PromptKind(v)
-	return err
+	if i := slices.Index(promptKindNames[:], string(b)); i > 0 {
+		*k = PromptKind(i)
+		return nil
+	}
+	return fmt.Errorf("unknown prompt kind %q (password, passphrase, keyboard-interactive or host-key)", b)
 }
 
 // HostKeyChoice is the answer to an unknown host key.
@@ -172,28 +181,29 @@ type PromptAnswer struct {
 
 // Errors of the prompt broker.
 var (
-	// errPromptCanceled: the user closed the dialog (CancelPrompt) or disconnected.
-	errPromptCanceled = errors.New("canceled")
-	// errPromptTimeout: nobody answered in time.
-	errPromptTimeout = errors.New("prompt timed out")
-	// errPromptGone: AnswerPrompt/CancelPrompt for a prompt that is no longer open.
-	errPromptGone = errors.New("the question is no longer open")
+	// ErrPromptGone: AnswerPrompt/CancelPrompt for a prompt that is no longer open.
+	// (A canceled or unanswered question ends with sshconn.ErrPromptCanceled
+	// or sshconn.ErrPromptTimeout, which keep their identity across the
+	// agent's pipe.)
+	ErrPromptGone = errors.New("the question is no longer open")
 )
 
-// promptTimeoutError says which question went unanswered and for how long.
-type promptTimeoutError struct {
-	kind  PromptKind
-	after time.Duration
+// TimeoutError says which question went unanswered and for how long; it
+// matches sshconn.ErrPromptTimeout.
+type TimeoutError struct {
+	Kind  PromptKind
+	After time.Duration
 }
 
-func (e *promptTimeoutError) Error() string {
-	return fmt.Sprintf("nobody answered the %s question within %s", e.kind, fmtWait(e.after))
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("nobody answered the %s question within %s", e.Kind, FmtWait(e.After))
 }
 
-func (e *promptTimeoutError) Is(target error) bool { return target == errPromptTimeout }
+// Is matches sshconn.ErrPromptTimeout.
+func (e *TimeoutError) Is(target error) bool { return target == sshconn.ErrPromptTimeout }
 
-// fmtWait writes a wait as people say it: "2 minutes", "90 seconds", "500ms".
-func fmtWait(d time.Duration) string {
+// FmtWait writes a wait as people say it: "2 minutes", "90 seconds", "500ms".
+func FmtWait(d time.Duration) string {
 	switch {
 	case d >= time.Minute && d%time.Minute == 0:
 		if d == time.Minute {
@@ -206,13 +216,13 @@ func fmtWait(d time.Duration) string {
 	return d.String()
 }
 
-// promptBroker hands the questions of connections to the UI: each question
+// Broker hands the questions of connections to the UI: each question
 // is published in the `prompts` event with an ID, and the connection waits
 // until AnswerPrompt or CancelPrompt names that ID, its context ends, or the
 // timeout passes.
-type promptBroker struct {
+type Broker struct {
 	timeout time.Duration
-	publish func(topic string, data any)
+	bus     *events.Bus
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -228,22 +238,21 @@ type pendingPrompt struct {
 	cancel chan struct{}     // closed by cancel
 }
 
-func newPromptBroker(timeout time.Duration, publish func(string, any), log *slog.Logger) *promptBroker {
+// NewBroker returns a broker whose questions expire after timeout
+// (DefaultPromptTimeout when ≤ 0) and are published on bus (nil: nowhere).
+func NewBroker(timeout time.Duration, bus *events.Bus, log *slog.Logger) *Broker {
 	if timeout <= 0 {
 		timeout = DefaultPromptTimeout
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if publish == nil {
-		publish = func(string, any) {}
-	}
-	return &promptBroker{timeout: timeout, publish: publish, log: log, now: time.Now}
+	return &Broker{timeout: timeout, bus: bus, log: log, now: time.Now}
 }
 
-// ask publishes p and waits for its answer. The error is errPromptCanceled,
-// a *promptTimeoutError (errors.Is errPromptTimeout), or ctx's error.
-func (b *promptBroker) ask(ctx context.Context, p Prompt) (PromptAnswer, error) {
+// Ask publishes p and waits for its answer. The error is sshconn.ErrPromptCanceled,
+// a *TimeoutError (errors.Is sshconn.ErrPromptTimeout), or ctx's error.
+func (b *Broker) Ask(ctx context.Context, p Prompt) (PromptAnswer, error) {
 	if err := ctx.Err(); err != nil {
 		return PromptAnswer{}, err
 	}
@@ -255,10 +264,10 @@ func (b *promptBroker) ask(ctx context.Context, p Prompt) (PromptAnswer, error) 
 	b.pending = append(b.pending, pp)
 	b.mu.Unlock()
 	b.log.Info("waiting for an answer", "prompt", p.ID, "kind", p.Kind, "server", p.ServerID)
-	b.publishList()
+	b.PublishList()
 	defer func() {
 		if b.remove(pp) {
-			b.publishList()
+			b.PublishList()
 		}
 	}()
 
@@ -268,17 +277,17 @@ func (b *promptBroker) ask(ctx context.Context, p Prompt) (PromptAnswer, error) 
 	case a := <-pp.answer:
 		return a, nil
 	case <-pp.cancel:
-		return PromptAnswer{}, errPromptCanceled
+		return PromptAnswer{}, sshconn.ErrPromptCanceled
 	case <-ctx.Done():
 		return PromptAnswer{}, ctx.Err()
 	case <-timer.C:
 		b.log.Info("question timed out", "prompt", p.ID, "kind", p.Kind, "after", b.timeout)
-		return PromptAnswer{}, &promptTimeoutError{kind: p.Kind, after: b.timeout}
+		return PromptAnswer{}, &TimeoutError{Kind: p.Kind, After: b.timeout}
 	}
 }
 
 // remove drops pp from the pending list; false if it was gone already.
-func (b *promptBroker) remove(pp *pendingPrompt) bool {
+func (b *Broker) remove(pp *pendingPrompt) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	i := slices.Index(b.pending, pp)
@@ -289,7 +298,7 @@ func (b *promptBroker) remove(pp *pendingPrompt) bool {
 	return true
 }
 
-func (b *promptBroker) find(id string) *pendingPrompt {
+func (b *Broker) find(id string) *pendingPrompt {
 	for _, pp := range b.pending {
 		if pp.p.ID == id {
 			return pp
@@ -299,12 +308,12 @@ func (b *promptBroker) find(id string) *pendingPrompt {
 }
 
 func goneError(id string) error {
-	return webui.WithStatus(fmt.Errorf("%w (id %q): it was answered, canceled, or timed out; connect again if needed", errPromptGone, id), 404)
+	return apperr.Mark(fmt.Errorf("%w (id %q): it was answered, canceled, or timed out; connect again if needed", ErrPromptGone, id), apperr.ErrNotFound)
 }
 
-// answer delivers a to the prompt with the given ID after checking that it
+// Answer delivers a to the prompt with the given ID after checking that it
 // fits the question (bad input is a 400; an unknown ID a 404).
-func (b *promptBroker) answer(id string, a PromptAnswer) error {
+func (b *Broker) Answer(id string, a PromptAnswer) error {
 	b.mu.Lock()
 	pp := b.find(id)
 	if pp == nil {
@@ -319,13 +328,13 @@ func (b *promptBroker) answer(id string, a PromptAnswer) error {
 	pp.answer <- a
 	b.mu.Unlock()
 	b.log.Info("answered", "prompt", id, "kind", pp.p.Kind)
-	b.publishList()
+	b.PublishList()
 	return nil
 }
 
 func checkAnswer(p Prompt, a PromptAnswer) error {
 	bad := func(format string, args ...any) error {
-		return &badInputError{msg: fmt.Sprintf(format, args...)}
+		return apperr.BadInput(format, args...)
 	}
 	switch p.Kind {
 	case PromptPassword, PromptPassphrase:
@@ -353,8 +362,8 @@ func checkAnswer(p Prompt, a PromptAnswer) error {
 	return nil
 }
 
-// cancel ends the prompt with the given ID: its connection gives up.
-func (b *promptBroker) cancel(id string) error {
+// Cancel ends the prompt with the given ID: its connection gives up.
+func (b *Broker) Cancel(id string) error {
 	b.mu.Lock()
 	pp := b.find(id)
 	if pp == nil {
@@ -365,12 +374,12 @@ func (b *promptBroker) cancel(id string) error {
 	close(pp.cancel)
 	b.mu.Unlock()
 	b.log.Info("question canceled", "prompt", id, "kind", pp.p.Kind)
-	b.publishList()
+	b.PublishList()
 	return nil
 }
 
-// cancelServer cancels every open prompt of one server.
-func (b *promptBroker) cancelServer(serverID string) {
+// CancelServer cancels every open prompt of one server.
+func (b *Broker) CancelServer(serverID string) {
 	b.mu.Lock()
 	var n int
 	b.pending = slices.DeleteFunc(b.pending, func(pp *pendingPrompt) bool {
@@ -383,12 +392,12 @@ func (b *promptBroker) cancelServer(serverID string) {
 	})
 	b.mu.Unlock()
 	if n > 0 {
-		b.publishList()
+		b.PublishList()
 	}
 }
 
-// list returns the open prompts, oldest first (never nil).
-func (b *promptBroker) list() []Prompt {
+// List returns the open prompts, oldest first (never nil).
+func (b *Broker) List() []Prompt {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]Prompt, 0, len(b.pending))
@@ -400,8 +409,8 @@ func (b *promptBroker) list() []Prompt {
 	return out
 }
 
-func (b *promptBroker) publishList() {
+func (b *Broker) PublishList() {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
-	b.publish(TopicPrompts, b.list())
+	events.Publish(b.bus, TopicPrompts, b.List())
 }

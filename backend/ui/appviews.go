@@ -1,6 +1,9 @@
-package main
+package ui
 
 import (
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/events"
+
 	"errors"
 	"fmt"
 	"net/netip"
@@ -26,7 +29,7 @@ import (
 // In `porthole serve` and on other systems the apps stay in iframes.
 
 // TopicAppViews carries an AppViewEvent whenever a view's page changes.
-const TopicAppViews = "appviews"
+var TopicAppViews = events.NewTopic[AppViewEvent]("appviews")
 
 // AppViewItem is one app tab's view: the URL the shell gave it (a Porthole
 // endpoint on loopback) and how many reloads the user asked for.
@@ -91,11 +94,11 @@ func parseAppViewNav(s string) (AppViewNav, error) {
 			return n, nil
 		}
 	}
-	return 0, &badInputError{msg: fmt.Sprintf("app view: unknown navigation %q (back, forward or stop)", s)}
+	return 0, apperr.BadInput("app view: unknown navigation %q (back, forward or stop)", s)
 }
 
-// appViewHost shows the views; implemented by the Linux desktop window.
-type appViewHost interface {
+// AppViewHost shows the views; implemented by the Linux desktop window.
+type AppViewHost interface {
 	// Available is false once the window could not take views (the tabs
 	// then fall back to iframes; TopicStatus says so).
 	Available() bool
@@ -117,7 +120,7 @@ const maxAppViews = 200
 // else on the shell's word).
 func validateAppViewSpec(s AppViewSpec) error {
 	if len(s.Views) > maxAppViews {
-		return &badInputError{msg: fmt.Sprintf("app views: %d views asked for; at most %d", len(s.Views), maxAppViews)}
+		return apperr.BadInput("app views: %d views asked for; at most %d", len(s.Views), maxAppViews)
 	}
 	seen := make(map[string]bool, len(s.Views))
 	for _, v := range s.Views {
@@ -125,22 +128,22 @@ func validateAppViewSpec(s AppViewSpec) error {
 			return err
 		}
 		if seen[v.ID] {
-			return &badInputError{msg: fmt.Sprintf("app views: view %q is listed twice", v.ID)}
+			return apperr.BadInput("app views: view %q is listed twice", v.ID)
 		}
 		seen[v.ID] = true
 		if err := validateAppViewURL(v.URL); err != nil {
 			return err
 		}
 		if v.Reloads < 0 {
-			return &badInputError{msg: fmt.Sprintf("app views: view %q has a negative reload count", v.ID)}
+			return apperr.BadInput("app views: view %q has a negative reload count", v.ID)
 		}
 	}
 	if s.Visible != "" && !seen[s.Visible] {
-		return &badInputError{msg: fmt.Sprintf("app views: the visible view %q is not in the list", s.Visible)}
+		return apperr.BadInput("app views: the visible view %q is not in the list", s.Visible)
 	}
 	const maxPx = 1 << 15
 	if s.X < 0 || s.Y < 0 || s.W < 0 || s.H < 0 || s.X > maxPx || s.Y > maxPx || s.W > maxPx || s.H > maxPx {
-		return &badInputError{msg: fmt.Sprintf("app views: bounds %d,%d %dx%d are outside the window", s.X, s.Y, s.W, s.H)}
+		return apperr.BadInput("app views: bounds %d,%d %dx%d are outside the window", s.X, s.Y, s.W, s.H)
 	}
 	return nil
 }
@@ -149,7 +152,7 @@ func validateViewID(id string) error {
 	if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool {
 		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 	}) {
-		return &badInputError{msg: fmt.Sprintf("app views: %q is not a tab id", id)}
+		return apperr.BadInput("app views: %q is not a tab id", id)
 	}
 	return nil
 }
@@ -159,10 +162,10 @@ func validateViewID(id string) error {
 func validateAppViewURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "http" || u.User != nil || u.Port() == "" {
-		return &badInputError{msg: fmt.Sprintf("app views: %q is not a Porthole endpoint (http://127.x.x.x:port/…)", raw)}
+		return apperr.BadInput("app views: %q is not a Porthole endpoint (http://127.x.x.x:port/…)", raw)
 	}
 	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
-		return &badInputError{msg: fmt.Sprintf("app views: %q has a bad port", raw)}
+		return apperr.BadInput("app views: %q has a bad port", raw)
 	}
 	h := u.Hostname()
 	if h == "localhost" {
@@ -171,7 +174,7 @@ func validateAppViewURL(raw string) error {
 	if a, err := netip.ParseAddr(h); err == nil && a.Unmap().IsLoopback() {
 		return nil
 	}
-	return &badInputError{msg: fmt.Sprintf("app views: %q is not on loopback; a view loads only Porthole's endpoints", raw)}
+	return apperr.BadInput("app views: %q is not on loopback; a view loads only Porthole's endpoints", raw)
 }
 
 // SyncAppViews makes the window's app views what spec says: new ones load
@@ -180,7 +183,7 @@ func validateAppViewURL(raw string) error {
 // Outside the Linux desktop window it returns ErrNoAppViews.
 func (a *App) SyncAppViews(spec AppViewSpec) error {
 	if a.views == nil {
-		return &badInputError{msg: ErrNoAppViews.Error()}
+		return apperr.Mark(ErrNoAppViews, apperr.ErrBadInput)
 	}
 	if err := validateAppViewSpec(spec); err != nil {
 		return err
@@ -193,7 +196,7 @@ func (a *App) SyncAppViews(spec AppViewSpec) error {
 // its loading ("back", "forward", "stop").
 func (a *App) NavigateAppView(id, nav string) error {
 	if a.views == nil {
-		return &badInputError{msg: ErrNoAppViews.Error()}
+		return apperr.Mark(ErrNoAppViews, apperr.ErrBadInput)
 	}
 	if err := validateViewID(id); err != nil {
 		return err
@@ -210,11 +213,8 @@ func (a *App) NavigateAppView(id, nav string) error {
 // shortcut was pressed in an app view).
 func (a *App) FocusShell() error {
 	if a.views == nil {
-		return &badInputError{msg: ErrNoAppViews.Error()}
+		return apperr.Mark(ErrNoAppViews, apperr.ErrBadInput)
 	}
 	a.views.FocusShell()
 	return nil
 }
-
-// withAppViews sets the window's app view host.
-func withAppViews(h appViewHost) appOption { return func(a *App) { a.views = h } }

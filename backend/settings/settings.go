@@ -1,0 +1,163 @@
+// Package settings keeps the user's app-wide preferences in settings.json,
+// written atomically; a file that fails to parse is reported and kept.
+package settings
+
+import (
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/atomicfile"
+	"github.com/porthole-app/porthole/backend/events"
+	"log/slog"
+
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Theme is the colour theme preference.
+type Theme int
+
+const (
+	ThemeSystem Theme = iota
+	ThemeLight
+	ThemeDark
+)
+
+var themeNames = [...]string{ThemeSystem: "system", ThemeLight: "light", ThemeDark: "dark"}
+
+func (t Theme) String() string {
+	if int(t) >= 0 && int(t) < len(themeNames) {
+		return themeNames[t]
+	}
+	return fmt.Sprintf("Theme(%d)", int(t))
+}
+
+func (t Theme) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+func (t *Theme) UnmarshalText(b []byte) error {
+	v, err := ParseTheme(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
+// ParseTheme reads a theme name.
+func ParseTheme(s string) (Theme, error) {
+	for i, n := range themeNames {
+		if n == s {
+			return Theme(i), nil
+		}
+	}
+	return 0, apperr.BadInput("unknown theme %q: use \"system\", \"light\" or \"dark\"", s)
+}
+
+// Topic carries the Settings whenever they change.
+var Topic = events.NewTopic[Settings]("settings")
+
+// Settings are the user's app-wide preferences.
+type Settings struct {
+	Theme Theme `json:"theme"`
+}
+
+// Default is the settings of a new user.
+func Default() Settings { return Settings{Theme: ThemeSystem} }
+
+// ErrBroken means settings.json exists but cannot be read; it is kept untouched.
+var ErrBroken = errors.New("settings file is unreadable")
+
+// File keeps Settings in a JSON file, written atomically (temp file +
+// rename, mode 0600). A file that fails to parse is reported and kept: Porthole
+// runs on defaults and refuses to overwrite it until the user fixes or removes it.
+type File struct {
+	path string
+
+	mu     sync.Mutex
+	cur    Settings
+	broken error // non-nil when the file on disk failed to parse
+}
+
+// Open loads path. A missing file means defaults. A broken file returns a
+// usable File (on defaults) together with an error to show the user.
+func Open(path string) (*File, error) {
+	f := &File{path: path, cur: Default()}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return f, nil
+	case err != nil:
+		f.broken = fmt.Errorf("%w: %s: %w", ErrBroken, path, err)
+		return f, f.broken
+	}
+	var s Settings
+	if err := json.Unmarshal(b, &s); err != nil {
+		f.broken = fmt.Errorf("%w: %s: %s; Porthole is using default settings and will not overwrite the file: fix it or delete it", ErrBroken, path, atomicfile.DescribeJSONError(b, err))
+		return f, f.broken
+	}
+	f.cur = s
+	return f, nil
+}
+
+// Get returns the current settings (defaults for a nil File).
+func (f *File) Get() Settings {
+	if f == nil {
+		return Default()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cur
+}
+
+// Update applies change and saves. It refuses while the file on disk is broken.
+func (f *File) Update(change func(*Settings)) (Settings, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.broken != nil {
+		return f.cur, f.broken
+	}
+	next := f.cur
+	change(&next)
+	b, err := json.MarshalIndent(next, "", "  ")
+	if err != nil {
+		return f.cur, fmt.Errorf("encode settings: %w", err)
+	}
+	if err := atomicfile.WriteFile(f.path, append(b, '\n'), 0o600); err != nil {
+		return f.cur, fmt.Errorf("save settings: %w", err)
+	}
+	f.cur = next
+	return next, nil
+}
+
+// OpenLogged opens settings.json in Porthole's config directory. A broken
+// file is reported (and kept); the app runs on defaults. nil: in memory only.
+func OpenLogged(log *slog.Logger) *File {
+	dir, err := atomicfile.ConfigDir()
+	if err != nil {
+		log.Warn("settings are kept in memory only", "err", err)
+		return nil
+	}
+	s, err := Open(filepath.Join(dir, "settings.json"))
+	if err != nil {
+		log.Error("settings file is broken; using defaults", "err", err)
+	}
+	return s
+}
+
+// SetTheme sets and saves the colour theme: "system" (follow the OS),
+// "light" or "dark". A nil File changes nothing and returns what it would be.
+func (f *File) SetTheme(theme string) (Settings, error) {
+	t, err := ParseTheme(theme)
+	if err != nil {
+		return f.Get(), err
+	}
+	if f == nil {
+		s := Default()
+		s.Theme = t
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { s.Theme = t })
+}

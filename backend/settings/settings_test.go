@@ -1,0 +1,47 @@
+package settings
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSettingsRoundTripAndBrokenFileKept(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "porthole", "settings.json")
+	s, err := Open(path)
+	if err != nil || s.Get().Theme != ThemeSystem {
+		t.Fatalf("missing file: %+v, %v; want defaults", s.Get(), err)
+	}
+	if _, err := s.Update(func(v *Settings) { v.Theme = ThemeDark }); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("settings file mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	s2, err := Open(path)
+	if err != nil || s2.Get().Theme != ThemeDark {
+		t.Fatalf("reopened: %+v, %v; want dark", s2.Get(), err)
+	}
+
+	broken := []byte("{\n  \"theme\": \"dark\",\n  oops\n}\n")
+	if err := os.WriteFile(path, broken, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := Open(path)
+	if err == nil || !errors.Is(err, ErrBroken) || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("broken file: err = %v; want ErrBroken naming line 3", err)
+	}
+	if s3.Get().Theme != ThemeSystem {
+		t.Fatalf("broken file: running on %+v, want defaults", s3.Get())
+	}
+	if _, err := s3.Update(func(v *Settings) { v.Theme = ThemeLight }); !errors.Is(err, ErrBroken) {
+		t.Fatalf("Update over a broken file: err = %v, want refusal", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(broken) {
+		t.Fatalf("broken file was changed:\n%s", got)
+	}
+}

@@ -1,0 +1,221 @@
+// Package ui is the UI facade: App holds the methods the UI calls, in the
+// desktop window (Wails bindings) and in `porthole serve` (webui's HTTP
+// bridge) alike. Every method is one line into a room (servers, prompts,
+// apps, settings); this package is also the one place that maps the rooms'
+// errors to HTTP statuses (HTTPStatus). Exported methods are the UI's API;
+// see docs/API.md.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/servers"
+	"github.com/porthole-app/porthole/backend/settings"
+	"github.com/porthole-app/porthole/backend/webui"
+)
+
+// Mode is how this process shows its UI.
+type Mode int
+
+const (
+	ModeDesktop Mode = iota
+	ModeServe
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeDesktop:
+		return "desktop"
+	case ModeServe:
+		return "serve"
+	default:
+		return fmt.Sprintf("Mode(%d)", int(m))
+	}
+}
+
+// MarshalText makes a Mode appear as its name in JSON.
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// TopicStatus carries the app-wide AppStatus.
+var TopicStatus = events.NewTopic[AppStatus]("app.status")
+
+// AppStatus is the app-wide state shown in the status bar.
+type AppStatus struct {
+	Mode      Mode      `json:"mode"`
+	StartedAt time.Time `json:"startedAt"`
+	Servers   int       `json:"servers"`
+	Forwards  int       `json:"forwards"`
+	// AppViews: app tabs are web views of their own (SyncAppViews), not iframes.
+	AppViews bool `json:"appViews"`
+}
+
+// VersionInfo is what App.Version returns.
+type VersionInfo struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Go      string `json:"go"`
+	Wails   string `json:"wails"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
+// Options are what New wires together.
+type Options struct {
+	Log      *slog.Logger // nil: discard
+	Mode     Mode
+	Bus      *events.Bus // required
+	Settings *settings.File
+	// Servers configures the server logins; a zero Config (no Store) means
+	// server logins are unavailable (tests of other parts).
+	Servers servers.Config
+	Ports   *portmap.Map   // nil: no stable endpoints (apps cannot be opened)
+	Tabs    *apps.TabsFile // nil: tabs are not saved
+	// ServeOrigin is `porthole serve`'s page origin (http://127.0.0.1:PORT),
+	// which frames the apps; "" on the desktop (the window frames them).
+	ServeOrigin string
+	Quit        func()      // closes the desktop window; nil in serve mode
+	Views       AppViewHost // the Linux window's app views; nil: iframes
+	Version     VersionInfo
+}
+
+// App holds the methods the UI calls. Keep every method one line into a
+// room: validate there, not here.
+type App struct {
+	log      *slog.Logger
+	bus      *events.Bus
+	settings *settings.File
+	servers  *servers.Manager
+	apps     *apps.Manager
+	tabs     *apps.TabsFile
+	mode     Mode
+	started  time.Time
+	quit     func()
+	views    AppViewHost
+	version  VersionInfo
+
+	mu  sync.Mutex
+	ctx context.Context // the UI's lifetime; set by Lifecycle.Startup
+}
+
+// Lifecycle starts and stops what the App runs. It is separate from App so
+// that neither the window nor serve's page can call it.
+type Lifecycle struct{ a *App }
+
+// New wires the rooms into an App.
+func New(o Options) (*App, *Lifecycle) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &App{log: log, bus: o.Bus, settings: o.Settings, tabs: o.Tabs, mode: o.Mode, started: time.Now(),
+		quit: o.Quit, views: o.Views, version: o.Version, ctx: context.Background()}
+	a.servers = servers.New(log, o.Bus, o.Servers)
+	// Who may frame the apps besides themselves: only the running mode's
+	// own page (serve's, under both of its host names) or window.
+	ancestors := forwarder.WailsFrameAncestors
+	if o.ServeOrigin != "" {
+		ancestors = []string{o.ServeOrigin}
+		if port, ok := strings.CutPrefix(o.ServeOrigin, "http://127.0.0.1:"); ok {
+			ancestors = append(ancestors, "http://localhost:"+port)
+		}
+	}
+	a.apps = apps.New(log, o.Bus, a.servers, o.Ports, ancestors)
+	a.servers.OnChange(a.publishStatus)
+	a.apps.OnChange(a.publishStatus)
+	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
+	a.servers.OnRemoved(a.apps.Forget)
+	return a, &Lifecycle{a: a}
+}
+
+func (a *App) publishStatus() { events.Publish(a.bus, TopicStatus, a.Status()) }
+
+// Startup runs once the UI's lifetime starts (Wails OnStartup, or serve start).
+func (l *Lifecycle) Startup(ctx context.Context) {
+	a := l.a
+	a.mu.Lock()
+	a.ctx = ctx
+	a.mu.Unlock()
+	a.publishStatus()
+	events.Publish(a.bus, settings.Topic, a.GetSettings())
+	a.servers.Start(ctx)
+}
+
+// Shutdown disconnects every server login; the UI's lifetime is over.
+func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown() }
+
+// PublishStatus publishes the app status again (e.g. when the window's app
+// views failed and the tabs fall back to iframes).
+func (l *Lifecycle) PublishStatus() { l.a.publishStatus() }
+
+// context is the UI's lifetime.
+func (a *App) context() context.Context {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ctx
+}
+
+// Version returns the version, commit and Go/Wails versions of this build.
+func (a *App) Version() VersionInfo { return a.version }
+
+// Status returns the app-wide status.
+func (a *App) Status() AppStatus {
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available()}
+}
+
+// Snapshot returns the latest event of every topic. The desktop UI calls it right
+// after subscribing; serve sends it first on every event stream.
+func (a *App) Snapshot() []webui.Event { return WireSnapshot(a.bus) }
+
+// WireSnapshot is bus's snapshot as the UI transports carry it.
+func WireSnapshot(bus *events.Bus) []webui.Event {
+	snap := bus.Snapshot()
+	out := make([]webui.Event, len(snap))
+	for i, e := range snap {
+		out[i] = webui.Event{Topic: e.Topic, Data: e.Data}
+	}
+	return out
+}
+
+// GetSettings returns the user's preferences.
+func (a *App) GetSettings() settings.Settings { return a.settings.Get() }
+
+// SetTheme sets the colour theme: "system" (follow the OS), "light" or "dark".
+func (a *App) SetTheme(theme string) (settings.Settings, error) {
+	s, err := a.settings.SetTheme(theme)
+	if err == nil {
+		events.Publish(a.bus, settings.Topic, s)
+	}
+	return s, err
+}
+
+// UIReady is called by the frontend once it has rendered; it is logged so that
+// smoke tests can tell a rendered UI from a blank or broken window.
+func (a *App) UIReady(kind string) {
+	a.log.Info("ui ready", "transport", kind)
+}
+
+// ErrQuitServe is Quit's answer in `porthole serve`: a page cannot stop it.
+var ErrQuitServe = errors.New("porthole serve is stopped from its terminal (Ctrl+C), not from the page")
+
+// Quit closes the desktop window and stops Porthole (Ctrl+Q): every forward
+// closes, the agents exit, and the open tabs are saved (the frontend saves
+// them before it calls Quit). In serve mode it returns ErrQuitServe.
+func (a *App) Quit() error {
+	if a.quit == nil {
+		return apperr.Mark(ErrQuitServe, apperr.ErrBadInput)
+	}
+	a.log.Info("quit asked for by the window")
+	a.quit()
+	return nil
+}

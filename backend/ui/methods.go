@@ -1,0 +1,116 @@
+package ui
+
+import (
+	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/backend/prompts"
+	"github.com/porthole-app/porthole/backend/servers"
+)
+
+// --- servers (backend/servers) and their questions (backend/prompts) ---
+
+// ListServers lists the server logins with their connection state.
+func (a *App) ListServers() []servers.ServerSummary { return a.servers.Summaries() }
+
+// ReloadServers reads profiles.json again (e.g. after fixing it by hand).
+func (a *App) ReloadServers() (servers.ServerList, error) { return a.servers.Reload() }
+
+// GetServer returns the saved profile of a server (no secrets).
+func (a *App) GetServer(id string) (profiles.Profile, error) { return a.servers.Get(id) }
+
+// ValidateServer checks a profile as the form is typed: every field and the
+// key file. It never saves anything.
+func (a *App) ValidateServer(p profiles.Profile) servers.ValidationResult {
+	return a.servers.Validate(p)
+}
+
+// AddServer saves a new server (its id is assigned) and returns it.
+func (a *App) AddServer(p profiles.Profile) (profiles.Profile, error) { return a.servers.Add(p) }
+
+// UpdateServer saves the changes to a server.
+func (a *App) UpdateServer(p profiles.Profile) (profiles.Profile, error) { return a.servers.Update(p) }
+
+// DeleteServer disconnects a server, deletes it and its saved secrets.
+func (a *App) DeleteServer(id string) error { return a.servers.Remove(id) }
+
+// DuplicateServer saves a copy of a server, with its saved secrets.
+func (a *App) DuplicateServer(id string) (profiles.Profile, error) { return a.servers.Duplicate(id) }
+
+// ImportCandidates lists the hosts of ~/.ssh/config that can be imported.
+func (a *App) ImportCandidates() (servers.ImportList, error) { return a.servers.ImportCandidates() }
+
+// ImportServers imports the named ~/.ssh/config hosts; with link, each stays
+// linked to its alias (resolved again at every connection).
+func (a *App) ImportServers(aliases []string, link bool) (servers.ImportResult, error) {
+	return a.servers.ImportServers(aliases, link)
+}
+
+// Connect connects a server and returns once it is connected or has failed;
+// progress, questions and state changes arrive as events meanwhile.
+func (a *App) Connect(id string) (servers.ServerSummary, error) { return a.servers.Connect(id) }
+
+// Disconnect disconnects a server (and cancels its open questions).
+func (a *App) Disconnect(id string) (servers.ServerSummary, error) {
+	if _, err := a.servers.Get(id); err != nil {
+		return servers.ServerSummary{}, err
+	}
+	a.servers.Disconnect(id, "disconnected by you")
+	return a.servers.Summary(id), nil
+}
+
+// Prompts returns the open questions (as the `prompts` event does).
+func (a *App) Prompts() []prompts.Prompt { return a.servers.Prompts().List() }
+
+// AnswerPrompt answers an open question.
+func (a *App) AnswerPrompt(promptID string, answer prompts.PromptAnswer) error {
+	return a.servers.Prompts().Answer(promptID, answer)
+}
+
+// CancelPrompt cancels an open question; its connection attempt stops.
+func (a *App) CancelPrompt(promptID string) error { return a.servers.Prompts().Cancel(promptID) }
+
+// ServerLog returns the last 1000 lines of a server's log.
+func (a *App) ServerLog(id string) (servers.ServerLogView, error) {
+	if _, err := a.servers.Get(id); err != nil {
+		return servers.ServerLogView{}, err
+	}
+	return a.servers.ServerLog(id), nil
+}
+
+// KeyringStatus checks whether secrets can be kept in the OS keyring.
+func (a *App) KeyringStatus() servers.KeyringStatus { return a.servers.KeyringStatus(true) }
+
+// --- apps (backend/apps) ---
+
+// ListApps lists what listens on a server ("local": this computer) and
+// what it is; it publishes `apps` when the list changed.
+func (a *App) ListApps(serverID string) (apps.AppList, error) {
+	return a.apps.ListApps(a.context(), serverID)
+}
+
+// OpenApp opens an app of a server in a tab: on the port's stable local
+// endpoint, through an HTTP-aware forward.
+func (a *App) OpenApp(serverID string, port int, path string) (apps.OpenedApp, error) {
+	return a.apps.OpenApp(a.context(), serverID, port, path)
+}
+
+// ParseAppURL opens a URL the way apps print it on the server
+// (http://localhost:8888/lab?token=…).
+func (a *App) ParseAppURL(serverID string, raw string) (apps.OpenedApp, error) {
+	return a.apps.ParseAppURL(a.context(), serverID, raw)
+}
+
+// ForwardPort makes a raw forward (-L) of a server's port on its stable
+// local endpoint, for clients such as psql.
+func (a *App) ForwardPort(serverID string, port int) (apps.RawForward, error) {
+	return a.apps.ForwardPort(a.context(), serverID, port)
+}
+
+// OpenExternal opens an http(s) URL in the system browser.
+func (a *App) OpenExternal(url string) error { return a.apps.OpenExternal(url) }
+
+// GetTabs returns the tabs saved by the last SaveTabs (for restoring them).
+func (a *App) GetTabs() []apps.SavedTab { return a.tabs.Get() }
+
+// SaveTabs saves the open tabs, to restore them at the next start.
+func (a *App) SaveTabs(tabs []apps.SavedTab) error { return a.tabs.Save(tabs) }
