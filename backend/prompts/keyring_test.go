@@ -37,4 +37,3 @@ func kiPrompt(q []string, echo []bool) sshconn.KIPrompt {
 	}
 	return req
 }
-

@@ -237,4 +237,3 @@ func TestBrokerAskWithEndedContext(t *testing.T) {
 		t.Fatal("a prompt was published for an ended context")
 	}
 }
-
