@@ -1,6 +1,6 @@
 // Command porthole makes the web apps and services on your servers feel local.
 //
-// One binary, several modes (see ../shared/DESIGN.md, "Modes"):
+// One binary, several modes (see docs/ARCHITECTURE.md, "Modes"):
 //
 //	porthole                 the desktop window (Wails)
 //	porthole serve           the same UI for your own browser

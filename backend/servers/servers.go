@@ -873,12 +873,24 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 	m.mu.Lock()
 	current := lv.runner == r && m.live[id] == lv
 	if err == nil {
+		var ready *ServerProgress
 		if current {
 			lv.connected = true
 			lv.state, lv.lastErr = ServerConnected, nil
 			lv.reason, lv.since = "connected", time.Now()
+			// The login's step events travel on their own (a hub, or the
+			// agent's pipe) and may arrive after Connect returned: the
+			// reply always ends with the ready step.
+			if n := len(lv.progress); n > 0 && lv.progress[n-1].Step != sshconn.StepReady.String() {
+				ps := ProgressStep{Step: sshconn.StepReady.String(), ElapsedMs: time.Since(lv.dialStart).Milliseconds()}
+				lv.progress = append(lv.progress, ps)
+				ready = &ServerProgress{ID: id, Step: ps.Step, ElapsedMs: ps.ElapsedMs}
+			}
 		}
 		m.mu.Unlock()
+		if ready != nil {
+			events.Publish(m.bus, TopicServerProgress, *ready)
+		}
 		m.note(id, slog.LevelInfo, "connected")
 		m.publishServers()
 		if m.connected != nil {
@@ -965,6 +977,10 @@ func (m *Manager) onStep(id string, gen uint64, step sshconn.Step, detail string
 	if lv == nil || lv.gen != gen || lv.runner == nil {
 		m.mu.Unlock()
 		return
+	}
+	if n := len(lv.progress); step == sshconn.StepReady && n > 0 && lv.progress[n-1].Step == step.String() {
+		m.mu.Unlock()
+		return // Connect already added it
 	}
 	now := time.Now()
 	if step == sshconn.StepResolving || lv.dialStart.IsZero() {
