@@ -342,7 +342,9 @@ func (l *RemoteLogin) startProc(ctx context.Context) (*agentProc, error) {
 	cmd := exec.Command(exe, o.Args...)
 	cmd.Args[0] = argv0
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.Env = defaultAgentEnv(o.Env)
+	l.mu.Lock()
+	cmd.Env = defaultAgentEnv(l.spec, o.Env)
+	l.mu.Unlock()
 	cmd.SysProcAttr = sysProcAttr()
 	started := time.Now()
 	err = cmd.Start()
@@ -411,6 +413,10 @@ func (l *RemoteLogin) startProc(ctx context.Context) (*agentProc, error) {
 	l.mu.Lock()
 	spec, secrets := l.spec.clone(), l.secrets
 	l.mu.Unlock()
+	if spec.HomeDir == "" {
+		// The agent has no $HOME: "~" is the app's home directory.
+		spec.HomeDir, _ = os.UserHomeDir()
+	}
 	var ir forwardsResult
 	if err := p.call(ctx, methodInit, initParams{Spec: spec, Secrets: secrets, HasPrompter: l.prompter != nil}, &ir); err != nil {
 		return fail(err)
