@@ -1,7 +1,8 @@
 // Package agent is Porthole's sandbox: every server login runs in a
 // `porthole agent` process of its own, which holds only that login's
 // secrets, dies with the app and is restarted if it crashes, on the same
-// local endpoints.
+// local endpoints. On Linux the process is confined (seccomp, Landlock,
+// no_new_privs) to what its login needs: see Sandbox.
 //
 // # Login
 //
@@ -35,13 +36,43 @@
 // # Process hygiene
 //
 // The Supervisor starts `<this program> agent` with a minimal environment
-// (SSH_AUTH_SOCK, HOME, PATH, locale… plus PORTHOLE_AGENT=1 and the app's
-// PID; never a secret), in a process group of its own. The agent exits at
-// EOF on stdin. On Linux it also gets SIGKILL when the app dies
-// (PR_SET_PDEATHSIG, set at exec and again by the agent, which then checks
-// that its parent is still the app) and runs with PR_SET_NO_NEW_PRIVS; on
-// other Unix systems it polls for a changed parent; on Windows the agents
-// live in a job object that kills them when the app's handle closes.
+// (PATH, USER, locale… plus PORTHOLE_AGENT=1 and the app's PID; never a
+// secret; SSH_AUTH_SOCK only for a login that may use ssh-agent through it;
+// no HOME or XDG_RUNTIME_DIR: the spec carries the home directory), in a
+// process group of its own. The agent exits at EOF on stdin. On Linux it
+// also gets SIGKILL when the app dies (PR_SET_PDEATHSIG, set at exec and
+// again by the agent, which then checks that its parent is still the app)
+// and is sandboxed (below); on other Unix systems it polls for a changed
+// parent; on Windows the agents live in a job object that kills them when
+// the app's handle closes.
+//
+// # Sandbox (Linux)
+//
+// Before it reads a message, the agent sets PR_SET_NO_NEW_PRIVS on every
+// thread and installs a seccomp filter on every thread (TSYNC) that answers
+// EPERM to execve/execveat, ptrace, process_vm_readv/writev and a few
+// kernel interfaces a login never uses (namespaces, mounts, modules,
+// keyrings, BPF, perf, userfaultfd, kexec). Porthole never runs commands
+// (sshconn refuses ProxyCommand), so no login needs exec. On init, before
+// the login exists, Landlock (best effort: what the kernel supports) limits
+// the file system to what the login's spec resolves to: read-only its
+// ssh_config files and their Includes, identity files, known_hosts files
+// and the system files name resolution reads; read and append (no
+// truncation, no new files) the known_hosts file each hop saves new host
+// keys to (created empty first if missing); nothing else. Landlock also
+// keeps the agent from signalling processes outside its sandbox. A kernel
+// without Landlock or seccomp is logged ("landlock unavailable: …") and the
+// agent runs without that layer.
+//
+// A compromised agent can still use the login's SSH connection and the
+// secrets it was handed, connect anywhere on the network, listen on local
+// ports, read the files above and rewrite the known_hosts file it saves
+// to. It cannot read other files in $HOME (other keys, shell history,
+// browser data), create or change other files, run programs, ptrace or
+// read the memory of other processes, or gain privileges (setuid binaries
+// and file capabilities do nothing under no_new_privs). The policy is fixed
+// when the agent starts: a file the ssh_config names later, or a config
+// file replaced by rename, is readable after the agent is restarted.
 //
 // Every call to an agent has a deadline (SupervisorOptions.CallTimeout), so
 // a crashed or hung agent never blocks the UI or another login. A crashed

@@ -9,13 +9,22 @@ import (
 )
 
 // keptEnv are the variables an agent inherits from the app; everything else
-// (tokens, proxies, LD_PRELOAD…) stays behind. SSH_AUTH_SOCK reaches
-// ssh-agent; HOME and USER find ~/.ssh and the login name; PATH, LANG and
-// the locale, TMPDIR, XDG_RUNTIME_DIR and TZ keep the runtime sane.
+// (tokens, proxies, LD_PRELOAD…) stays behind. USER names the local login
+// when /etc/passwd cannot; PATH, LANG and the locale, TMPDIR and TZ keep the
+// runtime sane. HOME and XDG_RUNTIME_DIR stay behind: the Supervisor hands
+// the agent its home directory in the spec (LoginSpec.HomeDir), and nothing
+// in the agent uses the runtime directory.
 var keptEnv = []string{
-	"SSH_AUTH_SOCK", "HOME", "USER", "LOGNAME", "PATH", "LANG", "LC_ALL", "LC_CTYPE",
-	"LC_MESSAGES", "TMPDIR", "XDG_RUNTIME_DIR", "TZ",
+	"USER", "LOGNAME", "PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TMPDIR", "TZ",
 }
+
+// envAuthSock reaches ssh-agent; only an agent whose login may use
+// $SSH_AUTH_SOCK (authAgentFromEnv) inherits it.
+const envAuthSock = "SSH_AUTH_SOCK"
+
+// authAgentFromEnv: the login may ask ssh-agent at $SSH_AUTH_SOCK (its
+// methods include the agent and it names no socket of its own).
+func (s LoginSpec) authAgentFromEnv() bool { return s.usesAgent() && s.AgentSocket == "" }
 
 // keptEnvWindows are needed by any Windows program (SYSTEMROOT for the
 // network stack) or name the user's folders.
@@ -25,11 +34,15 @@ var keptEnvWindows = []string{
 }
 
 // agentEnv is the agent's minimal environment: the kept variables of
-// environ, the agent marker and the app's PID, and extra (never secrets).
-func agentEnv(environ, extra []string, goos string) []string {
-	keep := keptEnv
+// environ (with SSH_AUTH_SOCK when authSock), the agent marker and the app's
+// PID, and extra (never secrets).
+func agentEnv(environ, extra []string, goos string, authSock bool) []string {
+	keep := slices.Clone(keptEnv)
 	if goos == "windows" {
-		keep = append(slices.Clone(keptEnv), keptEnvWindows...)
+		keep = append(keep, keptEnvWindows...)
+	}
+	if authSock {
+		keep = append(keep, envAuthSock)
 	}
 	var out []string
 	for _, kv := range environ {
@@ -50,4 +63,6 @@ func agentEnv(environ, extra []string, goos string) []string {
 	return append(out, extra...)
 }
 
-func defaultAgentEnv(extra []string) []string { return agentEnv(os.Environ(), extra, runtime.GOOS) }
+func defaultAgentEnv(spec LoginSpec, extra []string) []string {
+	return agentEnv(os.Environ(), extra, runtime.GOOS, spec.authAgentFromEnv())
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // one: TestMain picks the role from the environment.
 const (
 	envTestChild      = "PORTHOLE_AGENT_TEST_CHILD"      // "1": run as `porthole agent`
-	envTestMode       = "PORTHOLE_AGENT_TEST_MODE"       // child misbehaviour: garbage, garbage-later, crash, mismatch
+	envTestMode       = "PORTHOLE_AGENT_TEST_MODE"       // child misbehaviour: garbage, garbage-later, crash, mismatch, long-stderr, or a mode of testModes
 	envTestSupervisor = "PORTHOLE_AGENT_TEST_SUPERVISOR" // "1": run as an app with one agent
 )
 
@@ -55,12 +56,31 @@ func testChild() int {
 		}
 	case "mismatch":
 		opts.protocol = ProtocolVersion + 1
+	case "long-stderr":
+		// One line far beyond what the Supervisor logs, then a short one.
+		opts.afterInit = func() {
+			_, _ = os.Stderr.WriteString(longStderrPrefix + strings.Repeat("x", longStderrLen) + "\n" + afterLongLine + "\n")
+		}
 	default:
+		if set, ok := testModes[os.Getenv(envTestMode)]; ok {
+			set(&opts)
+			break
+		}
 		fmt.Fprintf(os.Stderr, "unknown %s %q\n", envTestMode, os.Getenv(envTestMode))
 		return 2
 	}
 	return runMain(context.Background(), os.Stdin, os.Stdout, log, opts)
 }
+
+// testModes are more child modes (registered by OS-specific test files).
+var testModes = map[string]func(*serveOptions){}
+
+// What the long-stderr mode writes.
+const (
+	longStderrPrefix = "long-line:"
+	longStderrLen    = 100 << 10
+	afterLongLine    = "after the long line"
+)
 
 // testSupervisorProcess is a minimal app: it starts one agent with a forward,
 // prints "READY <agent pid> <listen address>", and waits to be killed (or

@@ -589,3 +589,36 @@ func waitStopped(t *testing.T, pid int) {
 	}
 	t.Fatalf("agent %d did not stop within 10 s of SIGSTOP", pid)
 }
+
+// TestLongStderrLine: an agent that writes a stderr line far beyond 64 KiB
+// keeps running; the line is logged truncated and the next line follows.
+func TestLongStderrLine(t *testing.T) {
+	sup, logs := testSupervisor(t, SupervisorOptions{Env: []string{envTestMode + "=long-stderr"}})
+	l := startRemote(t, sup, LoginSpec{ID: "long", Host: "127.0.0.1", Port: 1, SSHConfigPath: "none"}, Secrets{}, nil)
+	rec := record(l)
+	pid := l.Process().PID
+	if !waitUntil(10*time.Second, func() bool { return strings.Contains(logs.String(), afterLongLine) }) {
+		t.Fatalf("the line after the long one was not logged; log:\n%.2000s", logs.String())
+	}
+	if _, err := l.Stats(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("Stats after the long line: %v", err)
+	}
+	if got := l.Process().PID; got != pid || !processAlive(pid) {
+		t.Errorf("agent %d was replaced by %d or died", pid, got)
+	}
+	if n := rec.count(isAgent(AgentCrashed)); n != 0 {
+		t.Errorf("%d crash events", n)
+	}
+	var long string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, longStderrPrefix) {
+			long = line
+		}
+	}
+	if n := strings.Count(long, "x"); n == 0 || n > maxStderrLine {
+		t.Errorf("the long line was logged with %d of its %d bytes, want 1..%d", n, longStderrLen, maxStderrLine)
+	}
+	if want := fmt.Sprintf("truncated_bytes=%d", len(longStderrPrefix)+longStderrLen-maxStderrLine); !strings.Contains(long, want) {
+		t.Errorf("the long line's log record lacks %s: %.300s…", want, long)
+	}
+}

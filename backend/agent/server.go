@@ -31,9 +31,10 @@ const (
 	EnvParentPID = "PORTHOLE_AGENT_PARENT"
 )
 
-// Main is `porthole agent`: it locks the process down (Linux: no new
-// privileges, SIGKILL when the parent dies), then serves one login over
-// JSON-RPC on stdin/stdout until stdin closes. Its own logs go to log (the
+// Main is `porthole agent`: it locks the process down (Linux: SIGKILL when
+// the parent dies, no new privileges and a seccomp filter on every thread,
+// and, once init names the login, Landlock: see the package doc), then
+// serves one login over JSON-RPC on stdin/stdout until stdin closes. Its own logs go to log (the
 // Supervisor reads the agent's stderr); the login's logs travel to the app
 // as events. It returns the process exit code (ExitOK, ExitError,
 // ExitProtocol). Nothing but protocol messages may be written to stdout.
@@ -49,6 +50,11 @@ func runMain(ctx context.Context, stdin io.Reader, stdout io.Writer, log *slog.L
 		log.Error("agent: cannot set up the sandbox; exiting", "err", err)
 		return ExitError
 	}
+	if err := lockdown(log); err != nil {
+		log.Error("agent: cannot set up the sandbox; exiting", "err", err)
+		return ExitError
+	}
+	opts.sandbox = func(spec LoginSpec) error { return applySandbox(spec, log) }
 	err := serve(ctx, stdin, stdout, log, opts)
 	switch {
 	case err == nil:
@@ -84,6 +90,9 @@ type serveOptions struct {
 	afterHello func(out io.Writer)
 	// afterInit runs after the init answer was written.
 	afterInit func()
+	// sandbox confines the process to what spec's login needs; it runs on
+	// init, before the login is made (runMain sets it; Serve does not).
+	sandbox func(spec LoginSpec) error
 }
 
 type phase int
@@ -285,6 +294,14 @@ func (s *server) init(conn *jsonrpc2.Conn, req *jsonrpc2.Request, p *initParams)
 	var prompter sshconn.Prompter
 	if p.HasPrompter {
 		prompter = &remotePrompter{s: s, conn: conn}
+	}
+	if s.opts.sandbox != nil {
+		if err := s.opts.sandbox(p.Spec); err != nil {
+			err = fmt.Errorf("the agent for %s cannot set up its sandbox: %w", p.Spec.DisplayName(), err)
+			_ = conn.ReplyWithError(s.ctx, req.ID, toRPCError(err))
+			s.fail(conn, err)
+			return
+		}
 	}
 	// The login's logs travel to the app as events (which logs them); the
 	// agent's own log is for the agent.

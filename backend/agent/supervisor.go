@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -341,7 +342,9 @@ func (l *RemoteLogin) startProc(ctx context.Context) (*agentProc, error) {
 	cmd := exec.Command(exe, o.Args...)
 	cmd.Args[0] = argv0
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.Env = defaultAgentEnv(o.Env)
+	l.mu.Lock()
+	cmd.Env = defaultAgentEnv(l.spec, o.Env)
+	l.mu.Unlock()
 	cmd.SysProcAttr = sysProcAttr()
 	started := time.Now()
 	err = cmd.Start()
@@ -410,6 +413,10 @@ func (l *RemoteLogin) startProc(ctx context.Context) (*agentProc, error) {
 	l.mu.Lock()
 	spec, secrets := l.spec.clone(), l.secrets
 	l.mu.Unlock()
+	if spec.HomeDir == "" {
+		// The agent has no $HOME: "~" is the app's home directory.
+		spec.HomeDir, _ = os.UserHomeDir()
+	}
 	var ir forwardsResult
 	if err := p.call(ctx, methodInit, initParams{Spec: spec, Secrets: secrets, HasPrompter: l.prompter != nil}, &ir); err != nil {
 		return fail(err)
@@ -465,20 +472,62 @@ func (p *agentProc) stderrSuffix() string {
 	return ": " + strings.Join(p.tail, " | ")
 }
 
+// maxStderrLine caps one line of the agent's stderr as logged and kept;
+// the rest of a longer line is read and dropped (a reader that stopped
+// would leave the agent to die of SIGPIPE, or block, on its next write).
+const maxStderrLine = 8 << 10
+
 // readStderr logs what the agent writes to stderr (its own logs, or a
-// panic's stack) and keeps the last lines for crash messages.
-func (p *agentProc) readStderr(f *os.File) {
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4096), 64<<10)
-	for sc.Scan() {
-		line := sc.Text()
-		p.l.log.Warn("agent stderr", "pid", p.pid, "line", line)
-		p.mu.Lock()
-		p.tail = append(p.tail, line)
-		if len(p.tail) > stderrTailLines {
-			p.tail = p.tail[1:]
+// panic's stack) and keeps the last lines for crash messages. It reads
+// until the pipe ends, however long a line is.
+func (p *agentProc) readStderr(f io.Reader) {
+	br := bufio.NewReaderSize(f, 4096)
+	for {
+		b, dropped, err := readCappedLine(br, maxStderrLine)
+		if err == nil || len(b) > 0 || dropped > 0 {
+			line := string(b)
+			if dropped > 0 {
+				line += "…"
+				p.l.log.Warn("agent stderr", "pid", p.pid, "line", line, "truncated_bytes", dropped)
+			} else {
+				p.l.log.Warn("agent stderr", "pid", p.pid, "line", line)
+			}
+			p.mu.Lock()
+			p.tail = append(p.tail, truncate(line, 512))
+			if len(p.tail) > stderrTailLines {
+				p.tail = p.tail[1:]
+			}
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readCappedLine reads one line and returns it without its line ending,
+// keeping at most limit bytes; dropped counts the bytes beyond. err is
+// the read error at the end of an unterminated last line (io.EOF).
+func readCappedLine(br *bufio.Reader, limit int) (line []byte, dropped int, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		eol := err == nil
+		if eol {
+			frag = frag[:len(frag)-1]
+		}
+		take := min(max(limit-len(line), 0), len(frag))
+		line = append(line, frag[:take]...)
+		dropped += len(frag) - take
+		switch {
+		case eol:
+			if dropped == 0 && len(line) > 0 && line[len(line)-1] == '\r' {
+				line = line[:len(line)-1]
+			}
+			return line, dropped, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+		default:
+			return line, dropped, err
+		}
 	}
 }
 
