@@ -36,8 +36,9 @@ type WebSpec struct {
 	// ServerName names the server in the pages Porthole shows instead of a
 	// browser error ("Reconnecting to gpu1…"); default TargetHost.
 	ServerName string `json:"serverName,omitempty"`
-	// AllowedFrameAncestors are the origins, besides the app itself, that
-	// may show the app in a frame: Porthole's own window (see
+	// AllowedFrameAncestors are Porthole's origins for this forward: the
+	// only origins, besides the app itself, that may show the app in a frame
+	// and send it requests (see requestAllowed): Porthole's own window (see
 	// WailsFrameAncestors) and `porthole serve` (http://127.0.0.1:PORT).
 	// Every other site is blocked, whatever the app's own headers say.
 	// Each entry is scheme://host[:port], without path.
@@ -167,7 +168,10 @@ func (o WebOptions) withDefaults() WebOptions {
 //
 // Requests must name the local endpoint in their Host header (an IP address,
 // localhost or *.localhost, with the forward's port): since the app's own
-// DNS-rebinding checks see localhost, the forward does them.
+// DNS-rebinding checks see localhost, the forward does them. For the same
+// reason it refuses (403, a page saying why) requests that another site
+// started: only the app itself, Porthole's origins (the frame ancestors)
+// and the user's own navigations pass (see requestAllowed).
 //
 // Stats count requests as connections: TotalConns/ActiveConns are requests
 // (websockets included), FailedConns requests that got an error page or
@@ -189,6 +193,7 @@ type WebForward struct {
 	upstream       string // Host the app expects, e.g. "localhost:8888"
 	upstreamOrigin string // "http://" + upstream
 	ancestors      string // CSP frame-ancestors sources
+	origins        originPolicy
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -240,6 +245,7 @@ func ListenWeb(spec WebSpec, d Dialer, opts WebOptions) (*WebForward, error) {
 		server:    spec.ServerName,
 		upstream:  upstreamAuthority(spec.TargetHost, spec.TargetPort),
 		ancestors: strings.Join(srcs, " "),
+		origins:   newOriginPolicy(spec.AllowedFrameAncestors),
 		ctx:       ctx,
 		cancel:    cancel,
 		serveDone: make(chan struct{}),
@@ -386,6 +392,15 @@ func (f *WebForward) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		f.stats.setErr(err)
 		f.log.Warn("refused a request for a foreign host name", "host", r.Host, "peer", r.RemoteAddr)
 		f.writeFailure(w, r, failBadHost, err)
+		return
+	}
+	if v := f.origins.requestAllowed(r.Header, r.Host); v != verdictAllowed {
+		f.stats.failed.Add(1)
+		err := fmt.Errorf("refused a request started by another site (%s): Origin %q, Sec-Fetch-Site %q", v, r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site"))
+		f.stats.setErr(err)
+		f.log.Warn("refused a cross-site request", "verdict", v, "origin", r.Header.Get("Origin"),
+			"site", r.Header.Get("Sec-Fetch-Site"), "dest", r.Header.Get("Sec-Fetch-Dest"), "method", r.Method, "path", r.URL.Path)
+		f.writeFailure(w, r, failCrossSite, err)
 		return
 	}
 	info := &reqInfo{
