@@ -19,9 +19,23 @@ import (
 )
 
 // WailsFrameAncestors are the origins of Porthole's desktop window (Wails v2:
-// wails://wails on Linux and macOS, http://wails.localhost on Windows). Put
-// them, and `porthole serve`'s own origin, in WebSpec.AllowedFrameAncestors.
+// wails://wails on Linux and macOS, http://wails.localhost on Windows): the
+// desktop mode's WebSpec.AllowedFrameAncestors. `porthole serve` passes
+// ServeFrameAncestors instead, never these: in the user's browser
+// http://wails.localhost is any local program's page.
 var WailsFrameAncestors = []string{"wails://wails", "http://wails.localhost"}
+
+// ServeFrameAncestors are the origins of `porthole serve`'s page at origin
+// ("http://127.0.0.1:PORT"): origin itself and, for a 127.0.0.1 origin,
+// http://localhost:PORT, the other name serve answers to. They are the
+// serve mode's WebSpec.AllowedFrameAncestors.
+func ServeFrameAncestors(origin string) []string {
+	out := []string{origin}
+	if port, ok := strings.CutPrefix(origin, "http://127.0.0.1:"); ok {
+		out = append(out, "http://localhost:"+port)
+	}
+	return out
+}
 
 // WebSpec is one HTTP-aware forward: a reverse proxy on BindAddress:BindPort
 // here for the web app at TargetHost:TargetPort as seen from the server.
@@ -38,10 +52,11 @@ type WebSpec struct {
 	ServerName string `json:"serverName,omitempty"`
 	// AllowedFrameAncestors are Porthole's origins for this forward: the
 	// only origins, besides the app itself, that may show the app in a frame
-	// and send it requests (see requestAllowed): Porthole's own window (see
-	// WailsFrameAncestors) and `porthole serve` (http://127.0.0.1:PORT).
-	// Every other site is blocked, whatever the app's own headers say.
-	// Each entry is scheme://host[:port], without path.
+	// and send it requests (see requestAllowed). The desktop window passes
+	// WailsFrameAncestors, `porthole serve` only its own origins (see
+	// ServeFrameAncestors); the forward adds nothing. Every other site is
+	// blocked, whatever the app's own headers say. Each entry is
+	// scheme://host[:port], without path.
 	AllowedFrameAncestors []string `json:"allowedFrameAncestors,omitempty"`
 }
 

@@ -211,3 +211,33 @@ func TestWebRefusesCrossSiteRequests(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestWebServeFrameAncestors: a forward made for serve lists exactly serve's
+// origins (no desktop origin: in a browser http://wails.localhost is any
+// local program) in its frame-ancestors and in whom it takes requests from.
+func TestWebServeFrameAncestors(t *testing.T) {
+	if got := ServeFrameAncestors("http://127.0.0.1:34115"); strings.Join(got, " ") != "http://127.0.0.1:34115 http://localhost:34115" {
+		t.Fatalf("ServeFrameAncestors(127.0.0.1) = %q", got)
+	}
+	if got := ServeFrameAncestors("http://127.77.0.1:34115"); strings.Join(got, " ") != "http://127.77.0.1:34115" {
+		t.Fatalf("ServeFrameAncestors(127.77.0.1) = %q", got)
+	}
+	srv := newServer(t, nil)
+	app := testrig.NewWebApp(t)
+	s := newSession(t, srv.Addr(), clientConfig(srv), SessionOptions{})
+	spec := webSpec(t, app.Addr())
+	spec.AllowedFrameAncestors = ServeFrameAncestors("http://127.0.0.1:34115")
+	fwd := listenWeb(t, spec, s, WebOptions{})
+	c := webClient(t)
+	resp, body := do(t, c, "GET", fwd.URL()+"/small", kindNavigate, "", h("Sec-Fetch-Site", "cross-site", "Referer", "http://localhost:34115/"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("serve's frame: %s %s", resp.Status, body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != "frame-ancestors 'self' http://127.0.0.1:34115 http://localhost:34115" {
+		t.Fatalf("CSP %q", csp)
+	}
+	resp, _ = do(t, c, "GET", fwd.URL()+"/small", kindNavigate, "", h("Sec-Fetch-Site", "cross-site", "Referer", "http://wails.localhost/"))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a wails.localhost frame in serve mode: %s, want 403", resp.Status)
+	}
+}
