@@ -209,6 +209,12 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "this porthole serve has no UI assets")
 		return
 	}
+	// The UI's page frames the apps' web forwards, which take a frame's
+	// cross-site navigation only with a Referer from Porthole's own origin
+	// (they refuse what other sites start). "origin" sends just
+	// http://ADDR/: never a path, and never the #token fragment (no
+	// referrer ever carries a fragment).
+	w.Header().Set("Referrer-Policy", "origin")
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	if name == "" {
 		name = "index.html"
