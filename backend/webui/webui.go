@@ -254,6 +254,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(&guardedListener{Listener: ln, s: s}) }()
 	s.log.Info("serving", "addr", addr)
 
+	defer s.clearLaunchCodes()
 	select {
 	case err := <-errc:
 		s.hub.close()
