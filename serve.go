@@ -95,11 +95,11 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	fmt.Fprintln(stdout, srv.URL(addr))
 	life.Startup(ctx)
 	if f.open {
-		// A single-use launch link, not the token: a browser's command line is
-		// visible to every local user.
-		launch, err := srv.LaunchURL(addr)
+		// A private single-use launch page, not the token: a browser's command
+		// line is visible to every local user; a file's path is not a secret.
+		launch, err := srv.LaunchFile(addr)
 		if err == nil {
-			err = browser.OpenURL(launch)
+			err = browser.OpenFile(launch)
 		}
 		if err != nil {
 			log.Warn("could not open a browser; open the URL above yourself", "err", err)

@@ -19,9 +19,23 @@ import (
 )
 
 // WailsFrameAncestors are the origins of Porthole's desktop window (Wails v2:
-// wails://wails on Linux and macOS, http://wails.localhost on Windows). Put
-// them, and `porthole serve`'s own origin, in WebSpec.AllowedFrameAncestors.
+// wails://wails on Linux and macOS, http://wails.localhost on Windows): the
+// desktop mode's WebSpec.AllowedFrameAncestors. `porthole serve` passes
+// ServeFrameAncestors instead, never these: in the user's browser
+// http://wails.localhost is any local program's page.
 var WailsFrameAncestors = []string{"wails://wails", "http://wails.localhost"}
+
+// ServeFrameAncestors are the origins of `porthole serve`'s page at origin
+// ("http://127.0.0.1:PORT"): origin itself and, for a 127.0.0.1 origin,
+// http://localhost:PORT, the other name serve answers to. They are the
+// serve mode's WebSpec.AllowedFrameAncestors.
+func ServeFrameAncestors(origin string) []string {
+	out := []string{origin}
+	if port, ok := strings.CutPrefix(origin, "http://127.0.0.1:"); ok {
+		out = append(out, "http://localhost:"+port)
+	}
+	return out
+}
 
 // WebSpec is one HTTP-aware forward: a reverse proxy on BindAddress:BindPort
 // here for the web app at TargetHost:TargetPort as seen from the server.
@@ -36,11 +50,13 @@ type WebSpec struct {
 	// ServerName names the server in the pages Porthole shows instead of a
 	// browser error ("Reconnecting to gpu1…"); default TargetHost.
 	ServerName string `json:"serverName,omitempty"`
-	// AllowedFrameAncestors are the origins, besides the app itself, that
-	// may show the app in a frame: Porthole's own window (see
-	// WailsFrameAncestors) and `porthole serve` (http://127.0.0.1:PORT).
-	// Every other site is blocked, whatever the app's own headers say.
-	// Each entry is scheme://host[:port], without path.
+	// AllowedFrameAncestors are Porthole's origins for this forward: the
+	// only origins, besides the app itself, that may show the app in a frame
+	// and send it requests (see requestAllowed). The desktop window passes
+	// WailsFrameAncestors, `porthole serve` only its own origins (see
+	// ServeFrameAncestors); the forward adds nothing. Every other site is
+	// blocked, whatever the app's own headers say. Each entry is
+	// scheme://host[:port], without path.
 	AllowedFrameAncestors []string `json:"allowedFrameAncestors,omitempty"`
 }
 
@@ -167,7 +183,10 @@ func (o WebOptions) withDefaults() WebOptions {
 //
 // Requests must name the local endpoint in their Host header (an IP address,
 // localhost or *.localhost, with the forward's port): since the app's own
-// DNS-rebinding checks see localhost, the forward does them.
+// DNS-rebinding checks see localhost, the forward does them. For the same
+// reason it refuses (403, a page saying why) requests that another site
+// started: only the app itself, Porthole's origins (the frame ancestors)
+// and the user's own navigations pass (see requestAllowed).
 //
 // Stats count requests as connections: TotalConns/ActiveConns are requests
 // (websockets included), FailedConns requests that got an error page or
@@ -189,6 +208,7 @@ type WebForward struct {
 	upstream       string // Host the app expects, e.g. "localhost:8888"
 	upstreamOrigin string // "http://" + upstream
 	ancestors      string // CSP frame-ancestors sources
+	origins        originPolicy
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -240,6 +260,7 @@ func ListenWeb(spec WebSpec, d Dialer, opts WebOptions) (*WebForward, error) {
 		server:    spec.ServerName,
 		upstream:  upstreamAuthority(spec.TargetHost, spec.TargetPort),
 		ancestors: strings.Join(srcs, " "),
+		origins:   newOriginPolicy(spec.AllowedFrameAncestors),
 		ctx:       ctx,
 		cancel:    cancel,
 		serveDone: make(chan struct{}),
@@ -386,6 +407,15 @@ func (f *WebForward) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		f.stats.setErr(err)
 		f.log.Warn("refused a request for a foreign host name", "host", r.Host, "peer", r.RemoteAddr)
 		f.writeFailure(w, r, failBadHost, err)
+		return
+	}
+	if v := f.origins.requestAllowed(r.Header, r.Host); v != verdictAllowed {
+		f.stats.failed.Add(1)
+		err := fmt.Errorf("refused a request started by another site (%s): Origin %q, Sec-Fetch-Site %q", v, r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site"))
+		f.stats.setErr(err)
+		f.log.Warn("refused a cross-site request", "verdict", v, "origin", r.Header.Get("Origin"),
+			"site", r.Header.Get("Sec-Fetch-Site"), "dest", r.Header.Get("Sec-Fetch-Dest"), "method", r.Method, "path", r.URL.Path)
+		f.writeFailure(w, r, failCrossSite, err)
 		return
 	}
 	info := &reqInfo{

@@ -277,10 +277,10 @@ func TestWebRewritesRequestHeaders(t *testing.T) {
 			upstream, upstream + "/lab/tree?x=1#f"},
 		{"same origin by localhost name", http.Header{"Host": {"localhost:" + port}, "Origin": {"http://localhost:" + port}, "Referer": {"http://localhost:" + port + "/"}},
 			upstream, upstream + "/"},
-		{"another site keeps its origin", http.Header{"Origin": {"https://evil.example"}, "Referer": {"https://evil.example/page"}},
-			"https://evil.example", "https://evil.example/page"},
-		{"another local port keeps its origin", http.Header{"Origin": {"http://127.0.0.1:1"}, "Referer": {"http://127.0.0.1:1/x"}},
-			"http://127.0.0.1:1", "http://127.0.0.1:1/x"},
+		{"Porthole's window keeps its origin", http.Header{"Origin": {"http://wails.localhost"}, "Referer": {"http://wails.localhost/page"}},
+			"http://wails.localhost", "http://wails.localhost/page"},
+		{"serve keeps its origin", http.Header{"Origin": {"http://127.0.0.1:34115"}, "Referer": {"http://127.0.0.1:34115/x"}},
+			"http://127.0.0.1:34115", "http://127.0.0.1:34115/x"},
 		{"no origin", nil, "", ""},
 	}
 	for _, tc := range tests {

@@ -34,6 +34,9 @@ const (
 	failClosed
 	// failBadHost: the request named a host other than the local endpoint.
 	failBadHost
+	// failCrossSite: another site (not the app, not Porthole, not the user)
+	// started the request (see requestAllowed).
+	failCrossSite
 )
 
 var webFailureNames = [...]string{
@@ -44,6 +47,7 @@ var webFailureNames = [...]string{
 	failProxy:        "proxy",
 	failClosed:       "closed",
 	failBadHost:      "bad-host",
+	failCrossSite:    "cross-site",
 }
 
 func (k webFailure) String() string {
@@ -57,7 +61,7 @@ func (k webFailure) status() int {
 	switch k {
 	case failUnreachable, failClosed:
 		return http.StatusServiceUnavailable
-	case failBadHost:
+	case failBadHost, failCrossSite:
 		return http.StatusForbidden
 	default:
 		return http.StatusBadGateway
@@ -115,7 +119,7 @@ type webMessage struct {
 	Todo  string
 }
 
-func (f *WebForward) message(kind webFailure, method string, reconnectPage bool) webMessage {
+func (f *WebForward) message(kind webFailure, method, local string, reconnectPage bool) webMessage {
 	server, app := f.server, f.upstream
 	switch kind {
 	case failUnreachable:
@@ -168,6 +172,12 @@ func (f *WebForward) message(kind webFailure, method string, reconnectPage bool)
 			What:  "This address serves " + app + " on " + server + " only under its own IP address (or localhost), not under another host name.",
 			Todo:  "Open the app from Porthole, or use the address Porthole shows for it.",
 		}
+	case failCrossSite:
+		return webMessage{
+			Title: "Request from another site refused",
+			What:  "A page that is not " + app + " on " + server + " (nor Porthole) tried to reach the app through this address. Porthole lets only the app itself, Porthole's own window and addresses you open yourself reach it, so that no website can act on the app in your name.",
+			Todo:  "Open the app from Porthole, or type its address (http://" + local + "/) into the address bar.",
+		}
 	default:
 		return webMessage{
 			Title: "Porthole could not pass the request on",
@@ -183,7 +193,7 @@ func (f *WebForward) message(kind webFailure, method string, reconnectPage bool)
 func (f *WebForward) writeFailure(w http.ResponseWriter, r *http.Request, kind webFailure, err error) {
 	reconnect := kind == failUnreachable && isNavigation(r) && !wantsJSON(r) &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead)
-	msg := f.message(kind, r.Method, reconnect)
+	msg := f.message(kind, r.Method, r.Host, reconnect)
 	nonce := newNonce()
 	h := w.Header()
 	h.Set(errorHeader, kind.String())

@@ -66,6 +66,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, ErrForbiddenHost.Error()+": open the URL printed by porthole serve (http://127.0.0.1:PORT/)")
 		return
 	}
+	// The launch page is a file: page (Origin "null"); its code is the
+	// credential, which no other site can know.
+	if isLaunchPath(r.URL.Path) {
+		h.s.serveLaunch(w, r)
+		return
+	}
 	// CSRF: browsers send Origin on cross-origin state-changing requests.
 	if !safeMethod(r.Method) {
 		if o, ok := r.Header["Origin"]; ok && (len(o) != 1 || !h.origins[strings.ToLower(o[0])]) {
@@ -76,10 +82,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isAPI {
 		h.s.serveAPI(w, r)
-		return
-	}
-	if strings.HasPrefix(r.URL.Path, "/launch/") {
-		h.s.serveLaunch(w, r)
 		return
 	}
 	h.s.serveStatic(w, r)
@@ -214,6 +216,12 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "this porthole serve has no UI assets")
 		return
 	}
+	// The UI's page frames the apps' web forwards, which take a frame's
+	// cross-site navigation only with a Referer from Porthole's own origin
+	// (they refuse what other sites start). "origin" sends just
+	// http://ADDR/: never a path, and never the #token fragment (no
+	// referrer ever carries a fragment).
+	w.Header().Set("Referrer-Policy", "origin")
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	if name == "" {
 		name = "index.html"

@@ -11,7 +11,12 @@
 // header must name the bound address (DNS rebinding); state-changing requests
 // with a foreign Origin are refused (CSRF); the UI may not be framed.
 //
-// This package imports neither Wails nor any other package of Porthole's.
+// The listener is guarded like every other Porthole listener: connections
+// from sockets of another OS user are closed unanswered (backend/guard), so
+// another local user can neither redeem a launch code nor use the token.
+//
+// This package imports neither Wails nor any package of Porthole's but
+// backend/guard (which imports none).
 package webui
 
 import (
@@ -26,7 +31,10 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/guard"
 )
 
 // Event is one message on the event stream: a topic ("settings", "app.status"…)
@@ -59,6 +67,10 @@ type Options struct {
 	// Logger receives request and failure logs (never arguments, results or the
 	// token). Nil discards.
 	Logger *slog.Logger
+	// Guard is asked about every accepted connection before anything is read
+	// from it; a refused connection is closed without an answer. Nil means
+	// guard.NewSameUser: only this OS user's (and root's) sockets.
+	Guard Guard
 
 	// KeepAlive is the interval of the comment lines that keep idle event
 	// streams open. Zero means 15 s.
@@ -68,6 +80,12 @@ type Options struct {
 	EventBuffer int
 	// MaxBodyBytes limits request bodies. Zero means 1 MiB.
 	MaxBodyBytes int64
+}
+
+// Guard decides whether an accepted connection may be served
+// (*guard.SameUser is one).
+type Guard interface {
+	Allow(net.Conn) error
 }
 
 // Defaults of Options and of the http.Server that Serve runs.
@@ -122,6 +140,7 @@ type Server struct {
 	maxBody   int64
 	hub       *hub
 	launch    launchCodes
+	guard     Guard
 }
 
 // New builds the method table of opts.Bound (once, by reflection) and returns
@@ -161,6 +180,10 @@ func New(opts Options) (*Server, error) {
 		log:       log,
 		keepAlive: opts.KeepAlive,
 		maxBody:   opts.MaxBodyBytes,
+		guard:     opts.Guard,
+	}
+	if s.guard == nil {
+		s.guard = guard.NewSameUser(log)
 	}
 	if s.keepAlive <= 0 {
 		s.keepAlive = DefaultKeepAlive
@@ -235,9 +258,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(&guardedListener{Listener: ln, s: s}) }()
 	s.log.Info("serving", "addr", addr)
 
+	defer s.clearLaunchCodes()
 	select {
 	case err := <-errc:
 		s.hub.close()
@@ -269,4 +293,42 @@ func isLoopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// guardedListener hands out connections that ask the Server's Guard on their
+// first Read (in the connection's own goroutine, so a slow lookup delays no
+// other connection). A refused connection reads a "read" error, on which the
+// HTTP server closes it without answering.
+type guardedListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *guardedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &guardedConn{Conn: c, s: l.s}, nil
+}
+
+type guardedConn struct {
+	net.Conn
+	s       *Server
+	once    sync.Once
+	refused error
+}
+
+func (c *guardedConn) Read(b []byte) (int, error) {
+	c.once.Do(func() {
+		if err := c.s.guard.Allow(c.Conn); err != nil {
+			c.s.log.Warn("refused a connection", "peer", c.Conn.RemoteAddr().String(), "err", err)
+			c.refused = &net.OpError{Op: "read", Net: "tcp", Source: c.Conn.LocalAddr(), Addr: c.Conn.RemoteAddr(), Err: err}
+			_ = c.Conn.Close()
+		}
+	})
+	if c.refused != nil {
+		return 0, c.refused
+	}
+	return c.Conn.Read(b)
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -256,7 +257,11 @@ func TestHostAndOrigin(t *testing.T) {
 			if st != tc.want {
 				t.Fatalf("status %d (%s), want %d", st, body, tc.want)
 			}
-			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			wantRP := "no-referrer"
+			if st == 200 && tc.path == "/" {
+				wantRP = "origin" // the UI page: its frames send its origin to the web forwards
+			}
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != wantRP {
 				t.Errorf("security headers missing: %v", h)
 			}
 			if st == 403 {
@@ -500,7 +505,7 @@ func TestStatic(t *testing.T) {
 			if h.Get("X-Frame-Options") != "DENY" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
 				t.Errorf("frame protection missing: %v", h)
 			}
-			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "origin" {
 				t.Errorf("security headers missing: %v", h)
 			}
 		})
@@ -849,4 +854,28 @@ func TestWithStatus(t *testing.T) {
 	if e := WithStatus(base, 400); e.Error() != base.Error() || !errors.Is(e, base) {
 		t.Errorf("WithStatus changed the message or the chain: %v", e)
 	}
+}
+
+// TestServeRefusesOtherUsers: a connection from another local user's socket
+// is closed without an answer, while this user's gets one.
+func TestServeRefusesOtherUsers(t *testing.T) {
+	other := otherUser(t)
+	ts := startServer(t, Options{})
+	_, port, _ := net.SplitHostPort(ts.addr)
+	script := "exec 3<>/dev/tcp/127.0.0.1/" + port + " || exit 3\n" +
+		"printf 'GET /api/methods HTTP/1.0\\r\\nHost: " + ts.addr + "\\r\\n\\r\\n' >&3\n" +
+		"cat <&3"
+	out, err := runAs(t, nil, script)
+	if err != nil || !strings.HasPrefix(out, "HTTP/1.0 401") {
+		t.Fatalf("this user's request: %v, %q; want a 401 answer", err, out)
+	}
+	out, err = runAs(t, other, script)
+	if strings.Contains(out, "HTTP/") {
+		t.Fatalf("another user's request was answered: %q", out)
+	}
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() != 3) {
+		t.Fatalf("another user could not even connect (%v: %q); the test proves nothing", err, out)
+	}
+	waitFor(t, "the refusal to be logged", func() bool { return strings.Contains(ts.logs.String(), "another OS user") })
 }
