@@ -24,7 +24,7 @@ const envAuthSock = "SSH_AUTH_SOCK"
 
 // authAgentFromEnv: the login may ask ssh-agent at $SSH_AUTH_SOCK (its
 // methods include the agent and it names no socket of its own).
-func (s LoginSpec) authAgentFromEnv() bool { return s.usesAgent() && s.AgentSocket == "" }
+func (s LoginSpec) authAgentFromEnv() bool { return s.UsesAgent() && s.AgentSocket == "" }
 
 // keptEnvWindows are needed by any Windows program (SYSTEMROOT for the
 // network stack) or name the user's folders.

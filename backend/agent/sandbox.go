@@ -86,7 +86,7 @@ func sandboxPolicyFor(spec LoginSpec, homeDir string, cgo bool) sandboxPolicy {
 
 	// What the resolved configuration names: identity files (and their
 	// .pub halves), known_hosts files, the agent socket.
-	if cfg, err := spec.resolve(); err == nil {
+	if cfg, err := spec.Resolve(); err == nil {
 		hops := append(slices.Clone(cfg.Jumps), cfg)
 		for _, h := range hops {
 			for _, f := range h.IdentityFiles {
@@ -99,7 +99,7 @@ func sandboxPolicyFor(spec LoginSpec, homeDir string, cgo bool) sandboxPolicy {
 				}
 				p.read = append(p.read, h.GlobalKnownHostsFiles...)
 			}
-			if spec.usesAgent() && spec.AgentSocket == "" && h.IdentityAgent != "" && h.IdentityAgent != "none" {
+			if spec.UsesAgent() && spec.AgentSocket == "" && h.IdentityAgent != "" && h.IdentityAgent != "none" {
 				p.sockets = append(p.sockets, h.IdentityAgent)
 			}
 		}
@@ -114,7 +114,7 @@ func sandboxPolicyFor(spec LoginSpec, homeDir string, cgo bool) sandboxPolicy {
 			p.read = append(p.read, expandHome(f, home))
 		}
 	}
-	if spec.usesAgent() {
+	if spec.UsesAgent() {
 		switch s := spec.AgentSocket; {
 		case s == "":
 			if env := os.Getenv("SSH_AUTH_SOCK"); env != "" {

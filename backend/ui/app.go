@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -125,10 +124,7 @@ func New(o Options) (*App, *Lifecycle) {
 	// own page (serve's, under both of its host names) or window.
 	ancestors := forwarder.WailsFrameAncestors
 	if o.ServeOrigin != "" {
-		ancestors = []string{o.ServeOrigin}
-		if port, ok := strings.CutPrefix(o.ServeOrigin, "http://127.0.0.1:"); ok {
-			ancestors = append(ancestors, "http://localhost:"+port)
-		}
+		ancestors = forwarder.ServeFrameAncestors(o.ServeOrigin)
 	}
 	a.apps = apps.New(log, o.Bus, a.servers, o.Ports, ancestors)
 	a.servers.OnChange(a.publishStatus)
