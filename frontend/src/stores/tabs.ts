@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { computed, markRaw, ref, shallowRef, watch } from 'vue'
-import { LOCAL, isUnauthorized, type AppViewEvent, type OpenedApp, type PortholeApi, type PortholeEvent, type SavedTab } from '@/api'
+import { LOCAL, isUnauthorized, onEvents, type AppStatus, type AppViewEvent, type OpenedApp, type PortholeApi, type SavedTab } from '@/api'
 import { FrameHistory } from '@/lib/frameHistory'
 import { kindFromTitle } from '@/lib/apps'
 import { pathOf, withoutToken } from '@/lib/urls'
@@ -574,15 +574,12 @@ export const useTabsStore = defineStore('tabs', () => {
     await api.value?.openExternal(url).catch((err: unknown) => console.warn(`porthole: cannot open ${url} from ${fromId}`, err))
   }
 
-  function onViewEvent(e: PortholeEvent): void {
-    // The window could not take app views after all: the tabs become iframes.
-    if (e.topic === 'app.status' && appViews.value && (e.data as { appViews?: boolean } | null)?.appViews === false) {
-      appViews.value = false
-      return
-    }
-    if (e.topic !== 'appviews') return
-    const v = e.data as AppViewEvent | null
-    if (!v || typeof v.id !== 'string') return
+  // The window could not take app views after all: the tabs become iframes.
+  function onStatus(st: AppStatus): void {
+    if (appViews.value && st.appViews === false) appViews.value = false
+  }
+
+  function onViewEvent(v: AppViewEvent): void {
     if (v.shortcut) {
       viewShortcut.value = { action: v.shortcut, n: (viewShortcut.value?.n ?? 0) + 1 }
       return
@@ -613,7 +610,7 @@ export const useTabsStore = defineStore('tabs', () => {
     } catch {
       appViews.value = false
     }
-    unsubscribe = a.onEvent(onViewEvent)
+    unsubscribe = onEvents(a, { 'app.status': onStatus, appviews: onViewEvent })
     env = { history: typeof window === 'undefined' ? undefined : window.history, ...e }
     history = new FrameHistory(e.now)
     if (typeof window !== 'undefined') window.addEventListener('pagehide', onPageHide)
@@ -641,7 +638,6 @@ export const useTabsStore = defineStore('tabs', () => {
     navVersion,
     appViews,
     viewShortcut,
-    onViewEvent,
     find,
     findApp,
     activate,
