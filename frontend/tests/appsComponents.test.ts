@@ -9,6 +9,10 @@ import AppsPanel from '@/components/apps/AppsPanel.vue'
 import { useAppStore } from '@/stores/app'
 import { useAppsStore } from '@/stores/apps'
 import { useServersStore } from '@/stores/servers'
+import { startTabs, stopTabs } from '@/stores/tabSession'
+import { useAppViewsStore } from '@/stores/appViews'
+import { useTabHistoryStore } from '@/stores/tabHistory'
+import { useTabLoadingStore } from '@/stores/tabLoading'
 import { isAppTab, useTabsStore } from '@/stores/tabs'
 import { appList, fakeApi, opened, service } from './fakeApi'
 
@@ -50,7 +54,7 @@ async function setup(servers: ServerSummary[] = [gpu], opts: { appViews?: boolea
   const apps = useAppsStore()
   apps.start(f.api)
   const tabs = useTabsStore()
-  await tabs.start(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
+  await startTabs(f.api, { history: { back: vi.fn(), forward: vi.fn() } })
   return { f, apps, tabs, servers: s }
 }
 
@@ -275,8 +279,8 @@ describe('AppFrames (app tabs)', () => {
   it('keeps every app’s iframe alive across tab switches; only the active one shows', async () => {
     const { tabs } = await setup()
     const w = mount(AppFrames, { attachTo: document.body })
-    const a = await tabs.openApp('s1', 8888, '/lab')
-    const b = await tabs.openApp('s1', 6006, '/')
+    const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')
+    const b = await useTabLoadingStore().openApp('s1', 6006, '/')
     await flushPromises()
     const frames = () => w.findAll('iframe[data-testid="app-frame"]')
     expect(frames()).toHaveLength(2)
@@ -309,12 +313,12 @@ describe('AppFrames (app tabs)', () => {
 
   it('in the Linux window, tabs are app views: slots, not iframes; the backend is told which shows where', async () => {
     const { f, tabs } = await setup([gpu], { appViews: true })
-    expect(tabs.appViews).toBe(true)
+    expect(useAppViewsStore().enabled).toBe(true)
     vi.spyOn(HTMLElement.prototype, 'getBoundingClientRect').mockImplementation(function (this: HTMLElement) {
       return this.dataset.nativeSlot ? ({ left: 248, top: 82, width: 1032.4, height: 712, right: 0, bottom: 0, x: 0, y: 0, toJSON: () => ({}) } as DOMRect) : new DOMRect()
     })
     const w = mount(AppFrames, { attachTo: document.body })
-    const a = await tabs.openApp('s1', 8888, '/lab')
+    const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')
     await flushPromises()
     expect(w.findAll('iframe')).toHaveLength(0)
     expect(w.findAll('[data-testid="app-slot"]')).toHaveLength(1)
@@ -332,7 +336,7 @@ describe('AppFrames (app tabs)', () => {
     await vi.waitFor(() => expect(last()?.visible).toBe(a.id))
 
     // Reload: the count goes up, and the backend reloads that view.
-    tabs.reload(a.id)
+    useTabLoadingStore().reload(a.id)
     await vi.waitFor(() => expect(last()?.views[0]?.reloads).toBe(1))
 
     // Start shows: the view hides but stays; closing the tab closes it.
@@ -341,28 +345,28 @@ describe('AppFrames (app tabs)', () => {
     tabs.close(a.id)
     await vi.waitFor(() => expect(last()?.views).toEqual([]))
     w.unmount()
-    tabs.stop()
+    stopTabs()
   })
 
   it('an app view reports its page: title, the server-side URL, history; Back and Forward move the view', async () => {
     const { f, tabs } = await setup([gpu], { appViews: true })
-    const a = await tabs.openApp('s1', 8888, '/lab')
+    const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')
     const local = opened('s1', 8888, '/lab').localOrigin
-    expect(tabs.canGoBack(a.id)).toBe(false)
+    expect(useTabHistoryStore().canGoBack(a.id)).toBe(false)
     f.emit({ topic: 'appviews', data: { id: a.id, title: 'Untitled.ipynb', url: `${local}/lab/tree/Untitled.ipynb?token=x`, canGoBack: true, canGoForward: false, loading: false } })
     const t = tabs.findApp(a.id)!
     expect(t.title).toBe('Untitled.ipynb')
     expect(t.app.remoteUrl).toBe('http://localhost:8888/lab/tree/Untitled.ipynb?token=x')
     expect(t.app.path).toBe('/lab/tree/Untitled.ipynb') // what a restart opens; no token in files
-    expect(tabs.canGoBack(a.id)).toBe(true)
-    tabs.back(a.id)
+    expect(useTabHistoryStore().canGoBack(a.id)).toBe(true)
+    useTabHistoryStore().back(a.id)
     expect(f.api.navigateAppView).toHaveBeenCalledWith(a.id, 'back')
-    tabs.forward(a.id)
+    useTabHistoryStore().forward(a.id)
     expect(f.api.navigateAppView).toHaveBeenCalledWith(a.id, 'forward')
 
     // A shortcut pressed in the view goes to the shell; a window the page opens on the same app is a new tab.
     f.emit({ topic: 'appviews', data: { id: a.id, title: '', url: '', canGoBack: false, canGoForward: false, loading: false, shortcut: 'focus-url' } })
-    expect(tabs.viewShortcut?.action).toBe('focus-url')
+    expect(useAppViewsStore().shortcut?.action).toBe('focus-url')
     f.emit({ topic: 'appviews', data: { id: a.id, title: '', url: '', canGoBack: false, canGoForward: false, loading: false, open: `${local}/notebooks/x.ipynb` } })
     await vi.waitFor(() => expect(tabs.appTabs).toHaveLength(2))
     expect(f.api.openApp).toHaveBeenLastCalledWith('s1', 8888, '/notebooks/x.ipynb')
@@ -371,19 +375,19 @@ describe('AppFrames (app tabs)', () => {
 
     // The window could not take views after all: the tabs fall back to iframes.
     f.emit({ topic: 'app.status', data: { mode: 'desktop', startedAt: '', servers: 1, forwards: 1, appViews: false } })
-    expect(tabs.appViews).toBe(false)
+    expect(useAppViewsStore().enabled).toBe(false)
     const w = mount(AppFrames, { attachTo: document.body })
     await flushPromises()
     expect(w.findAll('iframe[data-testid="app-frame"]')).toHaveLength(2)
     w.unmount()
-    tabs.stop()
+    stopTabs()
   })
 
   it('a tab whose server is not connected shows “Connect to …”, which connects and loads', async () => {
     const { f, tabs } = await setup([{ ...gpu, state: 'disconnected' }])
     f.api.openApp.mockRejectedValueOnce(new Error('Connect to gpu first'))
     const w = mount(AppFrames, { attachTo: document.body })
-    const t = await tabs.openApp('s1', 8888, '/lab', { title: 'Jupyter Lab — ~/project' })
+    const t = await useTabLoadingStore().openApp('s1', 8888, '/lab', { title: 'Jupyter Lab — ~/project' })
     await flushPromises()
     expect(w.find('iframe').exists()).toBe(false)
     const overlay = w.get('[data-testid="app-overlay"]')
@@ -405,14 +409,14 @@ describe('AppFrames (app tabs)', () => {
     const { f, tabs } = await setup()
     f.api.openApp.mockResolvedValueOnce(opened('s1', 8888, '/lab', { notice: '127.0.0.2:8888 is taken by nginx (pid 812); this time it is on 127.0.0.2:18888' }))
     const w = mount(AppFrames, { attachTo: document.body })
-    await tabs.openApp('s1', 8888, '/lab')
+    await useTabLoadingStore().openApp('s1', 8888, '/lab')
     await flushPromises()
     expect(w.get('[data-testid="app-notice"]').text()).toContain('taken by nginx')
     await w.get('[data-testid="app-notice"] button').trigger('click')
     expect(w.find('[data-testid="app-notice"]').exists()).toBe(false)
 
     f.api.openApp.mockRejectedValueOnce(new Error('nothing listens on port 7000'))
-    const t = await tabs.openApp('s1', 7000, '/')
+    const t = await useTabLoadingStore().openApp('s1', 7000, '/')
     await flushPromises()
     const view = w.get(`[data-tab="${t.id}"]`)
     expect(view.text()).toContain('nothing listens on port 7000')
@@ -434,8 +438,8 @@ describe('shell shortcuts', () => {
     const w = mount(App, { props: { api: f.api }, attachTo: document.body })
     await flushPromises()
     const tabs = useTabsStore()
-    const a = await tabs.openApp('local', 8765, '/')
-    const b = await tabs.openApp('local', 7860, '/')
+    const a = await useTabLoadingStore().openApp('local', 8765, '/')
+    const b = await useTabLoadingStore().openApp('local', 7860, '/')
     await flushPromises()
     expect(w.findAll('iframe')).toHaveLength(2)
     expect(tabs.activeId).toBe(b.id)

@@ -1,13 +1,13 @@
 import { describe, expect, it, vi } from 'vitest'
 import { ApiError } from '@/api/errors'
-import { createWailsApi, isWails, WAILS_EVENT, type WailsGlobals } from '@/api/wails'
+import { createWailsApi, GO_PACKAGE, isWails, WAILS_EVENT, type WailsGlobals } from '@/api/wails'
 import type { ConnectionState, PortholeEvent } from '@/api/types'
 
 function fakeWails(app: Record<string, (...a: unknown[]) => Promise<unknown>>, opts: { offReturned?: boolean } = {}) {
   const listeners = new Map<string, ((...d: unknown[]) => void)[]>()
   const off = vi.fn()
   const w: WailsGlobals = {
-    go: { main: { App: app } },
+    go: { [GO_PACKAGE]: { App: app } },
     runtime: {
       EventsOn(name, cb) {
         listeners.set(name, [...(listeners.get(name) ?? []), cb])
@@ -21,10 +21,19 @@ function fakeWails(app: Record<string, (...a: unknown[]) => Promise<unknown>>, o
 }
 
 describe('wails transport', () => {
-  it('is detected by window.go.main.App', () => {
+  it('is detected by window.go.<GO_PACKAGE>.App, and only there', () => {
+    expect(GO_PACKAGE).toBe('ui')
     expect(isWails({})).toBe(false)
     expect(isWails({ go: {} })).toBe(false)
+    expect(isWails({ go: { main: { App: {} } } })).toBe(false) // the App's package before it moved out of main
     expect(isWails(fakeWails({}).w)).toBe(true)
+  })
+
+  it('calls the methods bound under GO_PACKAGE, not those of another package', async () => {
+    const Version = vi.fn(async () => ({ version: '1' }))
+    const w: WailsGlobals = { go: { main: { App: { Version } }, [GO_PACKAGE]: { App: {} } } }
+    await expect(createWailsApi(w).version()).rejects.toThrow(/no method Version/)
+    expect(Version).not.toHaveBeenCalled()
   })
 
   it('calls bound methods with their arguments', async () => {

@@ -4,6 +4,7 @@ import { createWailsApi, isWails, type WailsGlobals } from './wails'
 import type { PortholeApi } from './types'
 
 export * from './types'
+export * from './events'
 export { ApiError, isUnauthorized } from './errors'
 
 export type ApiChoice = { ok: true; api: PortholeApi } | { ok: false; reason: 'missing-token' }

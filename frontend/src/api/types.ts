@@ -406,23 +406,10 @@ export interface SavedTab {
   remoteUrl: string
 }
 
-/** One backend event. `data`'s shape depends on `topic` (see EventMap). */
+/** One backend event as it arrives. `data`'s shape depends on `topic`: see EventPayloads in events.ts. */
 export interface PortholeEvent {
   topic: string
   data: unknown
-}
-
-/** The topics the UI understands today, and their payloads. */
-export interface EventMap {
-  'app.status': AppStatus
-  settings: Settings
-  servers: ServerList
-  'server.progress': ServerProgress
-  'server.log': ServerLogLine
-  prompts: Prompt[]
-  keyring: KeyringStatus
-  apps: AppList
-  appviews: AppViewEvent
 }
 
 export type ConnectionState = 'connecting' | 'open' | 'closed'

@@ -5,11 +5,18 @@ import { methods, type Call, type PortholeApi, type PortholeEvent } from './type
 /** The Wails event that carries every backend event (runtime.EventsEmit on the Go side). */
 export const WAILS_EVENT = 'porthole:event'
 
-type BoundMethod = (...args: unknown[]) => Promise<unknown>
+/**
+ * The Go package that declares the bound `App` struct: Wails v2 binds its methods under
+ * window.go.<package>.App.
+ */
+export const GO_PACKAGE = 'ui'
 
-/** What Wails v2 injects into the window: bound methods and the JS runtime. */
+type BoundMethod = (...args: unknown[]) => Promise<unknown>
+type BoundApp = Record<string, BoundMethod | undefined>
+
+/** What Wails v2 injects into the window: bound methods (per Go package) and the JS runtime. */
 export interface WailsGlobals {
-  go?: { main?: { App?: Record<string, BoundMethod | undefined> } }
+  go?: Partial<Record<string, { App?: BoundApp }>>
   runtime?: {
     // Newer Wails v2 releases return an unsubscribe function, older ones return nothing.
     EventsOn(name: string, cb: (...data: unknown[]) => void): (() => void) | void
@@ -17,13 +24,18 @@ export interface WailsGlobals {
   }
 }
 
+function boundApp(w: WailsGlobals): BoundApp | undefined {
+  const app = w.go?.[GO_PACKAGE]?.App
+  return typeof app === 'object' && app !== null ? app : undefined
+}
+
 export function isWails(w: WailsGlobals): boolean {
-  return typeof w.go?.main?.App === 'object' && w.go.main.App !== null
+  return boundApp(w) !== undefined
 }
 
 export function wailsCall(w: WailsGlobals): Call {
   return async <T>(method: string, ...args: unknown[]): Promise<T> => {
-    const fn = w.go?.main?.App?.[method]
+    const fn = boundApp(w)?.[method]
     if (typeof fn !== 'function') {
       throw new ApiError(`The backend has no method ${method}: the window and the binary are out of step, rebuild Porthole`, method)
     }

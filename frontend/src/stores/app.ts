@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, markRaw, ref, shallowRef, watch } from 'vue'
-import { isUnauthorized, type AppStatus, type ConnectionState, type PortholeApi, type PortholeEvent, type Settings, type Theme, type VersionInfo } from '@/api'
-import { applyTheme, isTheme, readCachedTheme, resolveTheme, systemDarkQuery, writeCachedTheme } from '@/lib/theme'
+import { isUnauthorized, onEvents, type AppStatus, type ConnectionState, type PortholeApi, type Settings, type Theme, type VersionInfo } from '@/api'
+import { applyTheme, readCachedTheme, resolveTheme, systemDarkQuery, writeCachedTheme } from '@/lib/theme'
 
 export interface AppStoreEnv {
   root?: HTMLElement
@@ -18,15 +18,6 @@ function defaultEnv(): AppStoreEnv {
     storage = undefined
   }
   return { root: document.documentElement, storage, media: window }
-}
-
-function isStatus(x: unknown): x is AppStatus {
-  const s = x as Partial<AppStatus> | null
-  return typeof s === 'object' && s !== null && (s.mode === 'desktop' || s.mode === 'serve')
-}
-
-function isSettings(x: unknown): x is Settings {
-  return typeof x === 'object' && x !== null && isTheme((x as Settings).theme)
 }
 
 /** The app as a whole: backend connection, version, status, settings and the applied theme. */
@@ -87,18 +78,6 @@ export const useAppStore = defineStore('app', () => {
     writeCachedTheme(env.storage, s.theme)
   }
 
-  function onEvent(e: PortholeEvent): void {
-    switch (e.topic) {
-      case 'app.status':
-        if (isStatus(e.data)) status.value = e.data
-        break
-      case 'settings':
-        if (isSettings(e.data)) applySettings(e.data)
-        break
-      default: // topics for other stores
-    }
-  }
-
   /** Connects the store to the backend: events first, then the one-off reads. */
   async function start(a: PortholeApi): Promise<void> {
     api.value = markRaw(a)
@@ -110,7 +89,7 @@ export const useAppStore = defineStore('app', () => {
         }),
       )
     }
-    cleanups.push(a.onEvent(onEvent))
+    cleanups.push(onEvents(a, { 'app.status': (st) => (status.value = st), settings: applySettings }))
     await Promise.all([
       a.version().then((v) => (version.value = v), (err) => fail('Could not read the version', err)),
       a.getSettings().then(applySettings, (err) => fail('Could not read the settings', err)),
@@ -159,6 +138,5 @@ export const useAppStore = defineStore('app', () => {
     stop,
     setTheme,
     dismissNotice,
-    onEvent,
   }
 })

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref, shallowRef } from 'vue'
-import { isUnauthorized, type AppList, type PortholeApi, type PortholeEvent, type RawForward } from '@/api'
+import { isUnauthorized, on, type AppList, type PortholeApi, type RawForward } from '@/api'
 import { errorText } from './servers'
 
 /** What the Start page of one server shows. */
@@ -20,11 +20,6 @@ export interface AppsEnv {
 }
 
 export const SCAN_INTERVAL_MS = 5000
-
-function isAppList(x: unknown): x is AppList {
-  const l = x as Partial<AppList> | null
-  return typeof l === 'object' && l !== null && typeof l.serverId === 'string' && (l.services === null || Array.isArray(l.services))
-}
 
 function forwardKey(serverId: string, port: number): string {
   return `${serverId}:${port}`
@@ -69,11 +64,10 @@ export const useAppsStore = defineStore('apps', () => {
     return byServer.value[serverId] ?? { list: null, scanning: false, error: null }
   }
 
-  function onEvent(e: PortholeEvent): void {
-    if (e.topic !== 'apps' || !isAppList(e.data)) return
-    const s = entry(e.data.serverId)
-    s.list = e.data
-    s.error = e.data.error ?? null
+  function applyList(l: AppList): void {
+    const s = entry(l.serverId)
+    s.list = l
+    s.error = l.error ?? null
   }
 
   function onVisibility(): void {
@@ -89,7 +83,7 @@ export const useAppsStore = defineStore('apps', () => {
     api.value = markRaw(a)
     if (env.doc) doc = env.doc
     if (env.intervalMs) intervalMs = env.intervalMs
-    cleanups.push(a.onEvent(onEvent))
+    cleanups.push(on(a, 'apps', applyList))
     if (doc) {
       const d = doc
       d.addEventListener('visibilitychange', onVisibility)
@@ -194,5 +188,5 @@ export const useAppsStore = defineStore('apps', () => {
     return forwards.value[forwardKey(serverId, port)]
   }
 
-  return { api, byServer, forwards, of, onEvent, start, stop, refresh, track, tracked, forward, forwardOf, kindOf }
+  return { api, byServer, forwards, of, start, stop, refresh, track, tracked, forward, forwardOf, kindOf }
 })

@@ -1,11 +1,7 @@
 import { defineStore } from 'pinia'
 import { computed, markRaw, ref, shallowRef } from 'vue'
-import type { PortholeApi, PortholeEvent, Prompt, PromptAnswer } from '@/api'
+import { on, type PortholeApi, type Prompt, type PromptAnswer } from '@/api'
 import { errorText } from './servers'
-
-function isPromptList(x: unknown): x is Prompt[] {
-  return Array.isArray(x) && x.every((p) => typeof p === 'object' && p !== null && typeof (p as Prompt).id === 'string')
-}
 
 /**
  * The questions connections wait on (host key, password, passphrase, keyboard-interactive).
@@ -23,17 +19,15 @@ export const usePromptsStore = defineStore('prompts', () => {
   /** One question at a time, oldest first. */
   const current = computed<Prompt | null>(() => prompts.value[0] ?? null)
 
-  function onEvent(e: PortholeEvent): void {
-    if (e.topic !== 'prompts') return
-    if (!isPromptList(e.data)) return
+  function applyList(list: Prompt[]): void {
     const before = current.value?.id
-    prompts.value = e.data
+    prompts.value = list
     if (current.value?.id !== before) error.value = null
   }
 
   function start(a: PortholeApi): void {
     api.value = markRaw(a)
-    cleanups.push(a.onEvent(onEvent))
+    cleanups.push(on(a, 'prompts', applyList))
   }
 
   function stop(): void {
@@ -74,5 +68,5 @@ export const usePromptsStore = defineStore('prompts', () => {
     }
   }
 
-  return { prompts, current, error, busy, onEvent, start, stop, answer, cancel }
+  return { prompts, current, error, busy, start, stop, answer, cancel }
 })

@@ -2,11 +2,11 @@ import { defineStore } from 'pinia'
 import { computed, markRaw, ref, shallowRef } from 'vue'
 import {
   isUnauthorized,
+  onEvents,
   type ImportList,
   type ImportResult,
   type KeyringStatus,
   type PortholeApi,
-  type PortholeEvent,
   type Profile,
   type ServerError,
   type ServerList,
@@ -14,19 +14,6 @@ import {
   type ServerSummary,
   type ValidationResult,
 } from '@/api'
-
-function isServerList(x: unknown): x is ServerList {
-  return typeof x === 'object' && x !== null && Array.isArray((x as ServerList).servers)
-}
-
-function isProgress(x: unknown): x is ServerProgress {
-  const p = x as Partial<ServerProgress> | null
-  return typeof p === 'object' && p !== null && typeof p.id === 'string' && typeof p.step === 'string'
-}
-
-function isKeyring(x: unknown): x is KeyringStatus {
-  return typeof x === 'object' && x !== null && typeof (x as KeyringStatus).available === 'boolean'
-}
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
@@ -75,35 +62,27 @@ export const useServersStore = defineStore('servers', () => {
     loaded.value = true
   }
 
-  function onEvent(e: PortholeEvent): void {
-    switch (e.topic) {
-      case 'servers':
-        if (isServerList(e.data)) applyList(e.data)
-        break
-      case 'server.progress': {
-        if (!isProgress(e.data)) break
-        const p = e.data
-        const s = byId(p.id)
-        if (!s) break
-        // The `servers` event that follows carries the same step; adding it now keeps the UI live.
-        // A step already listed (a replay from a snapshot) changes nothing.
-        if (s.progress?.some((x) => x.step === p.step && x.elapsedMs === p.elapsedMs)) break
-        const steps = p.step === 'resolving' ? [] : [...(s.progress ?? [])]
-        steps.push({ step: p.step, elapsedMs: p.elapsedMs, detail: p.detail })
-        s.progress = steps
-        break
-      }
-      case 'keyring':
-        if (isKeyring(e.data)) keyring.value = e.data
-        break
-      default:
-    }
+  function applyProgress(p: ServerProgress): void {
+    const s = byId(p.id)
+    if (!s) return
+    // The `servers` event that follows carries the same step; adding it now keeps the UI live.
+    // A step already listed (a replay from a snapshot) changes nothing.
+    if (s.progress?.some((x) => x.step === p.step && x.elapsedMs === p.elapsedMs)) return
+    const steps = p.step === 'resolving' ? [] : [...(s.progress ?? [])]
+    steps.push({ step: p.step, elapsedMs: p.elapsedMs, detail: p.detail })
+    s.progress = steps
   }
 
   /** Subscribes to the server events and reads the list and the keyring state. */
   async function start(a: PortholeApi): Promise<void> {
     api.value = markRaw(a)
-    cleanups.push(a.onEvent(onEvent))
+    cleanups.push(
+      onEvents(a, {
+        servers: applyList,
+        'server.progress': applyProgress,
+        keyring: (k) => (keyring.value = k),
+      }),
+    )
     await Promise.all([
       load(a),
       a.keyringStatus().then(
@@ -271,7 +250,6 @@ export const useServersStore = defineStore('servers', () => {
     failures,
     hostKeyRefusal,
     byId,
-    onEvent,
     start,
     stop,
     load,

@@ -1,0 +1,121 @@
+import { defineStore } from 'pinia'
+import { markRaw, ref, shallowRef } from 'vue'
+import { onEvents, type AppStatus, type AppViewEvent, type AppViewSpec, type PortholeApi } from '@/api'
+import { pathOf, withoutToken } from '@/lib/urls'
+import { useTabHistoryStore } from './tabHistory'
+import { useTabLoadingStore } from './tabLoading'
+import { useTabsStore, type AppTabRef } from './tabs'
+
+/** The server-side URL of a page an app view shows (its local endpoint swapped for the server's). */
+function remoteOf(t: AppTabRef, url: string): string | null {
+  const local = t.app.localOrigin
+  if (!local || !url.startsWith(local)) return null
+  try {
+    return `${new URL(t.app.remoteUrl).origin}${url.slice(local.length) || '/'}`
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The Linux desktop window's app views (AppStatus.appViews): app tabs are web views of their own,
+ * top-level pages whose storage WebKit keeps (it keeps a framed app's localStorage and IndexedDB
+ * only until Porthole quits), laid by the backend over the tab's slot. This store knows whether
+ * tabs are views, takes what the views report (`appviews` events: page, title, history, a shortcut
+ * pressed in one, a window one asked for), and tells the backend which views exist and which
+ * shows where (SyncAppViews; AppFrames measures the slot).
+ */
+export const useAppViewsStore = defineStore('appViews', () => {
+  const tabs = useTabsStore()
+  const loader = useTabLoadingStore()
+  const history = useTabHistoryStore()
+  const api = shallowRef<PortholeApi | null>(null)
+  /** App tabs are views (true) or iframes. */
+  const enabled = ref(false)
+  /** A shell shortcut pressed inside an app view, for the shell to run (n: to tell repeats apart). */
+  const shortcut = ref<{ action: string; n: number } | null>(null)
+  let unsubscribe: (() => void) | null = null
+  let lastSent = ''
+
+  function setEnabled(on: boolean): void {
+    enabled.value = on
+    history.useViews(on ? (id, nav) => void api.value?.navigateAppView(id, nav) : null)
+  }
+
+  // The window could not take app views after all: the tabs become iframes.
+  function onStatus(st: AppStatus): void {
+    if (enabled.value && st.appViews === false) setEnabled(false)
+  }
+
+  /** A page in an app view asked for a new window: the same app opens in a new tab; elsewhere, the system browser. */
+  async function openFromView(fromId: string, url: string): Promise<void> {
+    let u: URL
+    try {
+      u = new URL(url)
+    } catch {
+      return
+    }
+    const same = tabs.appTabs.find((t) => t.app.localOrigin === u.origin)
+    if (same) {
+      await loader.openApp(same.serverId, same.app.port, `${u.pathname}${u.search}${u.hash}`, { newTab: true, kind: same.app.kind })
+      return
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return
+    await api.value?.openExternal(url).catch((err: unknown) => console.warn(`porthole: cannot open ${url} from ${fromId}`, err))
+  }
+
+  function onViewEvent(v: AppViewEvent): void {
+    if (v.shortcut) {
+      shortcut.value = { action: v.shortcut, n: (shortcut.value?.n ?? 0) + 1 }
+      return
+    }
+    if (v.open) {
+      void openFromView(v.id, v.open)
+      return
+    }
+    const t = tabs.findApp(v.id)
+    if (!t) return
+    history.viewReported(v.id, v.canGoBack, v.canGoForward)
+    t.app.loading = v.loading
+    if (v.title && v.title.trim()) t.title = v.title.trim()
+    const remote = v.url ? remoteOf(t, v.url) : null
+    if (remote) {
+      t.app.remoteUrl = remote
+      // Where the user is now is what a restart opens again, as a browser restores a tab.
+      t.app.path = withoutToken(pathOf(remote))
+    }
+  }
+
+  /** Tells the backend what the views should be, when it differs from what it was told last. */
+  function sync(spec: AppViewSpec): void {
+    if (!enabled.value || !api.value) return
+    const text = JSON.stringify(spec)
+    if (text === lastSent) return
+    lastSent = text
+    api.value.syncAppViews(spec).catch((err: unknown) => {
+      lastSent = ''
+      console.warn('porthole: SyncAppViews failed', err)
+    })
+  }
+
+  /** Asks the backend whether tabs are views, and listens to what they report. */
+  async function start(a: PortholeApi): Promise<void> {
+    api.value = markRaw(a)
+    let on = false
+    try {
+      on = !!(await a.status()).appViews
+    } catch {
+      on = false
+    }
+    setEnabled(on)
+    unsubscribe = onEvents(a, { 'app.status': onStatus, appviews: onViewEvent })
+  }
+
+  function stop(): void {
+    unsubscribe?.()
+    unsubscribe = null
+    api.value = null
+  }
+
+  return { api, enabled, shortcut, sync, start, stop }
+})
