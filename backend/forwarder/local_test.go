@@ -105,7 +105,12 @@ func TestPoolNeverHandsOutClosedChannel(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 	}
 	snap := fwd.Stats()
-	if snap.FailedConns != 0 || snap.TotalConns != n {
+	// TotalConns may exceed n: the listener is on this machine's loopback,
+	// and a test listing "This computer" in a parallel package (backend/ui's
+	// TestAppsOnThisComputer) probes every listener of this user once. What
+	// must hold is that no connection failed and the backend saw each
+	// request exactly once (below).
+	if snap.FailedConns != 0 || snap.TotalConns < n {
 		t.Fatalf("stats %+v; want %d connections, none failed", snap, n)
 	}
 	if snap.Pooled == 0 {
