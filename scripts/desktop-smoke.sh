@@ -63,16 +63,22 @@ if ! grep -q 'ui ready' "$log"; then
 fi
 ready_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "desktop-smoke: UI reported ready after ${ready_ms} ms"
-sleep 1.5 # let it paint
-# Capture the screen and crop to the window (GTK's own window id cannot always be read directly).
+# Let it paint: "ui ready" means the page mounted, and on a loaded machine
+# Xvfb's software rendering may lag behind it. Look again for up to 15 s
+# before calling the window blank.
 eval "$(xdotool getwindowgeometry --shell "$win")"
-"$im_import" -window root -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$out"
-
-colors=$("$im_identify" -format '%k' "$out")
-stddev=$("$im_convert" "$out" -colorspace Gray -format '%[fx:standard_deviation]' info:)
-size=$("$im_identify" -format '%wx%h' "$out")
-echo "desktop-smoke: screenshot $out ($size, $colors colours, grey stddev $stddev)"
-if [ "$colors" -lt 64 ] || awk "BEGIN{exit !($stddev < 0.02)}"; then
+blank=1
+for attempt in $(seq 10); do
+  sleep 1.5
+  # Capture the screen and crop to the window (GTK's own window id cannot always be read directly).
+  "$im_import" -window root -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$out"
+  colors=$("$im_identify" -format '%k' "$out")
+  stddev=$("$im_convert" "$out" -colorspace Gray -format '%[fx:standard_deviation]' info:)
+  size=$("$im_identify" -format '%wx%h' "$out")
+  echo "desktop-smoke: screenshot $out ($size, $colors colours, grey stddev $stddev, after $(( ($(date +%s%N) - start) / 1000000 )) ms)"
+  if [ "$colors" -ge 64 ] && awk "BEGIN{exit !($stddev >= 0.02)}"; then blank=0; break; fi
+done
+if [ "$blank" = 1 ]; then
   echo "desktop-smoke: FAIL: the screenshot looks blank"; exit 1
 fi
 if grep -Eqi 'panic|fatal|could not|failed to load' "$log"; then

@@ -191,6 +191,11 @@ func (ls *lineServer) handle(c net.Conn) {
 			return
 		}
 		_ = c.SetReadDeadline(time.Time{})
+		if !strings.HasPrefix(line, "REQ ") {
+			// Not a test's request: another test's scan of this machine's
+			// listeners (an HTTP probe) reached this loopback backend.
+			return
+		}
 		ls.requests.Add(1)
 		if ls.stall.Load() {
 			_, _ = io.Copy(io.Discard, r)
