@@ -190,3 +190,39 @@ func TestForwardBadInput(t *testing.T) {
 		}
 	})
 }
+
+// Issue 14 finding 10e: with StrictHostKeyChecking yes, an unknown host key
+// ends `porthole forward` at once with ErrHostKeyUnknown (as a changed key
+// or failed authentication do), instead of retrying forever.
+func TestForwardStrictUnknownHostKeyExitsAtOnce(t *testing.T) {
+	home := fakeHome(t)
+	sshd := testrig.NewSshd(t, testrig.SshdOptions{HostKeyTypes: []string{"ed25519"}})
+	empty := filepath.Join(home, "empty_known_hosts")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := sshdArgs(sshd, "127.0.0.1:0:127.0.0.1:80")
+	a.Options["userknownhostsfile"] = empty
+	a.Options["globalknownhostsfile"] = "/dev/null"
+	a.Options["stricthostkeychecking"] = "yes"
+	spec, _ := forwarder.ParseLocalSpec(a.Locals[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- forward(ctx, a, []forwarder.LocalSpec{spec}, nil, nil) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, sshconn.ErrHostKeyUnknown) {
+			t.Fatalf("forward = %v; want ErrHostKeyUnknown", err)
+		}
+		t.Logf("forward ended after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("forward still running 10 s after an unknown host key with StrictHostKeyChecking yes")
+	}
+	if b, _ := os.ReadFile(empty); len(b) != 0 {
+		t.Fatalf("known_hosts was written: %q", b)
+	}
+}

@@ -34,40 +34,48 @@ func PromptInfoFrom(ctx context.Context) (PromptInfo, bool) {
 
 // dialPrompter is the Prompter of one connection attempt: it answers a
 // password or passphrase question with the saved secret once, and asks next
-// (the user) after that.
+// (the user) after that. A password is answered only to the hop it belongs
+// to: Secrets.Password to the destination, Secrets.JumpPasswords[hop] to
+// that jump host.
 type dialPrompter struct {
 	login   string
 	secrets Secrets
 	next    sshconn.Prompter // nil: nobody to ask
 
 	mu         sync.Mutex
-	triedPw    bool
-	triedPp    bool
-	askedUser  bool  // the user was asked (a final failure is theirs to see)
-	promptErrs error // the user's Prompter failed (canceled, timed out)
+	tried      map[string]bool // secret slots already answered: "pp", "pw", "pw@<hop>"
+	askedUser  bool            // the user was asked (a final failure is theirs to see)
+	promptErrs error           // the user's Prompter failed (canceled, timed out)
 }
 
 func newDialPrompter(login string, s Secrets, next sshconn.Prompter) *dialPrompter {
-	return &dialPrompter{login: login, secrets: s, next: next}
+	return &dialPrompter{login: login, secrets: s, next: next, tried: map[string]bool{}}
 }
 
 var _ sshconn.Prompter = (*dialPrompter)(nil)
 
-// take returns the saved secret of kind the first time it is asked for.
+// take returns the saved secret of kind for hop (an sshconn.HopID; jump
+// tells a jump host from the destination) the first time it is asked for.
 // Later, rejected reports that a saved secret was tried (and, since the
 // server asks again, not accepted).
-func (p *dialPrompter) take(kind sshconn.PasswordKind) (value string, ok, rejected bool) {
+func (p *dialPrompter) take(kind sshconn.PasswordKind, hop string, jump bool) (value string, ok, rejected bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	secret, tried := p.secrets.Password, &p.triedPw
-	if kind == sshconn.PasswordKeyPassphrase {
-		secret, tried = p.secrets.Passphrase, &p.triedPp
+	var secret, slot string
+	switch {
+	case kind == sshconn.PasswordKeyPassphrase:
+		// A passphrase unlocks a local key file; it never leaves this process.
+		secret, slot = p.secrets.Passphrase, "pp"
+	case jump:
+		secret, slot = p.secrets.JumpPasswords[hop], "pw@"+hop
+	default:
+		secret, slot = p.secrets.Password, "pw"
 	}
 	if secret == "" {
 		return "", false, false
 	}
-	if !*tried {
-		*tried = true
+	if !p.tried[slot] {
+		p.tried[slot] = true
 		return secret, true, false
 	}
 	return "", false, true
@@ -100,7 +108,7 @@ func (p *dialPrompter) userFailed() bool {
 }
 
 func (p *dialPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) (string, error) {
-	v, ok, rejected := p.take(req.Kind)
+	v, ok, rejected := p.take(req.Kind, req.HopID(), req.Jump)
 	if ok {
 		return v, nil
 	}
@@ -118,7 +126,7 @@ func (p *dialPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt)
 func (p *dialPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
 	rejected := false
 	if isPasswordRound(req) {
-		v, ok, r := p.take(sshconn.PasswordLogin)
+		v, ok, r := p.take(sshconn.PasswordLogin, req.HopID(), req.Jump)
 		if ok {
 			return []string{v}, nil
 		}

@@ -410,9 +410,21 @@ func (s LoginSpec) Resolve() (*sshconn.Config, error) {
 // the agent's pipe (never argv or the environment), are answered to the
 // server before the user is asked, and never appear in logs: Secrets
 // formats as "[redacted]".
+//
+// Password answers the destination only; a jump host that asks for a
+// password gets its own entry of JumpPasswords (keyed by its
+// sshconn.HopID, "user@host:port") or the user's answer, never the
+// destination's password.
 type Secrets struct {
-	Password   string `json:"password,omitempty"`
+	Password   string `json:"password,omitempty"` // the destination's
 	Passphrase string `json:"passphrase,omitempty"`
+	// JumpPasswords are the jump hosts' passwords by sshconn.HopID.
+	JumpPasswords map[string]string `json:"jumpPasswords,omitempty"`
+}
+
+// IsZero reports whether s holds no secret at all.
+func (s Secrets) IsZero() bool {
+	return s.Password == "" && s.Passphrase == "" && len(s.JumpPasswords) == 0
 }
 
 // String hides the values.

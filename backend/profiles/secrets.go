@@ -1,10 +1,12 @@
 package profiles
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 var (
@@ -21,20 +23,27 @@ var (
 type SecretKind int
 
 const (
-	SecretPassword      SecretKind = iota + 1 // the login password
+	SecretPassword      SecretKind = iota + 1 // the destination's login password
 	SecretKeyPassphrase                       // the passphrase of Profile.KeyPath
+	// SecretJumpPasswords holds the passwords of the profile's jump hosts,
+	// each keyed by its hop ("user@host:port"), in one entry; use
+	// JumpPassword, SetJumpPassword and DeleteJumpPassword.
+	SecretJumpPasswords
 )
 
 // AllSecretKinds lists every SecretKind.
-var AllSecretKinds = []SecretKind{SecretPassword, SecretKeyPassphrase}
+var AllSecretKinds = []SecretKind{SecretPassword, SecretKeyPassphrase, SecretJumpPasswords}
 
-// String is the name used in keyring entries: "password", "key-passphrase".
+// String is the name used in keyring entries: "password", "key-passphrase",
+// "jump-passwords".
 func (k SecretKind) String() string {
 	switch k {
 	case SecretPassword:
 		return "password"
 	case SecretKeyPassphrase:
 		return "key-passphrase"
+	case SecretJumpPasswords:
+		return "jump-passwords"
 	}
 	return fmt.Sprintf("SecretKind(%d)", int(k))
 }
@@ -46,7 +55,7 @@ func ParseSecretKind(s string) (SecretKind, error) {
 			return k, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown secret kind %q (known: password, key-passphrase)", s)
+	return 0, fmt.Errorf("unknown secret kind %q (known: password, key-passphrase, jump-passwords)", s)
 }
 
 // MarshalText writes the name; an unknown value is an error.
@@ -89,6 +98,96 @@ func secretKey(profileID string, kind SecretKind) (string, error) {
 		return "", err
 	}
 	return profileID + "/" + kind.String(), nil
+}
+
+// MaxHopLen bounds a hop identity ("user@host:port") of a jump password.
+const MaxHopLen = 512
+
+// checkHop validates a hop identity "user@host:port".
+func checkHop(hop string) error {
+	if hop == "" || len(hop) > MaxHopLen || !utf8.ValidString(hop) || hasSpaceOrControl(hop) || !strings.Contains(hop, "@") {
+		return fmt.Errorf("invalid hop %q for a jump host password: want user@host:port", hop)
+	}
+	return nil
+}
+
+func jumpPasswords(s SecretStore, profileID string) (map[string]string, error) {
+	v, err := s.Get(profileID, SecretJumpPasswords)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	if err := json.Unmarshal([]byte(v), &m); err != nil {
+		// Never wrap the JSON error: it could quote the value.
+		return nil, fmt.Errorf("the saved jump host passwords of profile %s are unreadable; save them again", profileID)
+	}
+	return m, nil
+}
+
+// JumpPassword returns the saved password of jump host hop (its
+// "user@host:port") of the profile: ErrSecretNotFound if there is none.
+// The profile's own password (SecretPassword) is the destination's and is
+// never returned for a jump host.
+func JumpPassword(s SecretStore, profileID, hop string) (string, error) {
+	if err := checkHop(hop); err != nil {
+		return "", err
+	}
+	m, err := jumpPasswords(s, profileID)
+	if err != nil {
+		return "", err
+	}
+	v, ok := m[hop]
+	if !ok {
+		return "", fmt.Errorf("%w: password of jump host %s of profile %s", ErrSecretNotFound, hop, profileID)
+	}
+	return v, nil
+}
+
+// SetJumpPassword saves the password of jump host hop of the profile.
+func SetJumpPassword(s SecretStore, profileID, hop, secret string) error {
+	if err := checkHop(hop); err != nil {
+		return err
+	}
+	m, err := jumpPasswords(s, profileID)
+	if errors.Is(err, ErrSecretNotFound) {
+		m, err = map[string]string{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	m[hop] = secret
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("cannot encode the jump host passwords of profile %s", profileID)
+	}
+	return s.Set(profileID, SecretJumpPasswords, string(b))
+}
+
+// DeleteJumpPassword removes the password of jump host hop of the profile;
+// removing a missing one is not an error.
+func DeleteJumpPassword(s SecretStore, profileID, hop string) error {
+	if err := checkHop(hop); err != nil {
+		return err
+	}
+	m, err := jumpPasswords(s, profileID)
+	if errors.Is(err, ErrSecretNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, ok := m[hop]; !ok {
+		return nil
+	}
+	delete(m, hop)
+	if len(m) == 0 {
+		return s.Delete(profileID, SecretJumpPasswords)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("cannot encode the jump host passwords of profile %s", profileID)
+	}
+	return s.Set(profileID, SecretJumpPasswords, string(b))
 }
 
 // CopySecrets copies every secret of profile from to profile to (for

@@ -424,3 +424,61 @@ func TestKeyringGnome(t *testing.T) {
 		}
 	})
 }
+
+// Jump hosts' passwords are kept per hop, apart from the profile's own
+// (the destination's) password, and go with the profile (Duplicate, delete).
+func TestJumpPasswords(t *testing.T) {
+	m := NewMemory()
+	id := NewID()
+	const a, b = "alice@bastion:22", "bob@[::1]:2222"
+	if err := m.Set(id, SecretPassword, "dest"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := JumpPassword(m, id, a); !errors.Is(err, ErrSecretNotFound) {
+		t.Fatalf("JumpPassword before Set: %v", err)
+	}
+	if err := SetJumpPassword(m, id, a, "pw-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetJumpPassword(m, id, b, "pw-b"); err != nil {
+		t.Fatal(err)
+	}
+	for hop, want := range map[string]string{a: "pw-a", b: "pw-b"} {
+		if v, err := JumpPassword(m, id, hop); err != nil || v != want {
+			t.Errorf("JumpPassword(%s) = %q, %v", hop, v, err)
+		}
+	}
+	if v, _ := m.Get(id, SecretPassword); v != "dest" {
+		t.Fatalf("the destination's password became %q", v)
+	}
+	for _, bad := range []string{"", "bastion:22", "a b@h:1", "a@h:1\n", strings.Repeat("x", MaxHopLen) + "@h:1"} {
+		if err := SetJumpPassword(m, id, bad, "x"); err == nil {
+			t.Errorf("SetJumpPassword(%q) accepted", bad)
+		}
+	}
+	id2 := NewID()
+	if err := CopySecrets(m, id, id2); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := JumpPassword(m, id2, b); err != nil || v != "pw-b" {
+		t.Fatalf("copied jump password = %q, %v", v, err)
+	}
+	if err := DeleteJumpPassword(m, id, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := JumpPassword(m, id, a); !errors.Is(err, ErrSecretNotFound) {
+		t.Fatalf("after DeleteJumpPassword: %v", err)
+	}
+	if err := DeleteJumpPassword(m, id, a); err != nil {
+		t.Fatalf("deleting a missing one: %v", err)
+	}
+	if err := m.DeleteAll(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteAll(id2); err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 0 {
+		t.Fatalf("DeleteAll left %d secrets", m.Len())
+	}
+}

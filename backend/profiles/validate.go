@@ -128,6 +128,8 @@ func (p Profile) Validate() error {
 			e.add("sshConfigAlias", "must not contain spaces or control characters")
 		case strings.ContainsAny(p.SSHConfigAlias, "*?!,"):
 			e.add("sshConfigAlias", "must be one concrete Host name, not a pattern")
+		case strings.ContainsAny(p.SSHConfigAlias, "|#"):
+			e.add("sshConfigAlias", "must not contain '|' or '#'")
 		}
 	}
 	if len(e.Fields) > 0 {
@@ -188,7 +190,10 @@ func checkHost(h string) string {
 		return "must not start with '-'"
 	case strings.Contains(h, ":") && net.ParseIP(h) == nil:
 		return "contains ':' but is not an IPv6 address (put the port in the port field)"
-	case strings.ContainsAny(h, "/\\*?!,"):
+	case strings.ContainsAny(h, "|#"):
+		// known_hosts syntax: '|' starts a hashed name, '#' a comment (issue 14 finding 10b).
+		return "must not contain '|' or '#' (it must be a host name or IP address)"
+	case strings.ContainsAny(h, "/\\*?!,[]"):
 		return "must be a host name or IP address"
 	case len(h) > 255:
 		return "is longer than 255 characters"

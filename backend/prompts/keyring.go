@@ -16,18 +16,67 @@ import (
 // a secret saved in the keyring first without asking, asks through the
 // broker otherwise (saying when the saved one was rejected), and remembers
 // what the user typed so that commit can save it once the login succeeded.
+//
+// Passwords are kept per hop: the profile's saved password
+// (profiles.SecretPassword, also what was saved before jump hosts had
+// their own) answers the destination only; a jump host gets its own saved
+// password (profiles.JumpPassword) or is asked, and a remembered one is
+// saved under that hop.
 type LoginPrompter struct {
 	p   profiles.Profile
 	env LoginEnv
 
 	mu          sync.Mutex
-	triedSaved  map[profiles.SecretKind]bool
-	savedExists map[profiles.SecretKind]bool
-	asked       map[profiles.SecretKind]int
-	typed       map[profiles.SecretKind]typedSecret
-	used        map[profiles.SecretKind]string // the last secret of each kind handed to the server
-	keyringErr  error                          // the keyring failed during this attempt
-	askErr      error                          // why the last question went unanswered
+	triedSaved  map[slot]bool
+	savedExists map[slot]bool
+	asked       map[slot]int
+	typed       map[slot]typedSecret
+	used        map[slot]string // the last secret of each slot handed to the server
+	keyringErr  error           // the keyring failed during this attempt
+	askErr      error           // why the last question went unanswered
+}
+
+// slot is where a secret is saved: a kind, and for a jump host's password
+// the hop's sshconn.HopID ("" = the profile's own entry).
+type slot struct {
+	kind profiles.SecretKind
+	hop  string
+}
+
+// passwordSlot is the slot of a password asked by hop.
+func passwordSlot(hop string, jump bool) slot {
+	if jump {
+		return slot{kind: profiles.SecretPassword, hop: hop}
+	}
+	return slot{kind: profiles.SecretPassword}
+}
+
+func (s slot) get(st profiles.SecretStore, id string) (string, error) {
+	if s.hop != "" {
+		return profiles.JumpPassword(st, id, s.hop)
+	}
+	return st.Get(id, s.kind)
+}
+
+func (s slot) set(st profiles.SecretStore, id, v string) error {
+	if s.hop != "" {
+		return profiles.SetJumpPassword(st, id, s.hop, v)
+	}
+	return st.Set(id, s.kind, v)
+}
+
+func (s slot) delete(st profiles.SecretStore, id string) error {
+	if s.hop != "" {
+		return profiles.DeleteJumpPassword(st, id, s.hop)
+	}
+	return st.Delete(id, s.kind)
+}
+
+func (s slot) String() string {
+	if s.hop != "" {
+		return "password of jump host " + s.hop
+	}
+	return s.kind.String()
 }
 
 type typedSecret struct {
@@ -54,20 +103,30 @@ func NewLoginPrompter(p profiles.Profile, env LoginEnv) *LoginPrompter {
 	}
 	return &LoginPrompter{
 		p: p, env: env,
-		triedSaved:  map[profiles.SecretKind]bool{},
-		savedExists: map[profiles.SecretKind]bool{},
-		asked:       map[profiles.SecretKind]int{},
-		typed:       map[profiles.SecretKind]typedSecret{},
-		used:        map[profiles.SecretKind]string{},
+		triedSaved:  map[slot]bool{},
+		savedExists: map[slot]bool{},
+		asked:       map[slot]int{},
+		typed:       map[slot]typedSecret{},
+		used:        map[slot]string{},
 	}
 }
 
-// UsedSecrets returns the secrets the last answers gave, by kind. After a
-// successful login they are the ones that worked.
-func (lp *LoginPrompter) UsedSecrets() (password, passphrase string) {
+// UsedSecrets returns the secrets the last answers gave: the destination's
+// password, the key passphrase, and the jump hosts' passwords by
+// sshconn.HopID. After a successful login they are the ones that worked.
+func (lp *LoginPrompter) UsedSecrets() (password, passphrase string, jumpPasswords map[string]string) {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
-	return lp.used[profiles.SecretPassword], lp.used[profiles.SecretKeyPassphrase]
+	for s, v := range lp.used {
+		if s.hop == "" || v == "" {
+			continue
+		}
+		if jumpPasswords == nil {
+			jumpPasswords = map[string]string{}
+		}
+		jumpPasswords[s.hop] = v
+	}
+	return lp.used[slot{kind: profiles.SecretPassword}], lp.used[slot{kind: profiles.SecretKeyPassphrase}], jumpPasswords
 }
 
 func (lp *LoginPrompter) base(kind PromptKind, user, host, hop string) Prompt {
@@ -79,9 +138,9 @@ func (lp *LoginPrompter) base(kind PromptKind, user, host, hop string) Prompt {
 }
 
 func (lp *LoginPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) (string, error) {
-	kind, pk := profiles.SecretPassword, PromptPassword
+	sl, pk := passwordSlot(req.HopID(), req.Jump), PromptPassword
 	if req.Kind == sshconn.PasswordKeyPassphrase {
-		kind, pk = profiles.SecretKeyPassphrase, PromptPassphrase
+		sl, pk = slot{kind: profiles.SecretKeyPassphrase}, PromptPassphrase
 	}
 	pr := lp.base(pk, req.User, req.Host, req.Hop)
 	pr.Attempt = req.Attempt
@@ -95,7 +154,7 @@ func (lp *LoginPrompter) Password(ctx context.Context, req sshconn.PasswordPromp
 	if pr.Hop != "" {
 		pr.Message = strings.TrimSpace(pr.Message + " Asked by " + pr.Hop + ".")
 	}
-	return lp.secret(ctx, kind, pr)
+	return lp.secret(ctx, sl, pr)
 }
 
 // isPasswordRound tells a keyboard-interactive round that only asks for the
@@ -123,7 +182,7 @@ func (lp *LoginPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KI
 		pr := lp.base(PromptPassword, req.User, req.Host, req.Hop)
 		pr.Title = fmt.Sprintf("Password for %s@%s", req.User, req.Host)
 		pr.Message = strings.TrimSpace(req.Instruction)
-		s, err := lp.secret(ctx, profiles.SecretPassword, pr)
+		s, err := lp.secret(ctx, passwordSlot(req.HopID(), req.Jump), pr)
 		if err != nil {
 			return nil, err
 		}
@@ -170,24 +229,25 @@ func (lp *LoginPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPro
 
 // secret answers a password or passphrase question: the saved secret the
 // first time, then the user.
-func (lp *LoginPrompter) secret(ctx context.Context, kind profiles.SecretKind, pr Prompt) (string, error) {
+func (lp *LoginPrompter) secret(ctx context.Context, sl slot, pr Prompt) (string, error) {
+	kind := sl.kind
 	what := "password"
 	if kind == profiles.SecretKeyPassphrase {
 		what = "passphrase"
 	}
 	lp.mu.Lock()
-	tried := lp.triedSaved[kind]
-	lp.triedSaved[kind] = true
+	tried := lp.triedSaved[sl]
+	lp.triedSaved[sl] = true
 	lp.mu.Unlock()
 	if !tried && lp.env.Secrets != nil && lp.p.ID != "" {
-		v, err := lp.env.Secrets.Get(lp.p.ID, kind)
+		v, err := sl.get(lp.env.Secrets, lp.p.ID)
 		switch {
 		case err == nil:
 			lp.mu.Lock()
-			lp.savedExists[kind] = true
-			lp.used[kind] = v
+			lp.savedExists[sl] = true
+			lp.used[sl] = v
 			lp.mu.Unlock()
-			lp.env.Log.Info("using the " + what + " saved in the keyring")
+			lp.env.Log.Info("using the "+what+" saved in the keyring", "for", sl.String())
 			return v, nil
 		case errors.Is(err, profiles.ErrSecretNotFound):
 		default:
@@ -199,8 +259,8 @@ func (lp *LoginPrompter) secret(ctx context.Context, kind profiles.SecretKind, p
 	}
 
 	lp.mu.Lock()
-	saved, asked, kerr := lp.savedExists[kind], lp.asked[kind], lp.keyringErr
-	lp.asked[kind]++
+	saved, asked, kerr := lp.savedExists[sl], lp.asked[sl], lp.keyringErr
+	lp.asked[sl]++
 	lp.mu.Unlock()
 	switch {
 	case saved && asked == 0 && kind == profiles.SecretKeyPassphrase:
@@ -232,8 +292,8 @@ func (lp *LoginPrompter) secret(ctx context.Context, kind profiles.SecretKind, p
 		return "", err
 	}
 	lp.mu.Lock()
-	lp.typed[kind] = typedSecret{value: a.Secret, remember: a.Remember && pr.CanRemember}
-	lp.used[kind] = a.Secret
+	lp.typed[sl] = typedSecret{value: a.Secret, remember: a.Remember && pr.CanRemember}
+	lp.used[sl] = a.Secret
 	lp.mu.Unlock()
 	return a.Secret, nil
 }
@@ -250,18 +310,18 @@ func (lp *LoginPrompter) Commit() {
 	lp.mu.Lock()
 	typed := lp.typed
 	saved := lp.savedExists
-	lp.typed = map[profiles.SecretKind]typedSecret{}
+	lp.typed = map[slot]typedSecret{}
 	lp.mu.Unlock()
-	for kind, t := range typed {
-		what := kind.String()
+	for sl, t := range typed {
+		what := sl.String()
 		if t.remember {
-			if err := lp.env.Secrets.Set(lp.p.ID, kind, t.value); err != nil {
+			if err := sl.set(lp.env.Secrets, lp.p.ID, t.value); err != nil {
 				lp.env.Log.Warn("could not save the "+what+" in the keyring; Porthole will ask again next time", "err", err)
 				continue
 			}
 			lp.env.Log.Info("saved the " + what + " in the keyring")
-		} else if saved[kind] {
-			if err := lp.env.Secrets.Delete(lp.p.ID, kind); err != nil {
+		} else if saved[sl] {
+			if err := sl.delete(lp.env.Secrets, lp.p.ID); err != nil {
 				lp.env.Log.Warn("could not remove the old "+what+" from the keyring", "err", err)
 				continue
 			}

@@ -98,8 +98,8 @@ func (r *runner) Connect(ctx context.Context) error {
 	// The login keeps the secrets that worked, in its memory only, so that
 	// a reconnect after a network change or sleep needs no question. They
 	// travel over the agent's pipe, never argv or environment.
-	if pw, pp := lp.UsedSecrets(); pw != "" || pp != "" {
-		if err := l.SetSecrets(ctx, agent.Secrets{Password: pw, Passphrase: pp}); err != nil {
+	if pw, pp, jumps := lp.UsedSecrets(); pw != "" || pp != "" || len(jumps) > 0 {
+		if err := l.SetSecrets(ctx, agent.Secrets{Password: pw, Passphrase: pp, JumpPasswords: jumps}); err != nil {
 			r.env.log.Warn("could not hand the login's secrets to its background process; a reconnect may ask again", "err", err)
 		}
 	}

@@ -1070,17 +1070,22 @@ func ClassifyConnectError(err error, promptTimeout time.Duration) *ServerError {
 	case errors.As(err, &mm):
 		se.Kind = ErrorHostKeyChanged
 		hk := &HostKeyChange{Host: mm.Host, KeyType: mm.KeyType, Fingerprint: mm.Fingerprint}
-		var lines []string
+		var lines, known []string
 		for _, k := range mm.Known {
 			hk.Known = append(hk.Known, KnownHostKey{Type: k.Type, Fingerprint: k.Fingerprint, File: k.File, Line: k.Line})
 			lines = append(lines, fmt.Sprintf("line %d of %s", k.Line, k.File))
+			known = append(known, fmt.Sprintf("%s %s", k.Type, k.Fingerprint))
 		}
 		if len(mm.Known) > 0 {
 			hk.RemoveCommand = fmt.Sprintf("ssh-keygen -R '%s' -f '%s'", mm.Host, mm.Known[0].File)
 		}
 		se.HostKey = hk
-		se.Message = fmt.Sprintf("Porthole refused to connect: the host key of %s has changed. Someone may be intercepting the connection, or the server was reinstalled. If you know the key changed on purpose, remove the old key (%s) and connect again.",
-			mm.Host, strings.Join(lines, ", "))
+		recorded := "the recorded key"
+		if len(known) > 0 {
+			recorded = strings.Join(known, " and ")
+		}
+		se.Message = fmt.Sprintf("Porthole refused to connect: the host key of %s has changed. known_hosts has %s, but the server sent %s %s. Someone may be intercepting the connection, or the server was reinstalled. If you know the key changed on purpose, remove the old key (%s) and connect again.",
+			mm.Host, recorded, mm.KeyType, mm.Fingerprint, strings.Join(lines, ", "))
 	case errors.Is(err, sshconn.ErrHostKeyRejected):
 		se.Kind = ErrorHostKeyRejected
 		se.Message = "You rejected the server's host key, so Porthole did not connect."

@@ -27,6 +27,7 @@ type authenticator struct {
 	ctx      context.Context
 	hop      *Config
 	label    string
+	jump     bool // this hop is a jump host, not the destination
 	prompter Prompter
 	logger   *slog.Logger
 	onStep   func(Step, string)
@@ -309,7 +310,7 @@ func (a *authenticator) agentSigners() []ssh.Signer {
 
 // askPassword prompts (pausing the handshake watchdog); a Prompter error is fatal.
 func (a *authenticator) askPassword(req PasswordPrompt) (string, error) {
-	req.User, req.Host, req.Hop = a.hop.User, a.hop.Addr(), a.label
+	req.User, req.Host, req.Hop, req.Jump = a.hop.User, a.hop.Addr(), a.label, a.jump
 	a.wd.pause()
 	pw, err := a.prompter.Password(a.ctx, req)
 	a.wd.resume()
@@ -430,7 +431,7 @@ func (a *authenticator) challenge(name, instruction string, questions []string, 
 	if len(questions) == 0 {
 		return []string{}, nil
 	}
-	req := KIPrompt{User: a.hop.User, Host: a.hop.Addr(), Name: name, Instruction: instruction, Hop: a.label}
+	req := KIPrompt{User: a.hop.User, Host: a.hop.Addr(), Name: name, Instruction: instruction, Hop: a.label, Jump: a.jump}
 	for i, q := range questions {
 		req.Questions = append(req.Questions, KIQuestion{Prompt: q, Echo: i < len(echos) && echos[i]})
 	}

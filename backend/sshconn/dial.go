@@ -159,6 +159,7 @@ func (d *Dialer) handshake(ctx context.Context, conn net.Conn, hop *Config, labe
 		return nil, err
 	}
 	au := newAuthenticator(ctx, hop, label, d.Prompter, log, d.OnStep, wd, d.agentSocket(hop), d.Signers)
+	au.jump = hop != d.Config
 	defer au.close()
 
 	cfg := &ssh.ClientConfig{

@@ -11,7 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/skeema/knownhosts"
 	"golang.org/x/crypto/ssh"
@@ -38,6 +42,9 @@ type hostKeyChecker struct {
 
 func newHostKeyChecker(ctx context.Context, hop *Config, files []string, global []string, label string, p Prompter, logger *slog.Logger, onStep func(Step, string), wd *watchdog) (*hostKeyChecker, error) {
 	h := &hostKeyChecker{ctx: ctx, hop: hop, label: label, prompter: p, logger: logger, onStep: onStep, wd: wd, name: hop.knownHostsName()}
+	if err := CheckKnownHostsName(h.name); err != nil {
+		return nil, err
+	}
 	if len(files) > 0 {
 		h.saveTo = files[0]
 	}
@@ -186,12 +193,55 @@ func (h *hostKeyChecker) save(key ssh.PublicKey) {
 
 var knownHostsMu sync.Mutex
 
+// knownHostsSpecial are the characters that mean something in a
+// known_hosts host field: '|' starts a hashed name ("|1|salt|hash"), '#' a
+// comment, '@' a marker (@cert-authority, @revoked), ',' separates names,
+// '*', '?' and '!' are patterns, '[' and ']' enclose a name with a port.
+const knownHostsSpecial = "|#@,*?![]\\"
+
+// CheckKnownHostsName returns nil if hostWithPort ("host:port", or a bare
+// host) can be recorded in known_hosts as one literal name, else an error
+// wrapping ErrConfig. A name with whitespace, control characters or
+// known_hosts syntax could otherwise write a forged entry (a hashed name
+// matching another host, a marker, a pattern, a second field).
+func CheckKnownHostsName(hostWithPort string) error {
+	host, port, err := net.SplitHostPort(hostWithPort)
+	if err != nil {
+		host, port = hostWithPort, ""
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("%w: host name %q %s; it cannot be recorded in known_hosts", ErrConfig, hostWithPort, why)
+	}
+	switch {
+	case host == "":
+		return bad("is empty")
+	case len(host) > 255:
+		return bad("is longer than 255 characters")
+	case !utf8.ValidString(host):
+		return bad("is not valid UTF-8")
+	case strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return bad("contains whitespace or control characters")
+	case strings.ContainsAny(host, knownHostsSpecial):
+		return bad("contains one of " + knownHostsSpecial)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return bad("has an invalid port")
+		}
+	}
+	return nil
+}
+
 // AppendKnownHost appends a known_hosts line for hostWithPort ("host:port")
 // and key to file, creating the file (0600) and its directory (0700) if
 // needed. The line is written with a single O_APPEND write, so concurrent
 // writers (other Porthole connections, or ssh itself) never interleave.
-// With hash, the host name is hashed like OpenSSH's HashKnownHosts.
+// With hash, the host name is hashed like OpenSSH's HashKnownHosts. A name
+// CheckKnownHostsName refuses is not written.
 func AppendKnownHost(file, hostWithPort string, key ssh.PublicKey, hash bool) error {
+	if err := CheckKnownHostsName(hostWithPort); err != nil {
+		return err
+	}
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {

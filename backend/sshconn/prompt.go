@@ -27,7 +27,15 @@ type PasswordPrompt struct {
 	KeyPath string // the identity file, for PasswordKeyPassphrase
 	Attempt int    // 1 for the first try, 2 after a wrong answer, …
 	Hop     string // which connection asks: "jump host 1 of 2 (bastion:22)" or the destination
+	// Jump: a jump host asks, not the destination. A secret saved for the
+	// destination must never answer a jump host (it would hand the
+	// destination's password to another server).
+	Jump bool
 }
+
+// HopID is the identity of the hop that asks, "user@host:port": what a
+// saved secret of that hop is keyed by.
+func (r PasswordPrompt) HopID() string { return HopID(r.User, r.Host) }
 
 // KIQuestion is one keyboard-interactive question.
 type KIQuestion struct {
@@ -43,7 +51,15 @@ type KIPrompt struct {
 	Instruction string // from the server, often empty
 	Questions   []KIQuestion
 	Hop         string
+	Jump        bool // a jump host asks, not the destination (see PasswordPrompt.Jump)
 }
+
+// HopID is the identity of the hop that asks, "user@host:port".
+func (r KIPrompt) HopID() string { return HopID(r.User, r.Host) }
+
+// HopID is "user@host:port", the identity of one hop of a connection
+// (hostPort as Config.Addr writes it).
+func HopID(user, hostPort string) string { return user + "@" + hostPort }
 
 // HostKeyPrompt describes a host key that known_hosts does not know.
 type HostKeyPrompt struct {

@@ -410,6 +410,10 @@ func TestChangedHostKeyIsRefusedWithBothFingerprints(t *testing.T) {
 		if !strings.Contains(se.Message, "refused to connect") || !strings.Contains(se.Message, "line 2 of "+kh) {
 			t.Fatalf("message %q", se.Message)
 		}
+		// Issue 14 finding 10f: Connect's error itself names both keys.
+		if !strings.Contains(err.Error(), ssh.FingerprintSHA256(srv.HostKey())) || !strings.Contains(err.Error(), ssh.FingerprintSHA256(other)) {
+			t.Fatalf("Connect's error %q lacks the old or the new fingerprint", err)
+		}
 		if len(ta.app.Prompts()) != 0 {
 			t.Fatal("a changed key was asked about instead of refused")
 		}
