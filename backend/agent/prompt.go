@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/porthole-app/porthole/backend/sshconn"
@@ -125,7 +124,7 @@ func (p *dialPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt)
 
 func (p *dialPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
 	rejected := false
-	if isPasswordRound(req) {
+	if req.IsPasswordRound() {
 		v, ok, r := p.take(sshconn.PasswordLogin, req.HopID(), req.Jump)
 		if ok {
 			return []string{v}, nil
@@ -154,23 +153,4 @@ func (p *dialPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPromp
 		return sshconn.Reject, p.failed(err)
 	}
 	return d, nil
-}
-
-// isPasswordRound tells a keyboard-interactive round that only asks for the
-// account password (PAM's "Password: ") from real challenges (OTP, 2FA), so
-// that a saved password also works for servers that log in through PAM.
-func isPasswordRound(req sshconn.KIPrompt) bool {
-	if len(req.Questions) != 1 || req.Questions[0].Echo {
-		return false
-	}
-	q := strings.ToLower(req.Questions[0].Prompt)
-	if !strings.Contains(q, "password") {
-		return false
-	}
-	for _, not := range []string{"new", "again", "retype", "code", "token", "otp", "one-time", "verification", "pin"} {
-		if strings.Contains(q, not) {
-			return false
-		}
-	}
-	return true
 }

@@ -157,28 +157,8 @@ func (lp *LoginPrompter) Password(ctx context.Context, req sshconn.PasswordPromp
 	return lp.secret(ctx, sl, pr)
 }
 
-// isPasswordRound tells a keyboard-interactive round that only asks for the
-// account password (PAM's "Password: ") from real challenges (OTP, 2FA):
-// such a round is answered like a password prompt, so the saved password
-// works for servers that log in through PAM.
-func isPasswordRound(req sshconn.KIPrompt) bool {
-	if len(req.Questions) != 1 || req.Questions[0].Echo {
-		return false
-	}
-	q := strings.ToLower(req.Questions[0].Prompt)
-	if !strings.Contains(q, "password") {
-		return false
-	}
-	for _, not := range []string{"new", "again", "retype", "code", "token", "otp", "one-time", "verification", "pin"} {
-		if strings.Contains(q, not) {
-			return false
-		}
-	}
-	return true
-}
-
 func (lp *LoginPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
-	if isPasswordRound(req) {
+	if req.IsPasswordRound() {
 		pr := lp.base(PromptPassword, req.User, req.Host, req.Hop)
 		pr.Title = fmt.Sprintf("Password for %s@%s", req.User, req.Host)
 		pr.Message = strings.TrimSpace(req.Instruction)

@@ -3,6 +3,7 @@ package sshconn
 import (
 	"context"
 	"errors"
+	"strings"
 )
 
 // Prompter asks the user for what a connection needs. Every method may block
@@ -85,3 +86,23 @@ var (
 	// ErrPromptTimeout: nobody answered the question in time.
 	ErrPromptTimeout = errors.New("prompt timed out")
 )
+
+// IsPasswordRound tells a keyboard-interactive round that only asks for the
+// account password (PAM's "Password: ") from real challenges (OTP, 2FA):
+// such a round is answered like a password prompt, so that a saved password
+// also works for servers that log in through PAM.
+func (req KIPrompt) IsPasswordRound() bool {
+	if len(req.Questions) != 1 || req.Questions[0].Echo {
+		return false
+	}
+	q := strings.ToLower(req.Questions[0].Prompt)
+	if !strings.Contains(q, "password") {
+		return false
+	}
+	for _, not := range []string{"new", "again", "retype", "code", "token", "otp", "one-time", "verification", "pin"} {
+		if strings.Contains(q, not) {
+			return false
+		}
+	}
+	return true
+}

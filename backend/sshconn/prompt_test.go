@@ -1,9 +1,7 @@
-package prompts
+package sshconn
 
 import (
 	"testing"
-
-	"github.com/porthole-app/porthole/backend/sshconn"
 )
 
 func TestIsPasswordRound(t *testing.T) {
@@ -23,17 +21,17 @@ func TestIsPasswordRound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var req = kiPrompt(tt.q, tt.echo)
-			if got := isPasswordRound(req); got != tt.want {
-				t.Fatalf("isPasswordRound = %v", got)
+			if got := req.IsPasswordRound(); got != tt.want {
+				t.Fatalf("IsPasswordRound = %v", got)
 			}
 		})
 	}
 }
 
-func kiPrompt(q []string, echo []bool) sshconn.KIPrompt {
-	req := sshconn.KIPrompt{User: "u", Host: "h:22"}
+func kiPrompt(q []string, echo []bool) KIPrompt {
+	req := KIPrompt{User: "u", Host: "h:22"}
 	for i := range q {
-		req.Questions = append(req.Questions, sshconn.KIQuestion{Prompt: q[i], Echo: echo[i]})
+		req.Questions = append(req.Questions, KIQuestion{Prompt: q[i], Echo: echo[i]})
 	}
 	return req
 }
