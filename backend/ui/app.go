@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -57,6 +58,10 @@ type AppStatus struct {
 	Forwards  int       `json:"forwards"`
 	// AppViews: app tabs are web views of their own (SyncAppViews), not iframes.
 	AppViews bool `json:"appViews"`
+	// OS is the backend's system (runtime.GOOS): in the Linux window
+	// ("desktop" on "linux") apps are never framed; without app views they
+	// open in the system browser.
+	OS string `json:"os"`
 }
 
 // VersionInfo is what App.Version returns.
@@ -167,7 +172,7 @@ func (a *App) Version() VersionInfo { return a.version }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available()}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available(), OS: runtime.GOOS}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right

@@ -1,11 +1,13 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/events"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,5 +130,23 @@ func TestAppViewMethods(t *testing.T) {
 	fv.broken = true
 	if a.Status().AppViews {
 		t.Fatal("Status().AppViews is true although the window could not take views")
+	}
+}
+
+// TestStatusNamesTheOS (issue 14, finding 7): the shell must know it is the
+// Linux window, where a framed app could reach the Wails bindings, so that
+// without app views it opens apps in the browser instead of framing them.
+func TestStatusNamesTheOS(t *testing.T) {
+	a, _ := New(Options{Mode: ModeDesktop, Bus: events.New(), Views: &fakeViews{broken: true}})
+	b, err := json.Marshal(a.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["os"] != runtime.GOOS || st["mode"] != "desktop" || st["appViews"] != false {
+		t.Fatalf("status %s: want os %q, mode desktop, appViews false", b, runtime.GOOS)
 	}
 }

@@ -20,6 +20,8 @@ export interface AppStatus {
   forwards: number
   /** App tabs are web views of their own (the Linux desktop window), not iframes: see syncAppViews. */
   appViews?: boolean
+  /** The backend's system (Go's GOOS: 'linux', 'darwin', 'windows'). */
+  os?: string
 }
 
 /** One app tab's view (the Linux desktop window): what it loads, and how many reloads were asked. */
