@@ -194,7 +194,17 @@ func (a *App) GetSettings() settings.Settings { return a.settings.Get() }
 
 // SetTheme sets the colour theme: "system" (follow the OS), "light" or "dark".
 func (a *App) SetTheme(theme string) (settings.Settings, error) {
-	s, err := a.settings.SetTheme(theme)
+	return a.saved(a.settings.SetTheme(theme))
+}
+
+// SetInspector turns WebKit's developer tools in the Linux window's app
+// views on or off (off by default).
+func (a *App) SetInspector(on bool) (settings.Settings, error) {
+	return a.saved(a.settings.SetInspector(on))
+}
+
+// saved publishes settings a change saved.
+func (a *App) saved(s settings.Settings, err error) (settings.Settings, error) {
 	if err == nil {
 		events.Publish(a.bus, settings.Topic, s)
 	}
