@@ -21,6 +21,7 @@ extern void portholeMainCall(uintptr_t h);
 extern void portholeAppViewChanged(char *id, char *title, char *uri, int back, int fwd, int loading);
 extern void portholeAppViewShortcut(char *id, char *action);
 extern void portholeAppViewOpen(char *id, char *uri);
+extern int portholeAppViewDecide(char *id, char *uri, int user);
 
 static gboolean ph_idle(gpointer p) {
 	portholeMainCall((uintptr_t)p);
@@ -131,19 +132,42 @@ static GtkWidget *ph_on_create(WebKitWebView *v, WebKitNavigationAction *a, gpoi
 	return NULL;
 }
 
-static void ph_create(const char *id) {
+// Navigations (the main frame's and its frames', redirects included) stay on
+// the view's own origin; Go decides (ui.DecideAppViewNavigation).
+static gboolean ph_on_decide(WebKitWebView *v, WebKitPolicyDecision *d, WebKitPolicyDecisionType t, gpointer x) {
+	if (t != WEBKIT_POLICY_DECISION_TYPE_NAVIGATION_ACTION) return FALSE;
+	WebKitNavigationAction *a = webkit_navigation_policy_decision_get_navigation_action(WEBKIT_NAVIGATION_POLICY_DECISION(d));
+	WebKitURIRequest *r = webkit_navigation_action_get_request(a);
+	const char *uri = r ? webkit_uri_request_get_uri(r) : NULL;
+	char *id = g_object_get_data(G_OBJECT(v), "porthole-id");
+	if (uri != NULL && id != NULL && portholeAppViewDecide(id, (char *)uri, webkit_navigation_action_is_user_gesture(a))) return FALSE;
+	webkit_policy_decision_ignore(d);
+	return TRUE;
+}
+
+// No page reads or writes the clipboard from script; the inspector only if the user turned it on.
+static void ph_set_inspector(WebKitWebView *v, int on) {
+	WebKitSettings *s = webkit_web_view_get_settings(v);
+	webkit_settings_set_javascript_can_access_clipboard(s, FALSE);
+	webkit_settings_set_enable_developer_extras(s, on);
+	if (!on) webkit_web_inspector_close(webkit_web_view_get_inspector(v));
+}
+
+static void ph_inspector_each(gpointer k, gpointer v, gpointer on) { ph_set_inspector(WEBKIT_WEB_VIEW(v), GPOINTER_TO_INT(on)); }
+static void ph_inspector_all(int on) { if (ph_views) g_hash_table_foreach(ph_views, ph_inspector_each, GINT_TO_POINTER(on)); }
+
+static void ph_create(const char *id, int inspector) {
 	GtkWidget *w = webkit_web_view_new(); // the default web context: the window's cookies and storage
 	WebKitWebView *v = WEBKIT_WEB_VIEW(w);
 	g_object_set_data_full(G_OBJECT(v), "porthole-id", g_strdup(id), g_free);
-	WebKitSettings *s = webkit_web_view_get_settings(v);
-	webkit_settings_set_javascript_can_access_clipboard(s, TRUE);
-	webkit_settings_set_enable_developer_extras(s, TRUE);
+	ph_set_inspector(v, inspector);
 	g_object_set_data_full(G_OBJECT(v), "porthole-rect", g_new0(GdkRectangle, 1), g_free);
 	g_signal_connect(v, "notify::title", G_CALLBACK(ph_on_notify), NULL);
 	g_signal_connect(v, "notify::uri", G_CALLBACK(ph_on_notify), NULL);
 	g_signal_connect(v, "notify::is-loading", G_CALLBACK(ph_on_notify), NULL);
 	g_signal_connect(v, "key-press-event", G_CALLBACK(ph_on_key), NULL);
 	g_signal_connect(v, "create", G_CALLBACK(ph_on_create), NULL);
+	g_signal_connect(v, "decide-policy", G_CALLBACK(ph_on_decide), NULL);
 	gtk_overlay_add_overlay(GTK_OVERLAY(ph_overlay), w);
 	gtk_widget_hide(w);
 	g_hash_table_insert(ph_views, g_strdup(id), v);
@@ -211,7 +235,9 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/porthole-app/porthole/backend/browseropen"
 	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/ui"
 )
 
@@ -224,7 +250,12 @@ type gtkAppViews struct {
 	loaded  map[string]string // id -> URL last loaded on the shell's word
 	reloads map[string]int
 	failed  atomic.Bool
-	onFail  func() // tells the shell to fall back to iframes
+	onFail  func() // tells the shell the views failed (it opens apps in the browser)
+
+	inspector atomic.Int32 // 1: settings.Settings.Inspector is on
+	unsub     func()
+	browser   *browseropen.Opener // pages that leave their app's origin
+	opens     chan string
 
 	events chan ui.AppViewEvent
 	done   chan struct{}
@@ -245,10 +276,20 @@ func newWindowAppViews(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppV
 		log: log.With("component", "appviews"), bus: bus, onFail: onFail,
 		loaded: map[string]string{}, reloads: map[string]int{},
 		events: make(chan ui.AppViewEvent, 256), done: make(chan struct{}),
+		browser: browseropen.New(browseropen.Options{Log: log}), opens: make(chan string, 16),
 	}
 	appViewsMu.Lock()
 	appViews = h
 	appViewsMu.Unlock()
+	h.unsub = events.Subscribe(bus, settings.Topic, func(s settings.Settings) {
+		on := int32(0)
+		if s.Inspector {
+			on = 1
+		}
+		if h.inspector.Swap(on) != on {
+			onMain(func() { C.ph_inspector_all(C.int(on)) })
+		}
+	})
 	go h.deliver()
 	return h
 }
@@ -260,6 +301,10 @@ func (h *gtkAppViews) deliver() {
 		select {
 		case e := <-h.events:
 			events.Publish(h.bus, ui.TopicAppViews, e)
+		case u := <-h.opens:
+			if err := h.browser.Open(u); err != nil {
+				h.log.Warn("could not open a page an app view left for in the browser", "err", err)
+			}
 		case <-h.done:
 			return
 		}
@@ -274,9 +319,10 @@ func (h *gtkAppViews) emit(e ui.AppViewEvent) {
 	}
 }
 
-// Close stops delivering events (the window is gone).
+// Close stops delivering events (the window is gone) and deletes the
+// browser pages it left.
 func (h *gtkAppViews) Close() {
-	h.stop.Do(func() { close(h.done) })
+	h.stop.Do(func() { h.unsub(); close(h.done); h.browser.Close() })
 }
 
 // onMain runs f on GTK's main thread, after what was queued before it.
@@ -311,7 +357,7 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 	}
 	if msg := C.ph_install(); msg != nil {
 		h.failed.Store(true)
-		h.log.Error("app tabs cannot get views of their own; they fall back to iframes (localStorage then ends with Porthole)", "err", C.GoString(msg))
+		h.log.Error("app tabs cannot get views of their own; apps open in the system browser", "err", C.GoString(msg))
 		if h.onFail != nil {
 			go h.onFail()
 		}
@@ -322,17 +368,18 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 		want[v.ID] = true
 		withCString(v.ID, func(id *C.char) {
 			last, exists := h.loaded[v.ID]
+			reloads := h.reloads[v.ID]
+			h.loaded[v.ID], h.reloads[v.ID] = v.URL, v.Reloads // the origin rule's before the load
 			switch {
 			case !exists:
-				C.ph_create(id)
+				C.ph_create(id, C.int(h.inspector.Load()))
 				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
-				h.log.Debug("app view opened", "view", v.ID, "url", v.URL)
+				h.log.Debug("app view opened", "view", v.ID)
 			case last != v.URL:
 				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
-			case v.Reloads > h.reloads[v.ID]:
+			case v.Reloads > reloads:
 				C.ph_reload(id)
 			}
-			h.loaded[v.ID], h.reloads[v.ID] = v.URL, v.Reloads
 		})
 	}
 	for id := range h.loaded {
@@ -388,4 +435,27 @@ func portholeAppViewOpen(id, uri *C.char) {
 	if h := currentAppViews(); h != nil {
 		h.emit(ui.AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
 	}
+}
+
+// portholeAppViewDecide runs on GTK's main thread: 1 lets a view navigate,
+// 0 cancels (and maybe opens the page in the system browser).
+//
+//export portholeAppViewDecide
+func portholeAppViewDecide(id, uri *C.char, user C.int) C.int {
+	h := currentAppViews()
+	if h == nil {
+		return 0
+	}
+	target := C.GoString(uri)
+	switch d := ui.DecideAppViewNavigation(h.loaded[C.GoString(id)], target, user != 0); d {
+	case ui.NavAllow:
+		return 1
+	case ui.NavOpenInBrowser:
+		select {
+		case h.opens <- target:
+		default: // a page opening windows in a loop: drop the rest
+		}
+	}
+	h.log.Debug("app view navigation cancelled: another origin", "view", C.GoString(id))
+	return 0
 }

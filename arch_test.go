@@ -12,12 +12,12 @@ import (
 // package missing here fails the test: add it to the plan first.
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
-	"": {"backend/agent", "backend/apps", "backend/events", "backend/forwarder", "backend/portmap",
+	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/events", "backend/forwarder", "backend/portmap",
 		"backend/profiles", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
 	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
 	"backend/servers":  {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles", "backend/prompts", "backend/sshconn"},
-	"backend/apps":     {"backend/agent", "backend/apperr", "backend/atomicfile", "backend/discovery", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles"},
+	"backend/apps":     {"backend/agent", "backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/discovery", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles"},
 	"backend/prompts":  {"backend/apperr", "backend/events", "backend/profiles", "backend/sshconn"},
 	"backend/settings": {"backend/apperr", "backend/atomicfile", "backend/events"},
 	// The engine and its stores.
@@ -27,12 +27,13 @@ var allowedImports = map[string][]string{
 	"backend/profiles":  {"backend/atomicfile"},
 	"backend/portmap":   {"backend/atomicfile"},
 	// Leaves: they import no package of ours.
-	"backend/sshconn":    {},
-	"backend/discovery":  {},
-	"backend/guard":      {},
-	"backend/events":     {},
-	"backend/apperr":     {},
-	"backend/atomicfile": {},
+	"backend/sshconn":     {},
+	"backend/discovery":   {},
+	"backend/guard":       {},
+	"backend/events":      {},
+	"backend/apperr":      {},
+	"backend/atomicfile":  {},
+	"backend/browseropen": {},
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
 	"internal/bench":       {"backend/agent", "internal/testrig"},

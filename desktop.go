@@ -58,7 +58,7 @@ func runDesktop() error {
 		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: apps.OpenTabsLogged(log),
 		Quit: quit, Version: currentVersion()}
 	var life *ui.Lifecycle
-	viewsFailed := func() { life.PublishStatus() } // the shell falls back to iframes
+	viewsFailed := func() { life.PublishStatus() } // the shell opens apps in the browser
 	if views := newWindowAppViews(log, bus, viewsFailed); views != nil {
 		defer views.Close()
 		opts.Views = views

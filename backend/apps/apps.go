@@ -26,6 +26,7 @@ import (
 
 	"github.com/porthole-app/porthole/backend/agent"
 	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/browseropen"
 	"github.com/porthole-app/porthole/backend/discovery"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
@@ -131,10 +132,11 @@ type Manager struct {
 	log       *slog.Logger
 	bus       *events.Bus
 	logins    Logins
-	changed   func()       // the number of forwards changed (app.status)
-	ports     *portmap.Map // nil: no endpoints (tests of other parts)
-	ancestors []string     // who may frame the apps besides themselves
-	openURL   func(string) error
+	changed   func()              // the number of forwards changed (app.status)
+	ports     *portmap.Map        // nil: no endpoints (tests of other parts)
+	ancestors []string            // who may frame the apps besides themselves
+	openURL   func(string) error  // starts the browser: all it gets reaches a command line
+	browser   *browseropen.Opener // keeps secrets off that command line
 	jupyter   JupyterLookup
 	self      []string // file names of Porthole's own executables
 	now       func() time.Time
@@ -199,8 +201,12 @@ func New(log *slog.Logger, bus *events.Bus, logins Logins, ports *portmap.Map, a
 		now:       time.Now,
 		state:     map[string]*serverApps{},
 	}
+	am.browser = browseropen.New(browseropen.Options{Log: am.log, Launch: func(target string) error { return am.openURL(target) }})
 	return am
 }
+
+// Close deletes the browser pages OpenExternal left (Porthole is quitting).
+func (am *Manager) Close() { am.browser.Close() }
 
 // portholeExecutables are the names Porthole's own processes run as, so
 // that discovery hides their listeners (serve's UI, the agents' forwards).
@@ -982,12 +988,15 @@ func connectHint(k discovery.Kind, remotePort int, host string, port int) string
 
 // --- the system browser ---
 
+// OpenExternal opens an http(s) URL in the system browser. A URL with a
+// query (a Jupyter token) reaches the browser through a private page, never
+// on its command line (browseropen).
 func (am *Manager) OpenExternal(raw string) error {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return badInput("only http:// and https:// addresses open in the browser")
 	}
-	if err := am.openURL(u.String()); err != nil {
+	if err := am.browser.Open(u.String()); err != nil {
 		return fmt.Errorf("could not open the browser: %w", err)
 	}
 	return nil

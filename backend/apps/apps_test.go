@@ -2,6 +2,8 @@ package apps
 
 import (
 	"errors"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -32,6 +34,39 @@ func TestOpenExternal(t *testing.T) {
 	}
 	if len(opened) != 2 {
 		t.Errorf("opened %v", opened)
+	}
+}
+
+// TestOpenExternalKeepsTokenOffArgv (issue 14, finding 2): "Open in
+// browser" on a Jupyter tab must not hand the token to xdg-open, whose argv
+// every local user can read; the browser gets a private page's path.
+func TestOpenExternalKeepsTokenOffArgv(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	am := New(nil, nil, nil, nil, nil)
+	t.Cleanup(am.Close)
+	var argv []string
+	am.openURL = func(u string) error { argv = append(argv, u); return nil }
+	const token = "9f1c2d3e4b5a69788796a5b4c3d2e1f0"
+	if err := am.OpenExternal("http://127.0.0.2:8888/lab?token=" + token); err != nil {
+		t.Fatal(err)
+	}
+	if len(argv) != 1 {
+		t.Fatalf("browser started %d times, want 1", len(argv))
+	}
+	if strings.Contains(argv[0], token) || !strings.HasPrefix(argv[0], "file://") {
+		t.Fatalf("the browser's command line would be %q: it must name a private page, not the token", argv[0])
+	}
+	page, err := url.Parse(argv[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(page.Path)
+	if err != nil || !strings.Contains(string(b), token) {
+		t.Fatalf("the page does not lead to the app: %v\n%s", err, b)
+	}
+	am.Close()
+	if _, err := os.Stat(page.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the page outlived Close: %v", err)
 	}
 }
 

@@ -62,6 +62,10 @@ var Topic = events.NewTopic[Settings]("settings")
 // Settings are the user's app-wide preferences.
 type Settings struct {
 	Theme Theme `json:"theme"`
+	// Inspector turns on WebKit's developer tools (Inspect Element) in the
+	// Linux window's app views; off by default, since a page could otherwise
+	// be inspected and changed by anyone at the keyboard without notice.
+	Inspector bool `json:"inspector"`
 }
 
 // Default is the settings of a new user.
@@ -160,4 +164,15 @@ func (f *File) SetTheme(theme string) (Settings, error) {
 		return s, nil
 	}
 	return f.Update(func(s *Settings) { s.Theme = t })
+}
+
+// SetInspector turns the app views' developer tools on or off and saves it.
+// A nil File changes nothing and returns what it would be.
+func (f *File) SetInspector(on bool) (Settings, error) {
+	if f == nil {
+		s := Default()
+		s.Inspector = on
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { s.Inspector = on })
 }

@@ -45,3 +45,41 @@ func TestSettingsRoundTripAndBrokenFileKept(t *testing.T) {
 		t.Fatalf("broken file was changed:\n%s", got)
 	}
 }
+
+// TestInspectorRoundTrip (issue 14, finding 9): the app views' developer
+// tools are off unless the user turned them on, and the choice is kept.
+func TestInspectorRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	s, err := Open(path)
+	if err != nil || s.Get().Inspector || Default().Inspector {
+		t.Fatalf("new settings: %+v, %v; want the inspector off", s.Get(), err)
+	}
+	if got, err := s.SetInspector(true); err != nil || !got.Inspector {
+		t.Fatalf("SetInspector(true) = %+v, %v", got, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"inspector": true`) {
+		t.Fatalf("settings.json = %s, %v; want \"inspector\": true", b, err)
+	}
+	s2, err := Open(path)
+	if err != nil || !s2.Get().Inspector || s2.Get().Theme != ThemeSystem {
+		t.Fatalf("reopened: %+v, %v; want the inspector on, theme kept", s2.Get(), err)
+	}
+	if got, err := s2.SetInspector(false); err != nil || got.Inspector {
+		t.Fatalf("SetInspector(false) = %+v, %v", got, err)
+	}
+	if s3, err := Open(path); err != nil || s3.Get().Inspector {
+		t.Fatalf("reopened after off: %+v, %v", s3.Get(), err)
+	}
+	// A value of the wrong type is a broken file, not "on".
+	if err := os.WriteFile(path, []byte(`{"theme":"dark","inspector":"yes"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s4, err := Open(path); !errors.Is(err, ErrBroken) || s4.Get().Inspector {
+		t.Fatalf("inspector \"yes\": %+v, %v; want ErrBroken and off", s4.Get(), err)
+	}
+	var nilFile *File
+	if got, err := nilFile.SetInspector(true); err != nil || !got.Inspector {
+		t.Fatalf("nil File: %+v, %v", got, err)
+	}
+}

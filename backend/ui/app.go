@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -57,6 +58,10 @@ type AppStatus struct {
 	Forwards  int       `json:"forwards"`
 	// AppViews: app tabs are web views of their own (SyncAppViews), not iframes.
 	AppViews bool `json:"appViews"`
+	// OS is the backend's system (runtime.GOOS): in the Linux window
+	// ("desktop" on "linux") apps are never framed; without app views they
+	// open in the system browser.
+	OS string `json:"os"`
 }
 
 // VersionInfo is what App.Version returns.
@@ -147,8 +152,9 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	a.servers.Start(ctx)
 }
 
-// Shutdown disconnects every server login; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown() }
+// Shutdown disconnects every server login and deletes the browser pages
+// OpenExternal left; the UI's lifetime is over.
+func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close() }
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
@@ -166,7 +172,7 @@ func (a *App) Version() VersionInfo { return a.version }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available()}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available(), OS: runtime.GOOS}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right
@@ -188,7 +194,17 @@ func (a *App) GetSettings() settings.Settings { return a.settings.Get() }
 
 // SetTheme sets the colour theme: "system" (follow the OS), "light" or "dark".
 func (a *App) SetTheme(theme string) (settings.Settings, error) {
-	s, err := a.settings.SetTheme(theme)
+	return a.saved(a.settings.SetTheme(theme))
+}
+
+// SetInspector turns WebKit's developer tools in the Linux window's app
+// views on or off (off by default).
+func (a *App) SetInspector(on bool) (settings.Settings, error) {
+	return a.saved(a.settings.SetInspector(on))
+}
+
+// saved publishes settings a change saved.
+func (a *App) saved(s settings.Settings, err error) (settings.Settings, error) {
 	if err == nil {
 		events.Publish(a.bus, settings.Topic, s)
 	}

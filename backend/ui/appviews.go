@@ -6,6 +6,7 @@ import (
 
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -217,4 +218,90 @@ func (a *App) FocusShell() error {
 	}
 	a.views.FocusShell()
 	return nil
+}
+
+// AppViewNavigation is what an app view does with a navigation its page
+// (or a redirect) asks for.
+type AppViewNavigation int
+
+const (
+	// NavAllow: the view goes there (its app's own origin).
+	NavAllow AppViewNavigation = iota
+	// NavBlock: cancelled (another origin without the user's gesture, or
+	// not a web address).
+	NavBlock
+	// NavOpenInBrowser: cancelled in the view and opened in the system
+	// browser (the user followed a link to another origin).
+	NavOpenInBrowser
+)
+
+func (n AppViewNavigation) String() string {
+	switch n {
+	case NavAllow:
+		return "allow"
+	case NavBlock:
+		return "block"
+	case NavOpenInBrowser:
+		return "open-in-browser"
+	default:
+		return fmt.Sprintf("AppViewNavigation(%d)", int(n))
+	}
+}
+
+// DecideAppViewNavigation is the app views' origin rule: a view stays on
+// its app's origin, the loopback endpoint the shell gave it (viewURL).
+// Same-origin pages, same-origin blob: URLs and empty documents load; an
+// http(s) page elsewhere opens in the system browser when the user asked
+// for it (user: a click or a form they sent) and is cancelled otherwise;
+// anything else is cancelled. A view without a valid endpoint goes nowhere.
+func DecideAppViewNavigation(viewURL, target string, user bool) AppViewNavigation {
+	home, ok := webOrigin(viewURL)
+	if !ok {
+		return NavBlock
+	}
+	switch strings.ToLower(target) {
+	case "about:blank", "about:srcdoc":
+		return NavAllow
+	}
+	if len(target) > 5 && strings.EqualFold(target[:5], "blob:") {
+		if o, ok := webOrigin(target[5:]); ok && o == home {
+			return NavAllow
+		}
+		return NavBlock
+	}
+	o, ok := webOrigin(target)
+	switch {
+	case !ok:
+		return NavBlock
+	case o == home:
+		return NavAllow
+	case user:
+		return NavOpenInBrowser
+	default:
+		return NavBlock
+	}
+}
+
+// webOrigin is an absolute http(s) URL's origin: scheme://host:port,
+// lowercased, with the scheme's default port made explicit.
+func webOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Host == "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch {
+	case scheme != "http" && scheme != "https":
+		return "", false
+	case port == "" && scheme == "http":
+		port = "80"
+	case port == "" && scheme == "https":
+		port = "443"
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", false
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), true
 }

@@ -1,11 +1,15 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/settings"
 	"net/netip"
 	"net/url"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,5 +132,123 @@ func TestAppViewMethods(t *testing.T) {
 	fv.broken = true
 	if a.Status().AppViews {
 		t.Fatal("Status().AppViews is true although the window could not take views")
+	}
+}
+
+// TestStatusNamesTheOS (issue 14, finding 7): the shell must know it is the
+// Linux window, where a framed app could reach the Wails bindings, so that
+// without app views it opens apps in the browser instead of framing them.
+func TestStatusNamesTheOS(t *testing.T) {
+	a, _ := New(Options{Mode: ModeDesktop, Bus: events.New(), Views: &fakeViews{broken: true}})
+	b, err := json.Marshal(a.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st["os"] != runtime.GOOS || st["mode"] != "desktop" || st["appViews"] != false {
+		t.Fatalf("status %s: want os %q, mode desktop, appViews false", b, runtime.GOOS)
+	}
+}
+
+var appViewNavCases = []struct {
+	name, view, target string
+	user               bool
+	want               AppViewNavigation
+}{
+	{"same page", "http://127.0.0.2:8888/lab?token=x", "http://127.0.0.2:8888/lab/tree/a.ipynb", false, NavAllow},
+	{"same origin, redirect", "http://127.0.0.2:8888/", "http://127.0.0.2:8888/login?next=%2Flab", false, NavAllow},
+	{"case of scheme and host", "http://localhost:6006/", "HTTP://LocalHost:6006/#scalars", false, NavAllow},
+	{"ipv6 loopback", "http://[::1]:6006/", "http://[::1]:6006/data", false, NavAllow},
+	{"empty document", "http://127.0.0.2:8888/", "about:blank", false, NavAllow},
+	{"srcdoc frame", "http://127.0.0.2:8888/", "about:srcdoc", false, NavAllow},
+	{"own blob", "http://127.0.0.2:8888/", "blob:http://127.0.0.2:8888/5f1c0f0e-1", false, NavAllow},
+	{"foreign blob", "http://127.0.0.2:8888/", "blob:http://127.0.0.3:8888/5f1c0f0e-1", true, NavBlock},
+	{"other port", "http://127.0.0.2:8888/", "http://127.0.0.2:8889/", false, NavBlock},
+	{"other port, clicked", "http://127.0.0.2:8888/", "http://127.0.0.2:8889/", true, NavOpenInBrowser},
+	{"other loopback address", "http://127.0.0.2:8888/", "http://127.0.0.3:8888/", false, NavBlock},
+	{"https of the same host", "http://127.0.0.2:8888/", "https://127.0.0.2:8888/", false, NavBlock},
+	{"default port is not the endpoint", "http://127.0.0.2:8888/", "http://127.0.0.2/", false, NavBlock},
+	{"docs link clicked", "http://127.0.0.2:8888/lab", "https://jupyterlab.readthedocs.io/en/latest/", true, NavOpenInBrowser},
+	{"script redirect elsewhere", "http://127.0.0.2:8888/lab", "https://evil.example/phish", false, NavBlock},
+	{"login provider redirect", "http://127.0.0.2:3000/", "https://github.com/login/oauth/authorize?client_id=x", false, NavBlock},
+	{"wails page", "http://127.0.0.2:8888/", "wails://wails/", true, NavBlock},
+	{"file", "http://127.0.0.2:8888/", "file:///etc/passwd", true, NavBlock},
+	{"data", "http://127.0.0.2:8888/", "data:text/html,<script>alert(1)</script>", true, NavBlock},
+	{"javascript", "http://127.0.0.2:8888/", "javascript:alert(1)", true, NavBlock},
+	{"mailto", "http://127.0.0.2:8888/", "mailto:a@b.c", true, NavBlock},
+	{"relative", "http://127.0.0.2:8888/", "/lab", false, NavBlock},
+	{"empty", "http://127.0.0.2:8888/", "", false, NavBlock},
+	{"view without endpoint", "", "http://127.0.0.2:8888/", true, NavBlock},
+	{"view not web", "file:///x", "file:///x", true, NavBlock},
+}
+
+// TestDecideAppViewNavigation (issue 14, finding 9): an app view navigates
+// only within its app's origin; elsewhere is cancelled, and opened in the
+// system browser when the user clicked.
+func TestDecideAppViewNavigation(t *testing.T) {
+	for _, tc := range appViewNavCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DecideAppViewNavigation(tc.view, tc.target, tc.user); got != tc.want {
+				t.Fatalf("DecideAppViewNavigation(%q, %q, %v) = %v, want %v", tc.view, tc.target, tc.user, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzDecideAppViewNavigation(f *testing.F) {
+	for _, tc := range appViewNavCases {
+		f.Add(tc.view, tc.target, tc.user)
+	}
+	f.Fuzz(func(t *testing.T, view, target string, user bool) {
+		got := DecideAppViewNavigation(view, target, user)
+		home, homeOK := webOrigin(view)
+		switch got {
+		case NavAllow:
+			// Only the app's own origin, its blobs, or an empty document.
+			o, ok := webOrigin(target)
+			if b, isBlob := strings.CutPrefix(strings.ToLower(target), "blob:"); isBlob {
+				o, ok = webOrigin(b)
+			}
+			empty := strings.EqualFold(target, "about:blank") || strings.EqualFold(target, "about:srcdoc")
+			if !homeOK || !(empty || ok && o == home) {
+				t.Fatalf("%q → %q allowed, outside the app's origin %q", view, target, home)
+			}
+		case NavOpenInBrowser:
+			if !user || !homeOK {
+				t.Fatalf("%q → %q opens the browser without the user's gesture", view, target)
+			}
+			if u, err := url.Parse(target); err != nil || (strings.ToLower(u.Scheme) != "http" && strings.ToLower(u.Scheme) != "https") {
+				t.Fatalf("%q opens in the browser but is not a web address", target)
+			}
+		case NavBlock:
+		default:
+			t.Fatalf("unknown decision %v", got)
+		}
+	})
+}
+
+// TestSetInspectorPublishes: the developer-tools switch is saved and
+// published (the Linux window's views follow the settings topic).
+func TestSetInspectorPublishes(t *testing.T) {
+	sf, err := settings.Open(filepath.Join(t.TempDir(), "settings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := events.New()
+	a, _ := New(Options{Mode: ModeDesktop, Bus: bus, Settings: sf})
+	if a.GetSettings().Inspector {
+		t.Fatal("the inspector is on by default")
+	}
+	var seen []bool
+	cancel := events.Subscribe(bus, settings.Topic, func(s settings.Settings) { seen = append(seen, s.Inspector) })
+	defer cancel()
+	if s, err := a.SetInspector(true); err != nil || !s.Inspector || !a.GetSettings().Inspector {
+		t.Fatalf("SetInspector(true) = %+v, %v", s, err)
+	}
+	if len(seen) == 0 || !seen[len(seen)-1] {
+		t.Fatalf("settings events %v; want the last one with the inspector on", seen)
 	}
 }

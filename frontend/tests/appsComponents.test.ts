@@ -1,7 +1,7 @@
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { ServerSummary } from '@/api/types'
+import type { AppStatus, ServerSummary } from '@/api/types'
 import App from '@/App.vue'
 import UrlBar from '@/components/UrlBar.vue'
 import AppFrames from '@/components/apps/AppFrames.vue'
@@ -45,9 +45,10 @@ const tensorboard = service({
 const postgres = service({ port: 5432, kind: 'postgres', kindName: 'PostgreSQL', title: 'PostgreSQL', isWeb: false, openPath: '', process: undefined })
 
 /** The stores on a fake API; `appViews`: as in the Linux window (tabs are web views, not iframes). */
-async function setup(servers: ServerSummary[] = [gpu], opts: { appViews?: boolean } = {}) {
+async function setup(servers: ServerSummary[] = [gpu], opts: { appViews?: boolean; status?: AppStatus } = {}) {
   const f = fakeApi()
   if (opts.appViews) f.api.status.mockResolvedValue({ mode: 'desktop', startedAt: '', servers: 0, forwards: 0, appViews: true })
+  if (opts.status) f.api.status.mockResolvedValue(opts.status)
   const s = useServersStore()
   await s.start(f.api)
   f.emit({ topic: 'servers', data: { servers, path: '/p.json', readOnly: false } })
@@ -379,6 +380,50 @@ describe('AppFrames (app tabs)', () => {
     const w = mount(AppFrames, { attachTo: document.body })
     await flushPromises()
     expect(w.findAll('iframe[data-testid="app-frame"]')).toHaveLength(2)
+    w.unmount()
+    stopTabs()
+  })
+
+  // Issue 14, finding 7: in the Linux window a framed app could call Porthole's bindings.
+  it('in the Linux window without app views, an app is never framed: it opens in the browser and the tab says why', async () => {
+    const { f, tabs } = await setup([gpu], { status: { mode: 'desktop', os: 'linux', startedAt: '', servers: 0, forwards: 0, appViews: false } })
+    const w = mount(AppFrames, { attachTo: document.body })
+    const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')
+    await flushPromises()
+    const url = opened('s1', 8888, '/lab').localUrl
+    expect(w.find('iframe').exists()).toBe(false)
+    expect(w.get('[data-testid="app-external"]').text()).toContain('opened in your web browser')
+    expect(w.get('[data-testid="app-external"]').text()).toContain('could use Porthole itself')
+    expect(f.api.openExternal).toHaveBeenCalledTimes(1)
+    expect(f.api.openExternal).toHaveBeenLastCalledWith(url)
+
+    // Switching away and back does not open it again; a reload or the button does.
+    tabs.activate('start')
+    await flushPromises()
+    tabs.activate(a.id)
+    await flushPromises()
+    expect(f.api.openExternal).toHaveBeenCalledTimes(1)
+    useTabLoadingStore().reload(a.id)
+    await vi.waitFor(() => expect(f.api.openExternal).toHaveBeenCalledTimes(2))
+    f.api.openExternal.mockRejectedValueOnce(new Error('no browser found'))
+    await w.get('[data-testid="app-open-browser"]').trigger('click')
+    await flushPromises()
+    expect(f.api.openExternal).toHaveBeenCalledTimes(3)
+    expect(w.get('[data-testid="app-external"]').text()).toContain('no browser found')
+    w.unmount()
+    stopTabs()
+  })
+
+  it('the Linux window whose app views fail does not fall back to iframes', async () => {
+    const { f } = await setup([gpu], { appViews: true })
+    const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')
+    f.emit({ topic: 'app.status', data: { mode: 'desktop', os: 'linux', startedAt: '', servers: 1, forwards: 1, appViews: false } })
+    expect(useAppViewsStore().enabled).toBe(false)
+    expect(useAppViewsStore().external).toBe(true)
+    const w = mount(AppFrames, { attachTo: document.body })
+    await flushPromises()
+    expect(w.find('iframe').exists()).toBe(false)
+    await vi.waitFor(() => expect(f.api.openExternal).toHaveBeenCalledWith(useTabsStore().findApp(a.id)!.app.src))
     w.unmount()
     stopTabs()
   })

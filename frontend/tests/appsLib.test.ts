@@ -1,9 +1,26 @@
 import { describe, expect, it } from 'vitest'
-import { formatSince, kindFamily, kindFromTitle, kindLine, knownTime, processLabel, shortCommand, shortPath, splitServices } from '@/lib/apps'
+import { appTabMode, formatSince, kindFamily, kindFromTitle, kindLine, knownTime, processLabel, shortCommand, shortPath, splitServices } from '@/lib/apps'
 import { FrameHistory } from '@/lib/frameHistory'
 import { isMacPlatform, matchShortcut, shortcutLabel, type KeyLike } from '@/lib/shortcuts'
 import { hostPort, isLoopbackHost, parseUrlInput, pathOf, serversForHost, withoutToken } from '@/lib/urls'
 import { appList, service } from './fakeApi'
+
+// Issue 14, finding 7: the Linux window never frames an app (a framed page could call Porthole's
+// bindings); without app views, apps open in the system browser.
+describe('appTabMode', () => {
+  const base = { startedAt: '', servers: 0, forwards: 0 }
+  const cases: Array<[string, Parameters<typeof appTabMode>[0], 'wails' | 'http', ReturnType<typeof appTabMode>]> = [
+    ['Linux window with app views', { ...base, mode: 'desktop', os: 'linux', appViews: true }, 'wails', 'views'],
+    ['Linux window without app views', { ...base, mode: 'desktop', os: 'linux', appViews: false }, 'wails', 'browser'],
+    ['Linux window, appViews absent', { ...base, mode: 'desktop', os: 'linux' }, 'wails', 'browser'],
+    ['macOS window', { ...base, mode: 'desktop', os: 'darwin', appViews: false }, 'wails', 'frames'],
+    ['Windows window', { ...base, mode: 'desktop', os: 'windows' }, 'wails', 'frames'],
+    ['serve on Linux', { ...base, mode: 'serve', os: 'linux', appViews: false }, 'http', 'frames'],
+    ['window, status unreadable', null, 'wails', 'browser'],
+    ['serve, status unreadable', null, 'http', 'frames'],
+  ]
+  it.each(cases)('%s', (_name, st, api, want) => expect(appTabMode(st, api)).toBe(want))
+})
 
 describe('parseUrlInput', () => {
   const cases: Array<[string, ReturnType<typeof parseUrlInput>]> = [

@@ -104,6 +104,7 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
     status: vi.fn<PortholeApi['status']>(async () => ({ mode: 'serve' as const, startedAt: '', servers: 0, forwards: 0 })),
     getSettings: async () => ({ theme: 'system' as Theme }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
+    setInspector: vi.fn(async (inspector: boolean): Promise<Settings> => ({ theme: 'system', inspector })),
     syncAppViews: vi.fn<PortholeApi['syncAppViews']>(async () => {}),
     navigateAppView: vi.fn<PortholeApi['navigateAppView']>(async () => {}),
     focusShell: vi.fn(async () => {}),

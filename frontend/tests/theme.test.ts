@@ -57,6 +57,7 @@ function fakeApi(over: Partial<PortholeApi> = {}) {
     status: async () => ({ mode: 'serve', startedAt: '', servers: 0, forwards: 0 }),
     getSettings: async () => ({ theme: 'system' }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
+    setInspector: vi.fn(async (inspector: boolean): Promise<Settings> => ({ theme: 'system', inspector })),
     syncAppViews: vi.fn(async () => {}),
     navigateAppView: vi.fn(async () => {}),
     focusShell: vi.fn(async () => {}),

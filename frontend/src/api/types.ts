@@ -20,6 +20,8 @@ export interface AppStatus {
   forwards: number
   /** App tabs are web views of their own (the Linux desktop window), not iframes: see syncAppViews. */
   appViews?: boolean
+  /** The backend's system (Go's GOOS: 'linux', 'darwin', 'windows'). */
+  os?: string
 }
 
 /** One app tab's view (the Linux desktop window): what it loads, and how many reloads were asked. */
@@ -56,6 +58,8 @@ export const THEMES: readonly Theme[] = ['system', 'light', 'dark']
 
 export interface Settings {
   theme: Theme
+  /** WebKit's developer tools in the Linux window's app views (off unless turned on). */
+  inspector?: boolean
 }
 
 // ---- Server logins (servers.go, prompts.go, backend/profiles) ----
@@ -420,6 +424,8 @@ export interface PortholeApi {
   status(): Promise<AppStatus>
   getSettings(): Promise<Settings>
   setTheme(theme: Theme): Promise<Settings>
+  /** Turns the app views' developer tools (Inspect Element) on or off; the Linux window only. */
+  setInspector(on: boolean): Promise<Settings>
   listServers(): Promise<ServerSummary[]>
   reloadServers(): Promise<ServerList>
   getServer(id: string): Promise<Profile>
@@ -479,6 +485,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     status: () => call<AppStatus>('Status'),
     getSettings: () => call<Settings>('GetSettings'),
     setTheme: (theme: Theme) => call<Settings>('SetTheme', theme),
+    setInspector: (on: boolean) => call<Settings>('SetInspector', on),
     listServers: async () => (await call<ServerSummary[] | null>('ListServers')) ?? [],
     reloadServers: () => call<ServerList>('ReloadServers'),
     getServer: (id: string) => call<Profile>('GetServer', id),

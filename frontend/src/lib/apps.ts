@@ -1,4 +1,23 @@
-import type { AppList, AppProcess, AppService } from '@/api/types'
+import type { AppList, AppProcess, AppService, AppStatus } from '@/api/types'
+
+/**
+ * How app tabs show their apps: 'views' (web views of their own: the Linux window), 'frames'
+ * (iframes: `porthole serve`, the macOS and Windows windows) or 'browser' (the system browser).
+ */
+export type AppTabMode = 'views' | 'frames' | 'browser'
+
+/**
+ * Decides how app tabs show apps. The Linux window never frames an app: Wails v2 trusts a binding
+ * call by the window's address, and WebKit gives every frame `window.webkit.messageHandlers`, so a
+ * server's page in an iframe could call Porthole itself. Without app views there, apps open in the
+ * system browser. When the status cannot be read, the desktop window (`wails`) assumes the worst.
+ */
+export function appTabMode(st: Pick<AppStatus, 'mode' | 'appViews' | 'os'> | null, api: 'wails' | 'http'): AppTabMode {
+  if (st?.appViews) return 'views'
+  if (!st) return api === 'wails' ? 'browser' : 'frames'
+  if (st.mode === 'desktop' && st.os === 'linux') return 'browser'
+  return 'frames'
+}
 
 /** The icon families of KindIcon: one drawing per family, several discovery kinds per family. */
 export type KindFamily =

@@ -1,6 +1,8 @@
 import { defineStore } from 'pinia'
-import { markRaw, ref, shallowRef } from 'vue'
+import { computed, markRaw, reactive, ref, shallowRef, watch } from 'vue'
 import { onEvents, type AppStatus, type AppViewEvent, type AppViewSpec, type PortholeApi } from '@/api'
+import { appTabMode, type AppTabMode } from '@/lib/apps'
+import { errorText } from './servers'
 import { pathOf, withoutToken } from '@/lib/urls'
 import { useTabHistoryStore } from './tabHistory'
 import { useTabLoadingStore } from './tabLoading'
@@ -24,27 +26,68 @@ function remoteOf(t: AppTabRef, url: string): string | null {
  * tabs are views, takes what the views report (`appviews` events: page, title, history, a shortcut
  * pressed in one, a window one asked for), and tells the backend which views exist and which
  * shows where (SyncAppViews; AppFrames measures the slot).
+ *
+ * Where the Linux window has no app views, apps are not framed (see appTabMode): the tab that shows
+ * opens its app in the system browser, once per page and reload, and says why.
  */
 export const useAppViewsStore = defineStore('appViews', () => {
   const tabs = useTabsStore()
   const loader = useTabLoadingStore()
   const history = useTabHistoryStore()
   const api = shallowRef<PortholeApi | null>(null)
-  /** App tabs are views (true) or iframes. */
-  const enabled = ref(false)
+  /** How app tabs show apps: views, iframes, or the system browser. */
+  const mode = ref<AppTabMode>('frames')
+  /** App tabs are views (true). */
+  const enabled = computed(() => mode.value === 'views')
+  /** App tabs open their apps in the system browser (the Linux window without app views). */
+  const external = computed(() => mode.value === 'browser')
+  /** In 'browser' mode: per tab, what was last opened (tab, page, reloads) and why it failed, if it did. */
+  const opened = reactive(new Map<string, { key: string; error?: string }>())
+  let stopWatch: (() => void) | null = null
   /** A shell shortcut pressed inside an app view, for the shell to run (n: to tell repeats apart). */
   const shortcut = ref<{ action: string; n: number } | null>(null)
   let unsubscribe: (() => void) | null = null
   let lastSent = ''
 
-  function setEnabled(on: boolean): void {
-    enabled.value = on
-    history.useViews(on ? (id, nav) => void api.value?.navigateAppView(id, nav) : null)
+  function setMode(m: AppTabMode): void {
+    mode.value = m
+    history.useViews(m === 'views' ? (id, nav) => void api.value?.navigateAppView(id, nav) : null)
   }
 
-  // The window could not take app views after all: the tabs become iframes.
+  // The window could not take app views after all: the tabs become iframes, or in the Linux window
+  // open in the system browser.
   function onStatus(st: AppStatus): void {
-    if (enabled.value && st.appViews === false) setEnabled(false)
+    if (enabled.value && st.appViews === false) setMode(appTabMode(st, api.value?.kind ?? 'wails'))
+  }
+
+  /** The key of what tab `id` would open in the browser now; '' when it has nothing to open. */
+  function browserKey(t: AppTabRef | undefined): string {
+    return t && t.app.state === 'ready' && t.app.src ? `${t.app.src}\n${t.app.reloads}` : ''
+  }
+
+  /** Opens tab `id`'s app in the system browser (again, with `force`). */
+  async function openInBrowser(id: string, force = false): Promise<void> {
+    const t = tabs.findApp(id)
+    const key = browserKey(t)
+    if (!t || !key || !api.value || (!force && opened.get(id)?.key === key)) return
+    opened.set(id, { key })
+    try {
+      await api.value.openExternal(t.app.src)
+    } catch (err) {
+      opened.set(id, { key, error: errorText(err) })
+    }
+  }
+
+  /** In 'browser' mode, the app of the tab that shows opens in the browser: once per page and reload. */
+  function watchBrowser(): void {
+    stopWatch?.()
+    stopWatch = watch(
+      () => (external.value ? `${tabs.activeId}\n${browserKey(tabs.findApp(tabs.activeId))}` : ''),
+      () => {
+        if (external.value) void openInBrowser(tabs.activeId)
+      },
+      { immediate: true },
+    )
   }
 
   /** A page in an app view asked for a new window: the same app opens in a new tab; elsewhere, the system browser. */
@@ -101,21 +144,24 @@ export const useAppViewsStore = defineStore('appViews', () => {
   /** Asks the backend whether tabs are views, and listens to what they report. */
   async function start(a: PortholeApi): Promise<void> {
     api.value = markRaw(a)
-    let on = false
+    let st: AppStatus | null = null
     try {
-      on = !!(await a.status()).appViews
+      st = await a.status()
     } catch {
-      on = false
+      st = null
     }
-    setEnabled(on)
+    setMode(appTabMode(st, a.kind))
     unsubscribe = onEvents(a, { 'app.status': onStatus, appviews: onViewEvent })
+    watchBrowser()
   }
 
   function stop(): void {
     unsubscribe?.()
     unsubscribe = null
+    stopWatch?.()
+    stopWatch = null
     api.value = null
   }
 
-  return { api, enabled, shortcut, sync, start, stop }
+  return { api, mode, enabled, external, opened, shortcut, openInBrowser, sync, start, stop }
 })
