@@ -6,6 +6,19 @@ art=build/test-artifacts
 mkdir -p "$art"
 bin=build/bin/porthole
 step() { printf '\n==> %s\n' "$*"; }
+# On machines where root's ~/.bashrc runs `pyenv init` (bash reads it even for
+# sshd's non-interactive commands), a test that ends an SSH session while its
+# shell is in `pyenv rehash` (the e2e kills sessions mid-browse on purpose)
+# leaves pyenv's shim lock behind, and every later root login over SSH then
+# waits 60 s for it. A lock older than 30 s is stale (a rehash takes well under
+# a second): remove it before each step that logs in over SSH, and say so.
+clear_stale_pyenv_lock() {
+  local lock="${PYENV_ROOT:-$HOME/.pyenv}/shims/.pyenv-shim"
+  if [ -e "$lock" ] && [ -n "$(find "$lock" -mmin +0.5 2>/dev/null)" ]; then
+    echo "test.sh: removing a stale pyenv lock ($lock) left by an ended SSH session"
+    rm -f "$lock"
+  fi
+}
 
 step "gofmt"
 out=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './frontend/*'))
@@ -17,6 +30,7 @@ go vet ./...
 go vet -tags desktop,production .
 echo "go vet: clean (plain and desktop builds)"
 
+clear_stale_pyenv_lock
 step "go test -race ./... (full log: $art/go-test.log)"
 # -v so the log shows which rig parts ran; the console shows one line per test.
 set +e
@@ -49,14 +63,17 @@ grep -E '^(==|\s*--- (PASS|FAIL|SKIP)|ok |FAIL)' "$art/keyring-test.log"
 step "vitest"
 (cd frontend && npm run -s test)
 
+clear_stale_pyenv_lock
 step "playwright e2e in chromium against porthole serve"
 if ! (cd frontend && PORTHOLE_BIN="$PWD/../$bin" npm run -s e2e); then
   # Same policy as for Go packages: one loud rerun, a second failure fails.
   echo "FLAKY? the e2e run failed (output above); rerunning it once"
+  clear_stale_pyenv_lock
   (cd frontend && PORTHOLE_BIN="$PWD/../$bin" npm run -s e2e)
   echo "WARNING: the e2e run failed once and passed on rerun (the first failure is printed above)"
 fi
 
+clear_stale_pyenv_lock
 step "desktop smoke test under Xvfb"
 scripts/desktop-smoke.sh "$bin" "$art/desktop-shell.png"
 
@@ -64,6 +81,7 @@ step "desktop: an app in a tab keeps its cookie, localStorage and IndexedDB acro
 # Drives the real window with the keyboard (xdotool); see internal/desktoptest.
 if ! go run ./internal/desktoptest -bin "$bin" -out "$art"; then
   echo "FLAKY? the desktop persistence test failed (output above); rerunning it once"
+  clear_stale_pyenv_lock
   go run ./internal/desktoptest -bin "$bin" -out "$art"
   echo "WARNING: the desktop persistence test failed once and passed on rerun (the first failure is printed above)"
 fi
