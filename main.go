@@ -75,7 +75,7 @@ func run(args []string) int {
 
 const usageText = `Usage:
   porthole                              open the desktop window
-  porthole serve [--addr 127.0.0.1:0] [--open]
+  porthole serve [--addr 127.80.72.1:0] [--open]
                                         serve the same UI to your own browser
   porthole forward [-L [bind:]port:host:hostport]... [-J jump] [-i key] [-p port]
                    [-o Key=Value]... [-v] [user@]host

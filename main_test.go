@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/ui"
 )
 
@@ -23,7 +26,7 @@ func TestParseServeFlags(t *testing.T) {
 		want    serveFlags
 		wantErr string
 	}{
-		{"defaults", nil, serveFlags{addr: "127.0.0.1:0"}, ""},
+		{"defaults", nil, serveFlags{addr: ""}, ""}, // Porthole's own address, see serveListener
 		{"addr and open", []string{"--addr", "127.0.0.1:8080", "--open"}, serveFlags{addr: "127.0.0.1:8080", open: true}, ""},
 		{"unknown flag", []string{"--bogus"}, serveFlags{}, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, serveFlags{}, `unexpected argument "extra"`},
@@ -57,7 +60,7 @@ func TestServeEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, serveFlags{addr: "127.0.0.1:0"}, pw, nil) }()
+	go func() { done <- serve(ctx, serveFlags{}, pw, nil) }() // the default address
 	t.Cleanup(func() {
 		cancel()
 		pr.Close()
@@ -80,8 +83,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("first line %q is not the URL with a token", line)
 	}
 	token := strings.TrimPrefix(u.Fragment, "token=")
-	if h, _, _ := net.SplitHostPort(u.Host); h != "127.0.0.1" {
-		t.Fatalf("serve listens on %s, want 127.0.0.1", u.Host)
+	if h, _, _ := net.SplitHostPort(u.Host); h != wantServeHost(t) {
+		t.Fatalf("serve listens on %s, want %s", u.Host, wantServeHost(t))
 	}
 
 	call := func(host, auth, origin string) (int, string) {
@@ -126,5 +129,62 @@ func TestServeEndToEnd(t *testing.T) {
 	err = serve(context.Background(), serveFlags{addr: u.Host}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "port "+port+" on this computer is held by") {
 		t.Fatalf("second serve on %s: %v; want the holder named", u.Host, err)
+	}
+}
+
+// wantServeHost is where serve listens by default here: Porthole's own
+// address on Linux (all of 127/8 is loopback), else where it can be bound.
+func wantServeHost(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS == "linux" {
+		return portmap.ServeAddr().String()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(portmap.ServeAddr().String(), "0"))
+	if err != nil {
+		return "127.0.0.1"
+	}
+	ln.Close()
+	return portmap.ServeAddr().String()
+}
+
+// Serve's page has an IP of its own, so no other local page shares its
+// site, the partition key of the apps' cookies in Chromium; any other
+// address is served with a warning that names the risk.
+func TestServeListener(t *testing.T) {
+	for _, tc := range []struct {
+		name, addr string
+		wantHost   string // "": wantServeHost
+		warn       bool
+	}{
+		{"default", "", "", false},
+		{"own address given", portmap.ServeAddr().String() + ":0", portmap.ServeAddr().String(), false},
+		{"127.0.0.1 given", "127.0.0.1:0", "127.0.0.1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.wantHost == "" {
+				tc.wantHost = wantServeHost(t)
+			}
+			if tc.wantHost != "127.0.0.1" && runtime.GOOS != "linux" && wantServeHost(t) == "127.0.0.1" {
+				t.Skipf("%v cannot be bound here", portmap.ServeAddr())
+			}
+			var logged strings.Builder
+			log := slog.New(slog.NewTextHandler(&logged, nil))
+			ln, err := serveListener(context.Background(), tc.addr, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			host, port, _ := net.SplitHostPort(ln.Addr().String())
+			if host != tc.wantHost || port == "0" {
+				t.Fatalf("listening on %s, want %s with a port", ln.Addr(), tc.wantHost)
+			}
+			warned := strings.Contains(logged.String(), "level=WARN") && strings.Contains(logged.String(), "cookie")
+			if warned != (tc.warn || host != portmap.ServeAddr().String()) {
+				t.Fatalf("warned %v, want %v; log: %s", warned, tc.warn, logged.String())
+			}
+			if n := strings.Count(logged.String(), "\n"); n > 1 {
+				t.Fatalf("logged %d lines, want at most one: %s", n, logged.String())
+			}
+		})
 	}
 }

@@ -21,10 +21,10 @@ import (
 	"github.com/porthole-app/porthole/backend/webui"
 )
 
-const serveUsage = "usage: porthole serve [--addr 127.0.0.1:0] [--open]"
+const serveUsage = "usage: porthole serve [--addr 127.80.72.1:0] [--open]"
 
 type serveFlags struct {
-	addr string
+	addr string // "": Porthole's own address (portmap.ServeAddr), any free port
 	open bool
 }
 
@@ -33,7 +33,8 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	var f serveFlags
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:0", "loopback address and port to listen on (port 0: any free port)")
+	fs.StringVar(&f.addr, "addr", "", "loopback address and port to listen on (port 0: any free port); default "+
+		portmap.ServeAddr().String()+":0, Porthole's own address, or 127.0.0.1:0 where that address is not available")
 	fs.BoolVar(&f.open, "open", false, "open the UI in your default browser")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -43,6 +44,9 @@ func parseServeFlags(args []string) (serveFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("serve: unexpected argument %q; %s: %w", fs.Arg(0), serveUsage, errUsage)
+	}
+	if f.addr == "" {
+		return f, nil
 	}
 	host, _, err := net.SplitHostPort(f.addr)
 	if err != nil {
@@ -71,13 +75,9 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ln, err := portmap.Listen(ctx, f.addr)
+	ln, err := serveListener(ctx, f.addr, log)
 	if err != nil {
-		var pe *portmap.PortInUseError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("cannot serve on %s: %v; pick another port with --addr 127.0.0.1:0", f.addr, pe)
-		}
-		return fmt.Errorf("cannot serve on %s: %w", f.addr, err)
+		return err
 	}
 
 	bus := events.New()
@@ -108,4 +108,35 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	log.Info("serving the Porthole UI", "addr", addr)
 	defer life.Shutdown()
 	return srv.Serve(ctx, ln)
+}
+
+// serveListener listens on addr, or, when addr is "", on Porthole's own
+// loopback address (portmap.ServeAddr) with any free port, falling back to
+// 127.0.0.1 where that address is not available. Serving on any address but
+// Porthole's own is logged as a warning: Chromium keys the apps' partitioned
+// cookies by the top-level site, the page's IP without its port, so every
+// other page on that IP could make the browser send them.
+func serveListener(ctx context.Context, addr string, log *slog.Logger) (net.Listener, error) {
+	var (
+		ln  net.Listener
+		err error
+	)
+	if addr == "" {
+		addr = net.JoinHostPort(portmap.ServeAddr().String(), "0")
+		ln, _, err = portmap.ListenServe(ctx, 0)
+	} else {
+		ln, err = portmap.Listen(ctx, addr)
+	}
+	if err != nil {
+		var pe *portmap.PortInUseError
+		if errors.As(err, &pe) {
+			host, _, _ := net.SplitHostPort(addr)
+			return nil, fmt.Errorf("cannot serve on %s: %v; pick another port with --addr %s", addr, pe, net.JoinHostPort(host, "0"))
+		}
+		return nil, fmt.Errorf("cannot serve on %s: %w", addr, err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); host != portmap.ServeAddr().String() {
+		log.Warn(portmap.SharedServeWarning(host))
+	}
+	return ln, nil
 }

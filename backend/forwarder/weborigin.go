@@ -27,10 +27,11 @@ import (
 //	the app's own fetch/XHR/page/form         same-origin     own (not on GET   own
 //	                                                          navigations)
 //	the app's own websocket                   same-origin     own (always)      -
-//	serve's page (http://127.0.0.1:P) frames  cross-site, or  - (GET navigation) serve's origin
-//	  the app (iframe src, location.replace)  same-site when  (iframe: Sec-Fetch-Dest iframe,
-//	                                          the app is on       Mode navigate)
-//	                                          127.0.0.1 too
+//	serve's page (http://127.80.72.1:P)       cross-site, or  - (GET navigation) serve's origin
+//	  frames the app (iframe src,             same-site when  (iframe: Sec-Fetch-Dest iframe,
+//	  location.replace)                       serve and the       Mode navigate)
+//	                                          app are both on
+//	                                          127.0.0.1 (macOS)
 //	Windows window (http://wails.localhost)   cross-site      -                 http://wails.localhost/
 //	  frames the app
 //	a link click / window.open on another     cross-site      -                 that site (or none:

@@ -155,8 +155,8 @@ func (f *WebForward) rewriteResponse(resp *http.Response) error {
 
 // CookieClient is what a browser needs of an app's cookies so that the app
 // stays logged in inside a tab, where it is framed by a page of another site
-// (serve's page on 127.0.0.1, or the window's wails://wails): such a frame is
-// a third-party context.
+// (serve's page on 127.80.72.1, or the window's wails://wails): such a frame
+// is a third-party context.
 type CookieClient int
 
 const (
@@ -171,6 +171,9 @@ const (
 	// Secure cookies from http://127.x, a trustworthy origin). Keyed by the
 	// top-level site, the cookie reaches the app only inside Porthole's page
 	// (or when the app is the top-level page itself), not from other sites.
+	// The site of http://IP:PORT is the IP without the port, so this holds
+	// only while serve's page has an IP of its own (portmap.ServeAddr): on
+	// 127.0.0.1, every other local page would share the partition.
 	CookieClientPartitioned
 	// CookieClientWebKit: WebKit (the Linux window's WebKitGTK, Safari).
 	// WebKit refuses Secure cookies over http, even from loopback, so an

@@ -158,6 +158,42 @@ func TestWebCookieClientOf(t *testing.T) {
 	}
 }
 
+// Never weaken a cookie's SameSite for a browser that doesn't need it: only
+// Chromium's cookies are made SameSite=None (and partitioned).
+func TestWebSameSiteKeptButForChromium(t *testing.T) {
+	for _, tc := range []struct {
+		name, ua string
+		weaken   bool
+	}{
+		{"chromium", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36", true},
+		{"firefox", "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", false},
+		{"safari", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15", false},
+		{"webkitgtk", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko)", false},
+		{"curl", "curl/8.0", false},
+		{"none", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, in := range []string{"a=1; Path=/; SameSite=Strict", "a=1; SameSite=Lax; HttpOnly", "a=1"} {
+				out := rewriteSetCookie(in, testIsUpstreamHost, cookieClientOf(tc.ua))
+				if got, want := sameSiteOf(out), sameSiteOf(in); tc.weaken != (got != want) {
+					t.Errorf("%q → %q: SameSite %q, had %q (weakening wanted: %v)", in, out, got, want, tc.weaken)
+				}
+			}
+		})
+	}
+}
+
+// sameSiteOf is the SameSite attributes of a Set-Cookie value, as written.
+func sameSiteOf(v string) string {
+	var out []string
+	for _, a := range strings.Split(v, ";")[1:] {
+		if k, val, _ := strings.Cut(a, "="); strings.EqualFold(strings.TrimSpace(k), "samesite") {
+			out = append(out, strings.TrimSpace(val))
+		}
+	}
+	return strings.Join(out, ",")
+}
+
 func FuzzWebRewriteSetCookie(f *testing.F) {
 	for _, tc := range setCookieCases {
 		f.Add(tc.in)
@@ -174,9 +210,15 @@ func FuzzWebRewriteSetCookie(f *testing.F) {
 			if c == CookieClientPartitioned && isCookie && strings.TrimSpace(cookieName) != "" && !strings.HasSuffix(o, "; SameSite=None; Secure; Partitioned") {
 				t.Fatalf("%q → %q: not partitioned", in, o)
 			}
+			if c != CookieClientPartitioned && sameSiteOf(o) != sameSiteOf(in) {
+				t.Fatalf("%q → %q (%v): SameSite changed for a browser that does not need it", in, o, c)
+			}
 		}
 		if !strings.HasPrefix(out, name) {
 			t.Fatalf("%q → %q: the name=value part changed", in, out)
+		}
+		if sameSiteOf(out) != sameSiteOf(in) {
+			t.Fatalf("%q → %q: SameSite changed as-is", in, out)
 		}
 		for _, a := range strings.Split(out, ";")[1:] {
 			k, v, _ := strings.Cut(a, "=")

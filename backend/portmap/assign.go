@@ -76,11 +76,11 @@ func (m *Map) assignLoginAddr(st *state, login string) netip.Addr {
 	}
 	for {
 		next = next.Next()
-		if !next.IsValid() || !isLoginAddr(next) {
+		if !next.IsValid() || !next.Is4() || !next.IsLoopback() {
 			m.log.Warn("no loopback address left for a new login; it uses 127.0.0.1", "login", login)
 			return loopback1
 		}
-		if b := next.As4(); b[3] != 0 && b[3] != 255 {
+		if b := next.As4(); b[3] != 0 && b[3] != 255 && isLoginAddr(next) { // never serve's own
 			break
 		}
 	}

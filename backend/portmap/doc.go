@@ -19,7 +19,8 @@
 // with `ifconfig lo0 alias`), every login gets its own address — the first
 // 127.0.0.2, the next 127.0.0.3 — saved in the same file and never given to
 // another login, even after the first is forgotten. 127.0.0.1 ("this
-// computer") is never given to a login in that mode. Open finds out by
+// computer") is never given to a login in that mode, nor is 127.80.72.1,
+// `porthole serve`'s own address (see ServeAddr). Open finds out by
 // binding 127.0.0.2:0 once (WithLoopbackProbe replaces the test); where that
 // fails, every login shares 127.0.0.1 with distinct ports (SharedLoopback),
 // and cookies of different servers are not kept apart.

@@ -45,7 +45,8 @@ func (e Endpoint) URL() string {
 	return "http://" + e.String() + "/"
 }
 
-// IsValid reports whether e is an IPv4 loopback address with a port in 1–65535.
+// IsValid reports whether e is an IPv4 loopback address other than
+// ServeAddr with a port in 1–65535.
 func (e Endpoint) IsValid() bool {
 	return e.validate() == nil
 }
@@ -53,6 +54,9 @@ func (e Endpoint) IsValid() bool {
 func (e Endpoint) validate() error {
 	if !e.IP.Is4() || !e.IP.IsLoopback() {
 		return fmt.Errorf("%w: local endpoint %s is not on an IPv4 loopback address (127.x.x.x)", ErrInvalid, e)
+	}
+	if e.IP == serveAddr {
+		return fmt.Errorf("%w: local endpoint %s is on %s, the address of porthole serve's own page, never an app's", ErrInvalid, e, serveAddr)
 	}
 	if e.Port < 1 || e.Port > 65535 {
 		return fmt.Errorf("%w: local port %d is outside 1–65535", ErrInvalid, e.Port)

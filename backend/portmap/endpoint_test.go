@@ -81,6 +81,7 @@ func TestEndpointFormatting(t *testing.T) {
 	}{
 		{Endpoint{netip.MustParseAddr("127.0.0.2"), 8888}, "127.0.0.2:8888", "http://127.0.0.2:8888/", true},
 		{Endpoint{netip.MustParseAddr("127.0.0.1"), 65535}, "127.0.0.1:65535", "http://127.0.0.1:65535/", true},
+		{Endpoint{netip.MustParseAddr("127.80.72.1"), 8888}, "127.80.72.1:8888", "http://127.80.72.1:8888/", false}, // serve's own
 		{Endpoint{netip.MustParseAddr("10.0.0.1"), 80}, "10.0.0.1:80", "http://10.0.0.1:80/", false},
 		{Endpoint{netip.MustParseAddr("::1"), 80}, "[::1]:80", "http://[::1]:80/", false},
 		{Endpoint{netip.MustParseAddr("127.0.0.2"), 0}, "127.0.0.2:0", "http://127.0.0.2:0/", false},

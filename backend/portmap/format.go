@@ -399,7 +399,7 @@ func (p *parser) validate(f *fileJSON, lastAt int64, loginAt, epAt []int64) (*st
 		}
 		a, err := netip.ParseAddr(l.Addr)
 		if err != nil || !isLoginAddr(a) {
-			return nil, bad("addr %q is not a loopback address between 127.0.0.2 and 127.255.255.254", l.Addr)
+			return nil, bad("addr %q is not a loopback address between 127.0.0.2 and 127.255.255.254 other than %s (serve's own)", l.Addr, serveAddr)
 		}
 		if _, dup := s.logins[l.ID]; dup {
 			return nil, bad("login %q is listed twice", l.ID)
@@ -444,10 +444,10 @@ func (p *parser) validate(f *fileJSON, lastAt int64, loginAt, epAt []int64) (*st
 	return s, nil
 }
 
-// isLoginAddr: an address a login may own (127/8 except 127.0.0.1, the
-// network and the broadcast address).
+// isLoginAddr: an address a login may own (127/8 except 127.0.0.1, serve's
+// own address, the network and the broadcast address).
 func isLoginAddr(a netip.Addr) bool {
-	return a.Is4() && a.IsLoopback() && a != loopback1 &&
+	return a.Is4() && a.IsLoopback() && a != loopback1 && a != serveAddr &&
 		a != netip.AddrFrom4([4]byte{127, 0, 0, 0}) && a != netip.AddrFrom4([4]byte{127, 255, 255, 255})
 }
 

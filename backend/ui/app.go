@@ -85,7 +85,7 @@ type Options struct {
 	Servers servers.Config
 	Ports   *portmap.Map   // nil: no stable endpoints (apps cannot be opened)
 	Tabs    *apps.TabsFile // nil: tabs are not saved
-	// ServeOrigin is `porthole serve`'s page origin (http://127.0.0.1:PORT),
+	// ServeOrigin is `porthole serve`'s page origin (http://127.80.72.1:PORT),
 	// which frames the apps; "" on the desktop (the window frames them).
 	ServeOrigin string
 	Quit        func()      // closes the desktop window; nil in serve mode

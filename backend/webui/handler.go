@@ -16,7 +16,7 @@ import (
 )
 
 // Handler returns the http.Handler for a listener bound at addr (the
-// "127.0.0.1:PORT" it actually bound): the Host header of every request must
+// "127.80.72.1:PORT" it actually bound): the Host header of every request must
 // name that address ("localhost:PORT" is also accepted when bound on a loopback IP).
 func (s *Server) Handler(addr string) http.Handler {
 	allowed := allowedHosts(addr)
@@ -63,7 +63,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// sends Host: evil.example:PORT.
 	if !h.hosts[strings.ToLower(r.Host)] {
 		h.s.log.Warn("refused request with a foreign Host header", "host", r.Host, "path", r.URL.Path)
-		writeError(w, http.StatusForbidden, ErrForbiddenHost.Error()+": open the URL printed by porthole serve (http://127.0.0.1:PORT/)")
+		writeError(w, http.StatusForbidden, ErrForbiddenHost.Error()+": open the URL printed by porthole serve")
 		return
 	}
 	// The launch page is a file: page (Origin "null"); its code is the

@@ -216,7 +216,7 @@ func checkToken(tok string) error {
 func (s *Server) Token() string { return s.token }
 
 // URL returns the address to open in a browser: "http://ADDR/#token=TOKEN",
-// where addr is the address the listener bound ("127.0.0.1:PORT").
+// where addr is the address the listener bound ("127.80.72.1:PORT").
 func (s *Server) URL(addr string) string {
 	return "http://" + addr + "/#token=" + s.token
 }
@@ -239,7 +239,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	addr := ln.Addr().String()
 	if !isLoopbackAddr(addr) {
 		_ = ln.Close()
-		return fmt.Errorf("%w: %s: use --addr 127.0.0.1:PORT", ErrNotLoopback, addr)
+		return fmt.Errorf("%w: %s: listen on a loopback address (127.x.x.x)", ErrNotLoopback, addr)
 	}
 	// Requests live in baseCtx, canceled at shutdown so event streams and
 	// anything watching r.Context() end promptly.

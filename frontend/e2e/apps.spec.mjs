@@ -262,6 +262,41 @@ describe('web apps of a server through porthole serve and a real sshd', { timeou
     })
   })
 
+  test('2b. a page of another local program on 127.0.0.1 cannot make the browser send the app\'s cookie', async () => {
+    await withShot(page, 'partition', async () => {
+      // What the browser itself sends (the web forward refuses cross-site requests before the app
+      // sees them, so the app cannot tell): Playwright reports each request's headers as sent.
+      const cookieSent = async (/** @type {string} */ url, /** @type {() => Promise<unknown>} */ start) => {
+        const req = page.waitForRequest((r) => r.url() === url)
+        await start()
+        const h = await (await req).allHeaders()
+        return /(?:^|;\s*)porthole_session=([^;]*)/.exec(h.cookie ?? '')?.[1] ?? ''
+      }
+      // Control: inside serve's page, the framed app's requests carry its partitioned cookie.
+      await page.goto(`${porthole.origin}/`)
+      const inServe = await cookieSent(`${openedA.localOrigin}/cookie?from=serve`, () =>
+        page.evaluate((src) => {
+          const f = document.createElement('iframe')
+          f.src = src
+          document.body.append(f)
+        }, `${openedA.localOrigin}/cookie?from=serve`),
+      )
+      assert.ok(inServe, 'the app framed in serve\'s page gets its cookie (the observation works)')
+
+      // Another program's page on 127.0.0.1 (a dev server): it frames the app and fetches from it
+      // with credentials. The apps' cookies are partitioned by the top-level site, the page's IP
+      // without its port, so with serve's page on 127.0.0.1 too (PORTHOLE_E2E_SERVE_ADDR=127.0.0.1:0)
+      // the frame's request carries the cookie and this test fails. (The top-level fetch does not,
+      // in Chromium 156: the partition also records that the cookie was set in a cross-site frame.)
+      const framedUrl = `${openedA.localOrigin}/cookie?from=foreign-frame`
+      const framed = await cookieSent(framedUrl, () => page.goto(`${foreignOrigin}/${encodeURIComponent(framedUrl)}`))
+      const fetchedUrl = `${openedA.localOrigin}/cookie?from=foreign-fetch`
+      const fetched = await cookieSent(fetchedUrl, () => page.evaluate((u) => fetch(u, { credentials: 'include', mode: 'no-cors' }).catch(() => {}), fetchedUrl))
+      assert.deepEqual({ framed, fetched }, { framed: '', fetched: '' }, `the page on ${foreignOrigin} made the browser send the app's cookie (serve on ${porthole.origin})`)
+      console.log(`e2e: serve on ${porthole.origin}; the page on ${foreignOrigin} sends no app cookie (serve's page does: ${inServe.slice(0, 8)}…)`)
+    })
+  })
+
   test('3. killing the SSH session mid-browse: the reconnecting page, then the app, by itself', async () => {
     await withShot(page, 'reconnect', async () => {
       await page.goto(openedA.localUrl)

@@ -78,19 +78,21 @@ export function keepTail(/** @type {import('node:stream').Readable | null | unde
 }
 
 /**
- * Starts `porthole serve --addr 127.0.0.1:0` in a process group of its own (so stop() reaches
- * everything it starts), with HOME and the XDG directories under home, and waits for the URL it
- * prints first.
- * @param {{bin: string, home: string, env?: Record<string, string>, timeoutMs: number, stderrMax?: number}} o
+ * Starts `porthole serve` in a process group of its own (so stop() reaches everything it starts),
+ * with HOME and the XDG directories under home, and waits for the URL it prints first. It listens
+ * where serve does by default (its own loopback address, 127.80.72.1, any port) unless addr, or
+ * else $PORTHOLE_E2E_SERVE_ADDR (e.g. 127.0.0.1:0, to see what the default protects from), says
+ * otherwise.
+ * @param {{bin: string, home: string, env?: Record<string, string>, timeoutMs: number, stderrMax?: number, addr?: string}} o
  * @returns {Promise<{child: import('node:child_process').ChildProcess, stderr: () => string, url: string, origin: string, token: string}>}
  */
-export async function startPortholeServe({ bin, home, env = {}, timeoutMs, stderrMax = 100_000 }) {
+export async function startPortholeServe({ bin, home, env = {}, timeoutMs, stderrMax = 100_000, addr = process.env.PORTHOLE_E2E_SERVE_ADDR }) {
   try {
     accessSync(bin, constants.X_OK)
   } catch {
     throw new Error(`no porthole binary at ${bin}: build it (make build) or set PORTHOLE_BIN`)
   }
-  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0'], {
+  const child = spawn(bin, ['serve', ...(addr ? ['--addr', addr] : [])], {
     env: {
       ...process.env,
       HOME: home,
@@ -125,7 +127,7 @@ export async function startPortholeServe({ bin, home, env = {}, timeoutMs, stder
     throw err
   })
   lines.on('line', () => {}) // keep draining stdout
-  const m = /^(https?:\/\/127\.0\.0\.1:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
+  const m = /^(https?:\/\/127\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d+)\/#token=([^\s&]+)\s*$/.exec(String(first))
   assert.ok(m, `the first stdout line of porthole serve is its URL, got ${JSON.stringify(first)}`)
   return { child, stderr, url: `${m[1]}/#token=${m[2]}`, origin: m[1], token: decodeURIComponent(m[2]) }
 }

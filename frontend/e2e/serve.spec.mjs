@@ -41,7 +41,7 @@ async function stopServe() {
 // Last resort if the runner itself dies: never leave a serve process behind.
 process.on('exit', () => killGroup(serve, 'SIGKILL'))
 
-/** Starts `porthole serve --addr 127.0.0.1:0` with a throwaway HOME and returns the URL it prints. */
+/** Starts `porthole serve` (its default address) with a throwaway HOME and returns the URL it prints. */
 async function startServe() {
   home = mkdtempSync(join(tmpdir(), 'porthole-e2e-'))
   const s = await startPortholeServe({ bin: BIN, home, timeoutMs: START_TIMEOUT_MS, stderrMax: 20_000 })

@@ -1,4 +1,4 @@
-// `porthole serve` prints http://127.0.0.1:PORT/#token=…: the access token travels in the URL
+// `porthole serve` prints http://127.80.72.1:PORT/#token=…: the access token travels in the URL
 // fragment, which browsers never send to servers or put in Referer headers. At first load the UI
 // moves it into sessionStorage (per tab, gone when the tab closes) and removes it from the address bar.
 
