@@ -13,7 +13,7 @@ import (
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
 	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/events", "backend/forwarder", "backend/portmap",
-		"backend/profiles", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
+		"backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
 	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
 	"backend/servers":  {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles", "backend/prompts", "backend/sshconn"},

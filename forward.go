@@ -15,6 +15,7 @@ import (
 	"github.com/porthole-app/porthole/backend/agent"
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/prompts"
 	"github.com/porthole-app/porthole/backend/sshconn"
 )
 
@@ -98,7 +99,7 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 		lns[i].Close() // the login binds it again at once (same user, same port)
 		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("L%d", i+1), Local: s})
 	}
-	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &ttyPrompter{}, log)
+	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &prompts.TTY{}, log)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package prompts
 
 import (
 	"bufio"
@@ -15,12 +15,13 @@ import (
 	"github.com/porthole-app/porthole/backend/sshconn"
 )
 
-// errNoTerminal: a question needs an answer and there is no terminal to ask on.
-var errNoTerminal = errors.New("no terminal to ask on (like ssh -o BatchMode=yes): use a key or ssh-agent, and add the host to known_hosts first")
+// ErrNoTerminal: a question needs an answer and there is no terminal to ask on.
+var ErrNoTerminal = errors.New("no terminal to ask on (like ssh -o BatchMode=yes): use a key or ssh-agent, and add the host to known_hosts first")
 
-// ttyPrompter asks on the controlling terminal, like ssh does: secrets are read
-// with echo off and never logged.
-type ttyPrompter struct {
+// TTY is the sshconn.Prompter of `porthole forward`: it asks on the
+// controlling terminal, like ssh does; secrets are read with echo off and
+// never logged. The zero value is ready to use.
+type TTY struct {
 	mu sync.Mutex // one question at a time
 }
 
@@ -28,7 +29,7 @@ type ttyPrompter struct {
 func openTTY() (*os.File, error) {
 	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, errNoTerminal
+		return nil, ErrNoTerminal
 	}
 	return f, nil
 }
@@ -36,7 +37,7 @@ func openTTY() (*os.File, error) {
 // ask writes question and reads one line, with echo off when secret.
 // ctx cancellation is honoured before and after the read (a terminal read
 // cannot be interrupted portably; Ctrl-C ends the process anyway).
-func (p *ttyPrompter) ask(ctx context.Context, question string, secret bool) (string, error) {
+func (p *TTY) ask(ctx context.Context, question string, secret bool) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -66,7 +67,7 @@ func (p *ttyPrompter) ask(ctx context.Context, question string, secret bool) (st
 	return line, ctx.Err()
 }
 
-func (p *ttyPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) (string, error) {
+func (p *TTY) Password(ctx context.Context, req sshconn.PasswordPrompt) (string, error) {
 	q := fmt.Sprintf("%s@%s's password: ", req.User, req.Host)
 	if req.Kind == sshconn.PasswordKeyPassphrase {
 		q = fmt.Sprintf("Enter passphrase for key '%s': ", req.KeyPath)
@@ -77,7 +78,7 @@ func (p *ttyPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) 
 	return p.ask(ctx, q, true)
 }
 
-func (p *ttyPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
+func (p *TTY) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
 	if req.Instruction != "" {
 		if tty, err := openTTY(); err == nil {
 			fmt.Fprintln(tty, req.Instruction)
@@ -95,7 +96,7 @@ func (p *ttyPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPro
 	return answers, nil
 }
 
-func (p *ttyPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPrompt) (sshconn.HostKeyDecision, error) {
+func (p *TTY) UnknownHost(ctx context.Context, req sshconn.HostKeyPrompt) (sshconn.HostKeyDecision, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "The authenticity of host '%s (%s)' can't be established.\n", req.Host, req.Address)
 	fmt.Fprintf(&b, "%s key fingerprint is %s.\n", req.KeyType, req.Fingerprint)
