@@ -35,7 +35,7 @@ var allowedImports = map[string][]string{
 	"backend/atomicfile": {},
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
-	"internal/bench":       {"backend/agent", "internal/testrig"},
+	"internal/bench":       {"backend/agent", "backend/guard", "internal/testrig"},
 	"internal/desktoptest": {"backend/profiles", "internal/testrig"},
 }
 
