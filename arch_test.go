@@ -36,8 +36,10 @@ var allowedImports = map[string][]string{
 	"backend/browseropen": {},
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
-	"internal/bench":       {"backend/agent", "internal/testrig"},
+	"internal/bench":       {"backend/agent", "backend/guard", "internal/testrig"},
 	"internal/desktoptest": {"backend/profiles", "internal/testrig"},
+	// The fault matrix and soak (tests only; this is what its tests import).
+	"internal/faults": {"backend/agent", "backend/forwarder", "backend/profiles", "backend/sshconn", "internal/testrig"},
 }
 
 const modulePath = "github.com/porthole-app/porthole"

@@ -22,7 +22,7 @@
 //	app → agent   hello{protocol}          → {protocol, pid}   first; another version: error, the agent exits (ExitProtocol)
 //	              init{spec, secrets, hasPrompter} → {forwards}   once; the only way secrets travel
 //	              connect, disconnect, setForwards{forwards}, setSecrets{secrets},
-//	              exec{command, limit}, probe{host, port, request, limit, timeoutNs}, stats
+//	              exec{command, limit}, probe{host, port, request, limit, timeoutNs}, stats, ping (health check → null)
 //	agent → app   event{…}  (notification: state, stats, log, step)
 //	              prompt/password, prompt/keyboardInteractive, prompt/unknownHost
 //	both          $/cancelRequest{id}  (notification: the caller gave up)
@@ -78,7 +78,10 @@
 // a crashed or hung agent never blocks the UI or another login. A crashed
 // agent is restarted at once, then with backoff, with the same spec,
 // secrets and forwards; five crashes within a minute stop it (the login is
-// Failed, with the reason).
+// Failed, with the reason). A hung agent (stopped, deadlocked) is found by a
+// ping every SupervisorOptions.HealthInterval: after HealthMisses pings in
+// a row go unanswered (10 s by default) it is killed and restarted the same
+// way, and the events say "the agent stopped answering for 10 s; restarted".
 //
 // # Measuring (make bench)
 //

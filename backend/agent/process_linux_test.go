@@ -321,7 +321,9 @@ func TestAgentIsHardened(t *testing.T) {
 func TestHungAgent(t *testing.T) {
 	r := newRig(t, testrig.SSHServerOptions{})
 	const deadline = 500 * time.Millisecond
-	sup, _ := testSupervisor(t, SupervisorOptions{CallTimeout: deadline})
+	// The health check is off: this test is about a stop shorter than it
+	// tolerates (TestHungAgentRestarted covers a longer one).
+	sup, _ := testSupervisor(t, SupervisorOptions{CallTimeout: deadline, HealthInterval: -1})
 	a := startRemote(t, sup, r.spec("a", r.webForward("web", 0)), Secrets{Password: testPassword}, nil)
 	b := startRemote(t, sup, r.spec("b", r.webForward("web", 0)), Secrets{Password: testPassword}, nil)
 	addrOf := func(l Login) string {
@@ -390,6 +392,72 @@ func TestHungAgent(t *testing.T) {
 	}
 	if a.Process().PID != pid {
 		t.Errorf("the stopped agent was replaced; it should only have been waited for")
+	}
+}
+
+// TestHungAgentRestarted: an agent that stops answering (SIGSTOP) is
+// noticed by the health ping, killed and restarted on the same endpoint;
+// the events say why, and the forward answers again.
+func TestHungAgentRestarted(t *testing.T) {
+	r := newRig(t, testrig.SSHServerOptions{})
+	sup, logs := testSupervisor(t, SupervisorOptions{
+		HealthInterval: 200 * time.Millisecond, HealthTimeout: 500 * time.Millisecond, HealthMisses: 3,
+	})
+	l := startRemote(t, sup, r.spec("hung", r.webForward("web", 0)), Secrets{Password: testPassword}, nil)
+	rec := record(l)
+	if err := l.Connect(ctxT(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Stats(ctxT(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := st.Forwards[0].Addr
+	mustGet(t, addr, "/small")
+	// A healthy agent is left alone.
+	time.Sleep(time.Second)
+	if n := rec.count(isAgent(AgentCrashed)); n != 0 {
+		t.Fatalf("%d crash events for a healthy agent", n)
+	}
+
+	old := l.Process().PID
+	if err := syscall.Kill(old, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(old, syscall.SIGCONT) })
+	waitStopped(t, old)
+	start := time.Now()
+	if !waitUntil(30*time.Second, func() bool {
+		p := l.Process()
+		if p.PID == 0 || p.PID == old {
+			return false
+		}
+		_, err := get(addr, "/small", 2*time.Second)
+		return err == nil
+	}) {
+		t.Fatalf("the stopped agent %d was not replaced within 30 s (process %+v)", old, l.Process())
+	}
+	t.Logf("agent %d stopped; replaced by %d and %s answers again after %v", old, l.Process().PID, addr, time.Since(start).Round(time.Millisecond))
+	if !waitUntil(5*time.Second, func() bool { return !processAlive(old) }) {
+		t.Errorf("the hung agent %d was not killed", old)
+	}
+	c := rec.waitFor(t, "crashed", 5*time.Second, isAgent(AgentCrashed))
+	if c.Agent.PID != old || !strings.Contains(c.Agent.Message, "stopped answering for") || !strings.Contains(c.Agent.Message, "killed") {
+		t.Errorf("crash event = %+v, want the hung agent's PID and \"stopped answering for\"", c.Agent)
+	}
+	e := rec.waitFor(t, "restarted", 5*time.Second, isAgent(AgentRestarted))
+	if !strings.HasPrefix(e.Agent.Message, "the agent stopped answering for ") || !strings.HasSuffix(e.Agent.Message, "; restarted") {
+		t.Errorf("restart message = %q, want \"the agent stopped answering for N s; restarted\"", e.Agent.Message)
+	}
+	if !strings.Contains(logs.String(), "the agent stopped answering; killing it") {
+		t.Errorf("the supervisor log does not say it killed the hung agent")
+	}
+	// It was connected, so the new agent connects again on its own.
+	if !waitUntil(10*time.Second, func() bool { return l.State().State == forwarder.StateReady }) {
+		t.Errorf("state after the restart = %+v, want ready", l.State())
+	}
+	if pi := l.Process(); pi.Status != StatusRunning || pi.Restarts != 1 {
+		t.Errorf("Process() = %+v, want running with one restart", pi)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // ProtocolVersion is the version of the app ↔ agent protocol. The app's
 // first call is hello{protocol}; an agent of another version answers with
 // an error and exits.
-const ProtocolVersion = 2 // 2: web forwards (ForwardSpec.Web)
+const ProtocolVersion = 3 // 2: web forwards (ForwardSpec.Web); 3: ping
 
 // MaxMessageSize bounds one message on the pipe.
 const MaxMessageSize = 32 << 20
@@ -46,6 +46,7 @@ const (
 	methodExec        = "exec"        // execParams → execOutcome
 	methodProbe       = "probe"       // probeParams → probeResult
 	methodStats       = "stats"       // noParams → Stats
+	methodPing        = "ping"        // noParams → null: the Supervisor's health check
 	methodCancel      = "$/cancelRequest"
 
 	methodEvent          = "event"                      // notification: Event
@@ -227,6 +228,7 @@ var paramTypes = map[string]func() validator{
 	methodExec:           func() validator { return new(execParams) },
 	methodProbe:          func() validator { return new(probeParams) },
 	methodStats:          func() validator { return new(noParams) },
+	methodPing:           func() validator { return new(noParams) },
 	methodCancel:         func() validator { return new(cancelParams) },
 	methodEvent:          func() validator { return new(eventParams) },
 	methodPromptPassword: func() validator { return new(passwordPromptParams) },

@@ -53,6 +53,18 @@ type SupervisorOptions struct {
 	MaxCrashes  int
 	CrashWindow time.Duration
 
+	// HealthInterval is how often the Supervisor pings each agent over
+	// its pipe; default 2 s, negative turns the health check off.
+	HealthInterval time.Duration
+	// HealthTimeout is how long one ping may wait for its answer;
+	// default HealthInterval.
+	HealthTimeout time.Duration
+	// HealthMisses pings in a row without an answer make an agent hung
+	// (e.g. stopped with SIGSTOP, or deadlocked): it is killed and
+	// restarted like a crashed one. Default 5 (with the other defaults:
+	// an agent silent for 10 s).
+	HealthMisses int
+
 	protocol int // tests: the version to speak (0 = ProtocolVersion)
 }
 
@@ -83,6 +95,15 @@ func (o SupervisorOptions) withDefaults() SupervisorOptions {
 	}
 	if o.CrashWindow <= 0 {
 		o.CrashWindow = time.Minute
+	}
+	if o.HealthInterval == 0 {
+		o.HealthInterval = 2 * time.Second
+	}
+	if o.HealthTimeout <= 0 {
+		o.HealthTimeout = max(o.HealthInterval, time.Millisecond)
+	}
+	if o.HealthMisses <= 0 {
+		o.HealthMisses = 5
 	}
 	if o.protocol == 0 {
 		o.protocol = ProtocolVersion
@@ -302,6 +323,7 @@ type agentProc struct {
 	mu      sync.Mutex
 	tail    []string // last stderr lines
 	prompts map[jsonrpc2.ID]context.CancelFunc
+	silent  time.Duration // > 0: the health check killed it after this long without an answer
 }
 
 const stderrTailLines = 8
@@ -606,6 +628,8 @@ func (l *RemoteLogin) stopProc(p *agentProc) {
 func (l *RemoteLogin) supervise(p *agentProc) {
 	defer close(l.superviseDone)
 	for {
+		health := p
+		l.spawn(func() { l.checkHealth(health) })
 		// The connection ends when the agent exits (EOF on its stdout, or
 		// a second later), sends garbage, or Close closes it.
 		select {
@@ -626,7 +650,7 @@ func (l *RemoteLogin) supervise(p *agentProc) {
 			why = fmt.Sprintf("it sent a malformed message (%v); %s", perr, why)
 		}
 		why += p.stderrSuffix()
-		np := l.restart(p, why)
+		np := l.restart(p, why, p.silentFor())
 		if np == nil {
 			return
 		}
@@ -634,11 +658,86 @@ func (l *RemoteLogin) supervise(p *agentProc) {
 	}
 }
 
+// checkHealth pings p every HealthInterval until its connection ends; after
+// HealthMisses unanswered pings in a row it kills p, and supervise
+// restarts it as after a crash.
+func (l *RemoteLogin) checkHealth(p *agentProc) {
+	o := l.sup.opts
+	if o.HealthInterval < 0 {
+		return
+	}
+	lastAnswer, misses := time.Now(), 0
+	t := time.NewTimer(o.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-p.conn.DisconnectNotify():
+			return
+		case <-l.ctx.Done():
+			return
+		}
+		sent := time.Now()
+		ctx, cancel := context.WithTimeout(l.ctx, o.HealthTimeout)
+		err := p.call(ctx, methodPing, nil, nil)
+		timedOut := ctx.Err() != nil
+		cancel()
+		var rpcErr *jsonrpc2.Error
+		switch {
+		case l.ctx.Err() != nil || p.dead():
+			return
+		case err == nil || errors.As(err, &rpcErr):
+			lastAnswer, misses = time.Now(), 0 // any answer shows life
+		case timedOut:
+			misses++
+			l.log.Debug("the agent did not answer a health ping", "pid", p.pid, "misses", misses, "silent", time.Since(lastAnswer).Round(time.Millisecond).String())
+		default:
+			return // the pipe broke: supervise sees the crash
+		}
+		if misses >= o.HealthMisses {
+			silent := time.Since(lastAnswer)
+			p.mu.Lock()
+			p.silent = silent
+			p.mu.Unlock()
+			l.log.Warn("the agent stopped answering; killing it", "pid", p.pid, "silent", silent.Round(time.Millisecond).String(), "misses", misses)
+			if err := killTree(p.cmd.Process); err != nil {
+				l.log.Warn("cannot kill the hung agent", "pid", p.pid, "err", err)
+			}
+			return
+		}
+		t.Reset(max(o.HealthInterval-time.Since(sent), 0))
+	}
+}
+
+func (p *agentProc) silentFor() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.silent
+}
+
+// stoppedAnswering says how long an agent was silent, in whole seconds
+// when it was at least one.
+func stoppedAnswering(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("the agent stopped answering for %d s", int(d.Round(time.Second)/time.Second))
+	}
+	return fmt.Sprintf("the agent stopped answering for %s", d.Round(time.Millisecond))
+}
+
 // restart records a crash and starts a new agent, with backoff; nil when
-// the login is closing or failed.
-func (l *RemoteLogin) restart(old *agentProc, why string) *agentProc {
+// the login is closing or failed. silent > 0: the health check killed the
+// agent after it was silent that long, which is what the events say.
+func (l *RemoteLogin) restart(old *agentProc, why string, silent time.Duration) *agentProc {
 	o := l.sup.opts
 	msg := fmt.Sprintf("the agent (PID %d) crashed: %s", old.pid, why)
+	restarted, reconnecting, idle := "restarted after a crash", "restarting the agent after a crash", "the agent was restarted after a crash"
+	if silent > 0 {
+		hung := stoppedAnswering(silent)
+		why = hung
+		msg = fmt.Sprintf("%s (PID %d); it was killed", hung, old.pid)
+		restarted = hung + "; restarted"
+		reconnecting, idle = "restarting the agent: "+hung, "the agent was restarted: "+hung
+	}
 	l.log.Warn("agent crashed", "pid", old.pid, "why", why)
 	n, prev := l.noteCrash()
 	l.publish(Event{Kind: EventAgent, Agent: &AgentEvent{Kind: AgentCrashed, PID: old.pid, Message: msg, Restarts: l.restartCount()}})
@@ -646,7 +745,7 @@ func (l *RemoteLogin) restart(old *agentProc, why string) *agentProc {
 		l.fail(fmt.Sprintf("the agent crashed %d times within %s; it was stopped (last: %s). Connect the server again to retry", n, o.CrashWindow, why), prev)
 		return nil
 	}
-	l.publishState(forwarder.Event{State: forwarder.StateReconnecting, Prev: prev, Reason: "restarting the agent after a crash"})
+	l.publishState(forwarder.Event{State: forwarder.StateReconnecting, Prev: prev, Reason: reconnecting})
 	delay := time.Duration(0)
 	if n > 1 {
 		delay = o.RestartBackoff.Delay(n-1, nil)
@@ -677,15 +776,15 @@ func (l *RemoteLogin) restart(old *agentProc, why string) *agentProc {
 			restarts, want := l.restarts, l.wantConnected
 			l.notifyLocked()
 			l.mu.Unlock()
-			l.log.Warn("restarted after a crash", "pid", np.pid, "ready_in", np.readyIn.Round(time.Millisecond).String(), "restarts", restarts)
+			l.log.Warn(restarted, "pid", np.pid, "ready_in", np.readyIn.Round(time.Millisecond).String(), "restarts", restarts)
 			now := time.Now()
-			l.publish(Event{Kind: EventLog, Time: now, Log: &LogLine{Time: now, Level: slog.LevelWarn, Message: "restarted after a crash",
+			l.publish(Event{Kind: EventLog, Time: now, Log: &LogLine{Time: now, Level: slog.LevelWarn, Message: restarted,
 				Attrs: []LogAttr{{Key: "login", Value: l.spec.DisplayName()}, {Key: "pid", Value: itoa(np.pid)}, {Key: "crash", Value: why}}}})
-			l.publish(Event{Kind: EventAgent, Agent: &AgentEvent{Kind: AgentRestarted, PID: np.pid, Message: "restarted after a crash", Restarts: restarts}})
+			l.publish(Event{Kind: EventAgent, Agent: &AgentEvent{Kind: AgentRestarted, PID: np.pid, Message: restarted, Restarts: restarts}})
 			if want {
 				l.spawn(l.reconnect)
 			} else {
-				l.publishState(forwarder.Event{State: forwarder.StateIdle, Prev: forwarder.StateReconnecting, Reason: "the agent was restarted after a crash"})
+				l.publishState(forwarder.Event{State: forwarder.StateIdle, Prev: forwarder.StateReconnecting, Reason: idle})
 			}
 			return np
 		}

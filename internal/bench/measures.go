@@ -26,15 +26,17 @@ const (
 	measureBulk
 	measureWake
 	measureRSS
+	measureGuard
 )
 
 var measureNameText = [...]string{
-	measureGet:  "get",
-	measurePage: "page",
-	measureCold: "cold",
-	measureBulk: "bulk",
-	measureWake: "wake",
-	measureRSS:  "rss",
+	measureGet:   "get",
+	measurePage:  "page",
+	measureCold:  "cold",
+	measureBulk:  "bulk",
+	measureWake:  "wake",
+	measureRSS:   "rss",
+	measureGuard: "guard",
 }
 
 func (m measureName) String() string {
@@ -73,6 +75,7 @@ type params struct {
 	rssConns      int           // idle keep-alive connections held open
 	rssParallel   int           // how many are opened at once
 	rssSettle     time.Duration // wait before reading VmRSS
+	guardN        int           // accepted connections checked by the same-user guard
 	highRTT       time.Duration // "RTT 70"
 	gcmCipher     string
 	requestLimit  time.Duration // per-request timeout in latency tests
@@ -97,6 +100,7 @@ func paramsFor(quick bool) params {
 		rssConns:      500,
 		rssParallel:   50,
 		rssSettle:     2 * time.Second,
+		guardN:        5000,
 		highRTT:       70 * time.Millisecond,
 		gcmCipher:     "aes128-gcm@openssh.com",
 		requestLimit:  15 * time.Second,
@@ -114,6 +118,7 @@ func paramsFor(quick bool) params {
 		p.wakeN = 10
 		p.rssConns = 100
 		p.rssSettle = time.Second
+		p.guardN = 500
 	}
 	return p
 }
@@ -152,6 +157,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*report, error
 		{measureBulk, benchBulk},
 		{measureWake, benchWake},
 		{measureRSS, benchRSS},
+		{measureGuard, benchGuard},
 	}
 	for _, s := range steps {
 		if !cfg.wants(s.m) {

@@ -39,8 +39,10 @@ func (u unit) format(v float64) string {
 		return fmt.Sprintf("%.0f ms", v)
 	case u == unitMS && v >= 10:
 		return fmt.Sprintf("%.1f ms", v)
-	case u == unitMS:
+	case u == unitMS && v >= 1:
 		return fmt.Sprintf("%.2f ms", v)
+	case u == unitMS:
+		return fmt.Sprintf("%.3f ms", v)
 	case v >= 100:
 		return fmt.Sprintf("%.0f %s", v, u)
 	default:
@@ -247,7 +249,7 @@ func (rep *report) markdown() string {
 	b.WriteString(rep.modeLine() + "\n\n")
 	b.WriteString("Reproduce with `make bench` (it builds `build/bin/porthole`, then runs\n")
 	b.WriteString("`go run ./internal/bench -porthole build/bin/porthole -out docs/BENCHMARKS.md`; about 5 minutes;\n")
-	b.WriteString("`-quick` takes about 1 minute, `-only get,page,cold,bulk,wake,rss` picks measures).\n\n")
+	b.WriteString("`-quick` takes about 1 minute, `-only get,page,cold,bulk,wake,rss,guard` picks measures).\n\n")
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- date: %s UTC\n", rep.date.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "- CPU: %s, %d cores\n", m.cpu, m.cores)
@@ -304,6 +306,10 @@ func (rep *report) markdown() string {
   its split into RssAnon (heap, stacks) and RssFile (binary and shared libraries), %v after the tunnel
   came up, and with %d TCP connections open through the tunnel, each having done one keep-alive
   GET /small and then idle (opened %d at a time, at RTT 70 ms).
+- Guard: the same-user check (backend/guard, one netlink sock_diag lookup of the peer socket's
+  owner) that every Porthole listener runs on each accepted connection, timed in the bench process
+  around SameUser.Allow for %d loopback connections accepted one at a time (also
+  `+"`go test -bench BenchmarkGuard ./backend/guard`"+`).
 - Limits of the method: loopback only, so the local leg costs nothing and throughput at RTT 0 is
   bound by CPU (2 tools + relay + sshd + client share the cores). SIGSTOP does not make the
   monotonic clock jump, so a forwarder that detects sleep from wall-clock vs monotonic time sees
@@ -311,7 +317,7 @@ func (rep *report) markdown() string {
   go silent instead of being reset.
 `, p.getN, p.pageParallel, p.pageParallel, p.pageLoads, p.coldN, sizeText(p.bulkBytes), p.bulkRepsLAN, p.bulkReps,
 		p.blackout, p.wakeReqLimit, p.wakeErrPause, p.wakeN, p.wakeCap, p.wakeHang,
-		p.rssSettle, p.rssConns, p.rssParallel)
+		p.rssSettle, p.rssConns, p.rssParallel, p.guardN)
 	return b.String()
 }
 
