@@ -141,6 +141,7 @@ type Manager struct {
 	self      []string // file names of Porthole's own executables
 	now       func() time.Time
 
+	localOnly func(discovery.Service) bool // SetLocalOnly (tests)
 	localOnce sync.Once
 	local     *discovery.LocalSource
 	localMu   sync.Mutex
@@ -385,7 +386,11 @@ func scanErrorMessage(name string, err error) string {
 
 func (am *Manager) listLocal(ctx context.Context) AppList {
 	am.localOnce.Do(func() {
-		am.local = discovery.NewLocalSource(discovery.Options{Logger: am.log.With("server", LocalServerID), Skip: am.isPorthole})
+		skip := am.isPorthole
+		if only := am.localOnly; only != nil {
+			skip = func(svc discovery.Service) bool { return am.isPorthole(svc) || !only(svc) }
+		}
+		am.local = discovery.NewLocalSource(discovery.Options{Logger: am.log.With("server", LocalServerID), Skip: skip})
 	})
 	sctx, cancel := context.WithTimeout(ctx, scanTimeout)
 	defer cancel()

@@ -26,3 +26,12 @@ func (am *Manager) NoteService(id string, svc discovery.Service) {
 		sa.last = append(sa.last, svc)
 	}
 }
+
+// SetLocalOnly restricts what "This computer" lists and probes to the
+// listeners only accepts (Porthole's own stay hidden). Tests use it so that
+// the listing never probes other tests' loopback listeners, which run in
+// parallel on the same machine and count their connections. Call it before
+// the first local listing.
+func (am *Manager) SetLocalOnly(only func(discovery.Service) bool) {
+	am.localOnly = only
+}

@@ -411,6 +411,10 @@ func TestAppsOnThisComputer(t *testing.T) {
 	srv, key := appsServer(t)
 	web := startWebAppProc(t)
 	r := newAppsRig(t, srv, key, web, "")
+	_, sshPort, _ := net.SplitHostPort(srv.Addr())
+	// Probe only this test's listeners: other packages' tests run in
+	// parallel on this machine and count the connections theirs get.
+	r.app.apps.SetLocalOnly(func(s discovery.Service) bool { return s.Port == web.port || s.Port == atoi(sshPort) })
 	list, err := r.app.ListApps(apps.LocalServerID)
 	if err != nil || list.ServerID != apps.LocalServerID {
 		t.Fatalf("ListApps(local) = %+v, %v", list, err)
@@ -422,7 +426,6 @@ func TestAppsOnThisComputer(t *testing.T) {
 	if !s.Local || !s.IsWeb || s.LocalURL != fmt.Sprintf("http://127.0.0.1:%d/", web.port) {
 		t.Errorf("service = %+v", s)
 	}
-	_, sshPort, _ := net.SplitHostPort(srv.Addr())
 	if _, ok := findService(list, atoi(sshPort)); ok {
 		t.Errorf("this test's own listener (a Porthole process) is listed")
 	}
