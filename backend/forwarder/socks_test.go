@@ -12,8 +12,8 @@ import (
 )
 
 var (
-	s5ok    = []byte{5, 0}             // method selection: no authentication
-	s5noAcc = []byte{5, 0xff}          // no acceptable method
+	s5ok    = []byte{5, 0}    // method selection: no authentication
+	s5noAcc = []byte{5, 0xff} // no acceptable method
 	s4rej   = []byte{0, 0x5b, 0, 0, 0, 0, 0, 0}
 )
 
