@@ -38,15 +38,33 @@ func runForward(args []string) error {
 		}
 		specs = append(specs, s)
 	}
+	if _, err := dynamicSpecs(a); err != nil {
+		fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
+		return errUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return forward(ctx, a, specs, newLogger(os.Stderr, a.Verbose), nil)
 }
 
+// dynamicSpecs parses the -D specs.
+func dynamicSpecs(a forwardArgs) ([]forwarder.DynamicSpec, error) {
+	out := make([]forwarder.DynamicSpec, 0, len(a.Dynamics))
+	for _, d := range a.Dynamics {
+		s, err := forwarder.ParseDynamicSpec(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // forward runs the forwards until ctx ends, on the same in-process login
-// the app's agents run (agent.LocalLogin). ready, if set, is called with
-// the bound local addresses once the listeners are up and the first
-// connect attempt is done.
+// the app's agents run (agent.LocalLogin): specs (-L), then a.Dynamics
+// (-D, SOCKS). ready, if set, is called with the bound local addresses (in
+// that order) once the listeners are up and the first connect attempt is
+// done.
 func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, log *slog.Logger, ready func([]net.Addr)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -94,11 +112,40 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 		}
 		lns = append(lns, ln)
 	}
+	dyns, err := dynamicSpecs(a)
+	if err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		return err
+	}
+	for _, d := range dyns { // held with the -L ones: no two get one free port
+		ln, err := portmap.Listen(ctx, d.ListenAddress())
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			var pe *portmap.PortInUseError
+			if errors.As(err, &pe) {
+				return fmt.Errorf("-D %s: %v; choose another local port", d, pe)
+			}
+			return fmt.Errorf("-D %s: %w", d, err)
+		}
+		lns = append(lns, ln)
+	}
+	dynFwds := make([]agent.ForwardSpec, len(dyns))
+	for i, d := range dyns {
+		d.BindPort = lns[len(specs)+i].Addr().(*net.TCPAddr).Port
+		lns[len(specs)+i].Close() // the login binds it again at once
+		dynFwds[i] = agent.ForwardSpec{ID: fmt.Sprintf("D%d", i+1), Dynamic: &d}
+	}
+	lns = lns[:len(specs)]
 	for i, s := range specs {
 		s.BindPort = lns[i].Addr().(*net.TCPAddr).Port
 		lns[i].Close() // the login binds it again at once (same user, same port)
 		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("L%d", i+1), Local: s})
 	}
+	spec.Forwards = append(spec.Forwards, dynFwds...)
 	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &prompts.TTY{}, log)
 	if err != nil {
 		return err
@@ -117,6 +164,9 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	addrs := make([]net.Addr, 0, len(st.Forwards))
 	for _, f := range st.Forwards {
 		if f.Addr == "" {
+			if f.Kind == agent.ForwardDynamic {
+				return fmt.Errorf("-D %s: %s", forwarder.DynamicSpec{BindAddress: f.Spec.BindAddress, BindPort: f.Spec.BindPort}, f.Error)
+			}
 			return fmt.Errorf("-L %s: %s", f.Spec, f.Error)
 		}
 		addr, err := net.ResolveTCPAddr("tcp", f.Addr)

@@ -21,8 +21,13 @@ var forwardArgsCases = []struct {
 		forwardArgs{Locals: []string{"1:h:2", "[::1]:3:h:4"}, Jump: "a,b", Cipher: "aes128-gcm@openssh.com", Options: map[string]string{"userknownhostsfile": "/tmp/kh", "connecttimeout": "5"}, Destination: "h"}, ""},
 	{"double dash", []string{"-L", "1:h:2", "--", "host"},
 		forwardArgs{Locals: []string{"1:h:2"}, Options: map[string]string{}, Destination: "host"}, ""},
+	{"dynamic only", []string{"-D", "1080", "host"},
+		forwardArgs{Dynamics: []string{"1080"}, Options: map[string]string{}, Destination: "host"}, ""},
+	{"dynamic mixed with local", []string{"-ND1080", "-L", "1:h:2", "-D", "[::1]:1081", "h"},
+		forwardArgs{Locals: []string{"1:h:2"}, Dynamics: []string{"1080", "[::1]:1081"}, Options: map[string]string{}, Destination: "h"}, ""},
 	{"no destination", []string{"-L", "1:h:2"}, forwardArgs{}, "no destination"},
-	{"no forward", []string{"host"}, forwardArgs{}, "no -L forward"},
+	{"no forward", []string{"host"}, forwardArgs{}, "no -L or -D forward"},
+	{"dynamic missing value", []string{"host", "-D"}, forwardArgs{}, "-D needs a value"},
 	{"remote command", []string{"-L", "1:h:2", "host", "ls"}, forwardArgs{}, "no remote command"},
 	{"missing value", []string{"host", "-L"}, forwardArgs{}, "-L needs a value"},
 	{"bad port", []string{"-p", "70000", "-L", "1:h:2", "host"}, forwardArgs{}, "1 to 65535"},
@@ -53,7 +58,7 @@ func FuzzParseForwardArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, joined string) {
 		a, err := parseForwardArgs(strings.Split(joined, "\x00"))
-		if err == nil && (a.Destination == "" || len(a.Locals) == 0) {
+		if err == nil && (a.Destination == "" || len(a.Locals)+len(a.Dynamics) == 0) {
 			t.Fatalf("accepted %q without destination or forward: %+v", joined, a)
 		}
 		if err != nil && !errors.Is(err, errForwardUsage) {

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -23,6 +25,9 @@ import (
 
 // newLoginFunc starts a Login of one implementation; the test closes it.
 type newLoginFunc func(t *testing.T, spec LoginSpec, s Secrets, p *fakePrompter) Login
+
+// serverOnlyName resolves only on socksRig's SSH server.
+const serverOnlyName = "only-on-server.test"
 
 func asPrompter(p *fakePrompter) sshconn.Prompter {
 	if p == nil {
@@ -67,6 +72,7 @@ func implementations(t *testing.T) []struct {
 // implementations: in-process and through an agent process.
 func TestLoginContract(t *testing.T) {
 	r := newRig(t, testrig.SSHServerOptions{})
+	socksRig := newRig(t, testrig.SSHServerOptions{Hosts: map[string]string{serverOnlyName: "127.0.0.1"}})
 	kiRig := newRig(t, testrig.SSHServerOptions{KeyboardInteractive: []testrig.KIQuestion{{Prompt: "Password: ", Answer: testPassword}}})
 	behaviours := []struct {
 		name string
@@ -229,6 +235,42 @@ func TestLoginContract(t *testing.T) {
 			}
 			if _, err := l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{r.webForward("x", 0), r.webForward("x", 0)}); !errors.Is(err, ErrBadLoginSpec) {
 				t.Errorf("duplicate IDs: err = %v, want ErrBadLoginSpec", err)
+			}
+		}},
+		{"dynamic forward: a SOCKS proxy whose names resolve on the server, counted and kept", func(t *testing.T, start newLoginFunc) {
+			socks := ForwardSpec{ID: "socks", Dynamic: &forwarder.DynamicSpec{BindAddress: "127.0.0.1"}}
+			l := start(t, socksRig.spec("dynfwd", socks), Secrets{Password: testPassword}, nil)
+			st, err := l.Stats(ctxT(t, 10*time.Second))
+			if err != nil || len(st.Forwards) != 1 {
+				t.Fatalf("Stats = %+v, %v", st, err)
+			}
+			fi := st.Forwards[0]
+			if fi.Kind != ForwardDynamic || fi.Addr == "" || fi.Spec.TargetHost != "" {
+				t.Fatalf("forward info = %+v; want a listening dynamic forward", fi)
+			}
+			proxy := &url.URL{Scheme: "socks5h", Host: fi.Addr}
+			c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxy), DisableKeepAlives: true}}
+			for range 2 {
+				resp, err := c.Get(fmt.Sprintf("http://%s:%d/small", serverOnlyName, socksRig.web.Port()))
+				if err != nil {
+					t.Fatalf("GET through SOCKS: %v", err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Fatalf("GET through SOCKS: %s", resp.Status)
+				}
+			}
+			if !waitUntil(5*time.Second, func() bool {
+				st, err := l.Stats(ctxT(t, 10*time.Second))
+				return err == nil && st.Forwards[0].Stats.TotalConns == 2 && st.Forwards[0].Stats.BytesIn > 0
+			}) {
+				st, _ := l.Stats(ctxT(t, 10*time.Second))
+				t.Fatalf("stats = %+v; want 2 connections counted", st.Forwards[0].Stats)
+			}
+			infos, err := l.SetForwards(ctxT(t, 10*time.Second), []ForwardSpec{socks})
+			if err != nil || len(infos) != 1 || infos[0].Addr != fi.Addr || infos[0].Stats.TotalConns != 2 {
+				t.Fatalf("SetForwards again = %+v, %v; want the same forward on %s with its counters", infos, err, fi.Addr)
 			}
 		}},
 		{"web forward: proxies, rewrites frame headers, is kept and replaced", func(t *testing.T, start newLoginFunc) {

@@ -55,7 +55,8 @@ type localForward struct {
 	err  error
 }
 
-// runningForward is a *forwarder.LocalForward or a *forwarder.WebForward.
+// runningForward is a *forwarder.LocalForward, *forwarder.WebForward or
+// *forwarder.DynamicForward.
 type runningForward interface {
 	Addr() net.Addr
 	Stats() forwarder.StatsSnapshot
@@ -344,8 +345,11 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 		}
 		f.lf = lf
 		ep := f.spec.Endpoint()
-		l.log.Info("forwarding", "forward", f.spec.Key(), "kind", f.spec.Kind(), "local", lf.Addr().String(),
-			"remote", net.JoinHostPort(ep.TargetHost, strconv.Itoa(ep.TargetPort)))
+		remote := net.JoinHostPort(ep.TargetHost, strconv.Itoa(ep.TargetPort))
+		if f.spec.Dynamic != nil {
+			remote = "any host:port the SOCKS client asks for"
+		}
+		l.log.Info("forwarding", "forward", f.spec.Key(), "kind", f.spec.Kind(), "local", lf.Addr().String(), "remote", remote)
 	}
 
 	l.mu.Lock()
@@ -374,6 +378,9 @@ func (l *LocalLogin) listen(spec ForwardSpec) (runningForward, error) {
 	d := forwarder.DialerFunc(l.Dial)
 	if spec.Web != nil {
 		return forwarder.ListenWeb(*spec.Web, d, forwarder.WebOptions{Guard: l.guard, Logger: l.log})
+	}
+	if spec.Dynamic != nil {
+		return forwarder.ListenDynamic(*spec.Dynamic, d, forwarder.DynamicOptions{Guard: l.guard, Logger: l.log})
 	}
 	return forwarder.ListenLocal(spec.Local, d, forwarder.LocalOptions{Guard: l.guard, Logger: l.log})
 }

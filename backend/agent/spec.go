@@ -70,9 +70,12 @@ const (
 	// ForwardWeb is an HTTP-aware forward (forwarder.WebForward): a reverse
 	// proxy for a web app shown in a tab.
 	ForwardWeb
+	// ForwardDynamic is a -D forward (forwarder.DynamicForward): a SOCKS
+	// proxy whose targets are resolved on the server.
+	ForwardDynamic
 )
 
-var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web"}
+var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web", ForwardDynamic: "dynamic"}
 
 func (k ForwardKind) String() string {
 	if k > 0 && int(k) < len(forwardKindNames) {
@@ -97,25 +100,33 @@ func (k *ForwardKind) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown forward kind %q: want local or web", b)
+	return fmt.Errorf("unknown forward kind %q: want one of %s", b, strings.Join(forwardKindNames[1:], ", "))
 }
 
 // ForwardSpec is one forward of a login, on the local endpoint the app
 // assigned to it: a raw local forward (-L, Local) or, when Web is set, an
-// HTTP-aware web forward (Local is then unused and must be zero).
+// HTTP-aware web forward, or, when Dynamic is set, a SOCKS proxy (-D); Local
+// is then unused and must be zero. At most one of Web and Dynamic is set.
 type ForwardSpec struct {
 	// ID names the forward within its login (stats and results refer to
-	// it); "" means Local.String() (or "web:" + Web.String()).
+	// it); "" means Local.String() (or "web:" + Web.String(), or
+	// "dynamic:" + Dynamic.String()).
 	ID    string              `json:"id,omitempty"`
 	Local forwarder.LocalSpec `json:"local,omitzero"`
 	// Web, when set, makes this a web forward.
 	Web *forwarder.WebSpec `json:"web,omitempty"`
+	// Dynamic, when set, makes this a dynamic (SOCKS) forward.
+	Dynamic *forwarder.DynamicSpec `json:"dynamic,omitempty"`
 }
 
-// Kind is ForwardWeb when Web is set, else ForwardLocal.
+// Kind is ForwardWeb when Web is set, ForwardDynamic when Dynamic is set,
+// else ForwardLocal.
 func (f ForwardSpec) Kind() ForwardKind {
-	if f.Web != nil {
+	switch {
+	case f.Web != nil:
 		return ForwardWeb
+	case f.Dynamic != nil:
+		return ForwardDynamic
 	}
 	return ForwardLocal
 }
@@ -127,16 +138,22 @@ func (f ForwardSpec) Key() string {
 		return f.ID
 	case f.Web != nil:
 		return "web:" + f.Web.String()
+	case f.Dynamic != nil:
+		return "dynamic:" + f.Dynamic.String()
 	}
 	return f.Local.String()
 }
 
 // Endpoint is the forward's address and target as a LocalSpec (for a web
-// forward, the WebSpec's bind address, port and target).
+// forward, the WebSpec's bind address, port and target; for a dynamic
+// forward, its bind address and port, with no target).
 func (f ForwardSpec) Endpoint() forwarder.LocalSpec {
 	if f.Web != nil {
 		w := f.Web
 		return forwarder.LocalSpec{BindAddress: w.BindAddress, BindPort: w.BindPort, TargetHost: w.TargetHost, TargetPort: w.TargetPort}
+	}
+	if f.Dynamic != nil {
+		return forwarder.LocalSpec{BindAddress: f.Dynamic.BindAddress, BindPort: f.Dynamic.BindPort}
 	}
 	return f.Local
 }
@@ -153,6 +170,12 @@ func (f ForwardSpec) withBindPort(port int) ForwardSpec {
 		f.Web = &w
 		return f
 	}
+	if f.Dynamic != nil {
+		d := *f.Dynamic
+		d.BindPort = port
+		f.Dynamic = &d
+		return f
+	}
 	f.Local.BindPort = port
 	return f
 }
@@ -164,24 +187,40 @@ func (f ForwardSpec) clone() ForwardSpec {
 		w.AllowedFrameAncestors = slices.Clone(w.AllowedFrameAncestors)
 		f.Web = &w
 	}
+	if f.Dynamic != nil {
+		d := *f.Dynamic
+		f.Dynamic = &d
+	}
 	return f
 }
 
 // Validate checks the forward's spec.
 func (f ForwardSpec) Validate() error {
+	if f.Web != nil && f.Dynamic != nil {
+		return errors.New("both a web and a dynamic spec are set; a forward is one or the other")
+	}
 	if f.Web != nil {
 		if f.Local != (forwarder.LocalSpec{}) {
 			return errors.New("both a local and a web spec are set; a forward is one or the other")
 		}
 		return f.Web.Validate()
 	}
+	if f.Dynamic != nil {
+		if f.Local != (forwarder.LocalSpec{}) {
+			return errors.New("both a local and a dynamic spec are set; a forward is one or the other")
+		}
+		return f.Dynamic.Validate()
+	}
 	return f.Local.Validate()
 }
 
 // sameSpec: a and b ask for the same forward (bind ports compared too).
 func sameSpec(a, b ForwardSpec) bool {
-	if (a.Web == nil) != (b.Web == nil) {
+	if (a.Web == nil) != (b.Web == nil) || (a.Dynamic == nil) != (b.Dynamic == nil) {
 		return false
+	}
+	if a.Dynamic != nil {
+		return *a.Dynamic == *b.Dynamic && a.Local == b.Local
 	}
 	if a.Web == nil {
 		return a.Local == b.Local

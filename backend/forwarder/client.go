@@ -1,6 +1,7 @@
 // Package forwarder is Porthole's engine for one login: a Session (one lazily
 // dialed, shared, self-healing SSH connection with a channel Pool), local
-// forwards (-L) and their statistics, and wake detection.
+// forwards (-L), web forwards, dynamic forwards (-D, SOCKS) and their
+// statistics, and wake detection.
 //
 // It declares the small interfaces it needs (SSHClient, Connector, Dialer,
 // Guard, Publisher) instead of importing the packages that implement them.

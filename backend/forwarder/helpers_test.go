@@ -124,6 +124,11 @@ func newRawBackend(t testing.TB, handle func(net.Conn)) *rawBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveRawBackend(t, ln, handle)
+}
+
+// serveRawBackend is newRawBackend on a listener of the caller's.
+func serveRawBackend(t testing.TB, ln net.Listener, handle func(net.Conn)) *rawBackend {
 	b := &rawBackend{ln: ln, conns: make(map[net.Conn]struct{})}
 	b.wg.Add(1)
 	go func() {

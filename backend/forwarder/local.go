@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -61,6 +60,9 @@ type LocalForward struct {
 	opts LocalOptions
 	log  *slog.Logger
 	ln   net.Listener
+	// socks, when set, makes this a dynamic forward: each connection's
+	// target comes from its SOCKS handshake instead of spec.
+	socks *socksOptions
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,8 +81,14 @@ func ListenLocal(spec LocalSpec, d Dialer, opts LocalOptions) (*LocalForward, er
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	return listen(spec, spec.String(), "local forward", d, opts, nil)
+}
+
+// listen starts a local or (with socks) dynamic forward; name is its spec
+// for logs and messages.
+func listen(spec LocalSpec, name, what string, d Dialer, opts LocalOptions, socks *socksOptions) (*LocalForward, error) {
 	if d == nil {
-		return nil, errors.New("local forward: no Dialer given")
+		return nil, errors.New(what + ": no Dialer given")
 	}
 	if opts.Logger == nil {
 		opts.Logger = discardLogger()
@@ -93,19 +101,24 @@ func ListenLocal(spec LocalSpec, d Dialer, opts LocalOptions) (*LocalForward, er
 		var err error
 		ln, err = net.Listen("tcp", spec.ListenAddress())
 		if err != nil {
-			return nil, fmt.Errorf("local forward %s: listen on %s: %w (is the port already in use?)", spec, spec.ListenAddress(), err)
+			return nil, fmt.Errorf("%s %s: listen on %s: %w (is the port already in use?)", what, name, spec.ListenAddress(), err)
 		}
 	}
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		spec.BindPort = ta.Port
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	component := "forwarder.local"
+	if socks != nil {
+		component = "forwarder.dynamic"
+	}
 	f := &LocalForward{
 		spec:   spec,
 		d:      d,
 		opts:   opts,
-		log:    opts.Logger.With("component", "forwarder.local", "forward", spec.String()),
+		log:    opts.Logger.With("component", component, "forward", name),
 		ln:     ln,
+		socks:  socks,
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[*fwdConn]struct{}),
@@ -115,7 +128,7 @@ func ListenLocal(spec LocalSpec, d Dialer, opts LocalOptions) (*LocalForward, er
 		defer f.wg.Done()
 		f.acceptLoop()
 	}()
-	f.log.Debug("local forward listening", "addr", ln.Addr().String())
+	f.log.Debug(what+" listening", "addr", ln.Addr().String())
 	return f, nil
 }
 
@@ -150,7 +163,7 @@ func (f *LocalForward) Close() error {
 	}
 	f.wg.Wait()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("close local forward %s: %w", f.spec, err)
+		return fmt.Errorf("close forward on %s: %w", f.ln.Addr(), err)
 	}
 	return nil
 }
@@ -176,7 +189,7 @@ func (f *LocalForward) acceptLoop() {
 			continue
 		}
 		delay = 0
-		fc := &fwdConn{f: f, client: c}
+		fc := &fwdConn{f: f, client: c, target: target{host: f.spec.TargetHost, port: f.spec.TargetPort}}
 		f.mu.Lock()
 		if f.closed {
 			f.mu.Unlock()
@@ -196,14 +209,14 @@ func (f *LocalForward) acceptLoop() {
 	}
 }
 
-// dial gets a channel, retrying once when the failure may be transient.
-func (f *LocalForward) dial(ctx context.Context) (net.Conn, error) {
+// dial gets a channel to t, retrying once when the failure may be transient.
+func (f *LocalForward) dial(ctx context.Context, t target) (net.Conn, error) {
 	start := time.Now()
-	c, err := f.d.Dial(ctx, f.spec.TargetHost, f.spec.TargetPort)
+	c, err := f.d.Dial(ctx, t.host, t.port)
 	if err != nil && retryableDial(ctx, err) {
 		f.stats.retried.Add(1)
 		f.log.Debug("dial failed; retrying once", "err", err)
-		c, err = f.d.Dial(ctx, f.spec.TargetHost, f.spec.TargetPort)
+		c, err = f.d.Dial(ctx, t.host, t.port)
 	}
 	if err != nil {
 		return nil, err
@@ -230,6 +243,7 @@ func retryableDial(ctx context.Context, err error) bool {
 type fwdConn struct {
 	f      *LocalForward
 	client net.Conn
+	target target // set before the channel is dialed
 
 	mu        sync.Mutex
 	ch        net.Conn
@@ -260,14 +274,38 @@ func (fc *fwdConn) serve() {
 	f.stats.active.Add(1)
 	defer f.stats.active.Add(-1)
 
+	var socksVersion int
+	if f.socks != nil {
+		req, err := f.socksAccept(fc.client)
+		if err != nil {
+			if f.ctx.Err() == nil {
+				f.stats.failed.Add(1)
+				f.stats.setErr(err)
+				f.log.Info("SOCKS handshake failed", "peer", fc.client.RemoteAddr().String(), "err", err)
+			}
+			_ = fc.client.Close()
+			return
+		}
+		fc.target, socksVersion = req.target, req.version
+	}
+
+	// The channel is opened before a SOCKS client is answered, so that the
+	// reply can say why it failed; the client sends nothing before the
+	// reply, so nothing is sent twice.
 	ctx, cancel := context.WithTimeout(f.ctx, f.opts.DialTimeout)
-	ch, err := f.dial(ctx)
+	ch, err := f.dial(ctx, fc.target)
 	cancel()
+	if f.socks != nil {
+		if rerr := f.socksAnswer(fc.client, socksVersion, err); rerr != nil && err == nil {
+			_ = ch.Close()
+			err = rerr
+		}
+	}
 	if err != nil {
 		if f.ctx.Err() == nil {
 			f.stats.failed.Add(1)
 			f.stats.setErr(err)
-			f.log.Info("could not forward a connection", "err", err)
+			f.log.Info("could not forward a connection", "target", fc.target.String(), "err", err)
 		}
 		_ = fc.client.Close()
 		return
@@ -355,7 +393,7 @@ func (fc *fwdConn) retry(cur net.Conn, why error) (net.Conn, error) {
 	}
 	_ = cur.Close()
 	ctx, cancel := context.WithTimeout(f.ctx, f.opts.DialTimeout)
-	nc, err := f.d.Dial(ctx, f.spec.TargetHost, f.spec.TargetPort)
+	nc, err := f.d.Dial(ctx, fc.target.host, fc.target.port)
 	cancel()
 
 	fc.mu.Lock()
@@ -545,5 +583,5 @@ func (fc *fwdConn) send(b []byte) error {
 
 // String is for logs.
 func (fc *fwdConn) String() string {
-	return fc.client.RemoteAddr().String() + " → " + net.JoinHostPort(fc.f.spec.TargetHost, strconv.Itoa(fc.f.spec.TargetPort))
+	return fc.client.RemoteAddr().String() + " → " + fc.target.String()
 }

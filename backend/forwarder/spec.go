@@ -217,3 +217,81 @@ func parsePort(s string, minPort int) (int, error) {
 	}
 	return n, nil
 }
+
+// dynamicSpecForm is shown in dynamic spec parse errors.
+const dynamicSpecForm = "expected [bind_address:]port, e.g. 1080 or 127.0.0.1:1080 or [::1]:1080"
+
+// DynamicSpec is one dynamic forward (-D): a SOCKS proxy listening on
+// BindAddress:BindPort here whose connections go to whatever host and port
+// each client asks for, as seen from the server (names resolve there).
+type DynamicSpec struct {
+	// BindAddress is where to listen: "" means loopback (127.0.0.1), "*"
+	// means all interfaces; anything else is an address or host name.
+	BindAddress string `json:"bindAddress,omitempty"`
+	// BindPort is the local port; 0 picks a free one.
+	BindPort int `json:"bindPort"`
+}
+
+// ListenAddress is the host:port to listen on.
+func (s DynamicSpec) ListenAddress() string {
+	return LocalSpec{BindAddress: s.BindAddress, BindPort: s.BindPort}.ListenAddress()
+}
+
+// String formats the spec the way ssh -D takes it (ParseDynamicSpec inverts it).
+func (s DynamicSpec) String() string {
+	if s.BindAddress == "" {
+		return strconv.Itoa(s.BindPort)
+	}
+	return bracket(s.BindAddress) + ":" + strconv.Itoa(s.BindPort)
+}
+
+// Validate checks the port and bind address.
+func (s DynamicSpec) Validate() error {
+	if s.BindPort < 0 || s.BindPort > 65535 {
+		return fmt.Errorf("%w: %q: bind port %d is out of range 0-65535", ErrBadSpec, s.String(), s.BindPort)
+	}
+	if s.BindAddress != "" && s.BindAddress != AllInterfaces {
+		if err := checkHost(s.BindAddress, "bind address"); err != nil {
+			return fmt.Errorf("%w: %q: %s", ErrBadSpec, s.String(), err)
+		}
+	}
+	return nil
+}
+
+// ParseDynamicSpec parses an ssh -D spec: [bind_address:]port. IPv6
+// addresses go in brackets ("[::1]:1080"). An empty bind address (":1080")
+// or "*" means all interfaces; no bind address means loopback. Errors wrap
+// ErrBadSpec, quote the spec and show the form.
+func ParseDynamicSpec(spec string) (DynamicSpec, error) {
+	bad := func(detail string) (DynamicSpec, error) {
+		return DynamicSpec{}, fmt.Errorf("%w: %q: %s; %s", ErrBadSpec, spec, detail, dynamicSpecForm)
+	}
+	fields, err := splitSpec(spec)
+	if err != nil {
+		return bad(err.Error())
+	}
+	var s DynamicSpec
+	switch len(fields) {
+	case 1:
+	case 2:
+		s.BindAddress = fields[0].text
+		if s.BindAddress == "" && !fields[0].bracketed {
+			s.BindAddress = AllInterfaces
+		}
+		fields = fields[1:]
+	default:
+		return bad(fmt.Sprintf("has %d colon-separated fields, want 1 or 2", len(fields)))
+	}
+	if fields[0].bracketed {
+		return bad("ports cannot be in brackets")
+	}
+	if s.BindPort, err = parsePort(fields[0].text, 0); err != nil {
+		return bad("bind port: " + err.Error())
+	}
+	if s.BindAddress != "" && s.BindAddress != AllInterfaces {
+		if err := checkHost(s.BindAddress, "bind address"); err != nil {
+			return bad(err.Error())
+		}
+	}
+	return s, nil
+}

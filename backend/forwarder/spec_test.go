@@ -136,3 +136,77 @@ func TestLocalSpecValidate(t *testing.T) {
 		})
 	}
 }
+
+var dynamicSpecCases = []struct {
+	name   string
+	spec   string
+	want   DynamicSpec
+	listen string
+	bad    string // substring of the error; empty means the spec is valid
+}{
+	{name: "port", spec: "1080", want: DynamicSpec{BindPort: 1080}, listen: "127.0.0.1:1080"},
+	{name: "bind address", spec: "127.0.0.2:1080", want: DynamicSpec{BindAddress: "127.0.0.2", BindPort: 1080}, listen: "127.0.0.2:1080"},
+	{name: "ipv6 bind in brackets", spec: "[::1]:1080", want: DynamicSpec{BindAddress: "::1", BindPort: 1080}, listen: "[::1]:1080"},
+	{name: "localhost", spec: "localhost:1080", want: DynamicSpec{BindAddress: "localhost", BindPort: 1080}, listen: "127.0.0.1:1080"},
+	{name: "star binds all", spec: "*:1080", want: DynamicSpec{BindAddress: "*", BindPort: 1080}, listen: ":1080"},
+	{name: "empty bind binds all", spec: ":1080", want: DynamicSpec{BindAddress: "*", BindPort: 1080}, listen: ":1080"},
+	{name: "port zero picks one", spec: "0", want: DynamicSpec{}, listen: "127.0.0.1:0"},
+
+	{name: "empty", spec: "", bad: "is empty"},
+	{name: "three fields", spec: "a:1:2", bad: "want 1 or 2"},
+	{name: "local forward", spec: "8080:localhost:80", bad: "want 1 or 2"},
+	{name: "unbracketed ipv6", spec: "::1:1080", bad: "fields"},
+	{name: "not a number", spec: "socks", bad: "not a port number"},
+	{name: "port too big", spec: "70000", bad: "out of range"},
+	{name: "bracketed port", spec: "[1080]", bad: "ports cannot be in brackets"},
+	{name: "ends with colon", spec: "127.0.0.1:", bad: "ends with ':'"},
+	{name: "space in bind", spec: "a b:1080", bad: "contains"},
+	{name: "bracketed non-ip", spec: "[a:b]:1080", bad: "not an IPv6 address"},
+}
+
+func TestParseDynamicSpec(t *testing.T) {
+	for _, tc := range dynamicSpecCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseDynamicSpec(tc.spec)
+			if tc.bad != "" {
+				if err == nil || !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), tc.bad) {
+					t.Fatalf("ParseDynamicSpec(%q) = %+v, %v; want ErrBadSpec containing %q", tc.spec, got, err, tc.bad)
+				}
+				if !strings.Contains(err.Error(), `"`+tc.spec+`"`) || !strings.Contains(err.Error(), "[bind_address:]port") {
+					t.Errorf("error %q should quote the spec and show the expected form", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseDynamicSpec(%q) = %+v, %v; want %+v", tc.spec, got, err, tc.want)
+			}
+			if la := got.ListenAddress(); la != tc.listen {
+				t.Errorf("ListenAddress = %q, want %q", la, tc.listen)
+			}
+			if again, err := ParseDynamicSpec(got.String()); err != nil || again != got {
+				t.Errorf("round trip via %q = %+v, %v; want %+v", got.String(), again, err, got)
+			}
+		})
+	}
+}
+
+func FuzzParseDynamicSpec(f *testing.F) {
+	for _, tc := range dynamicSpecCases {
+		f.Add(tc.spec)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		s, err := ParseDynamicSpec(spec)
+		if err != nil {
+			if !errors.Is(err, ErrBadSpec) {
+				t.Fatalf("error %v does not wrap ErrBadSpec", err)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("parsed %q into %+v, which does not validate: %v", spec, s, err)
+		}
+		if again, err := ParseDynamicSpec(s.String()); err != nil || again != s {
+			t.Fatalf("round trip of %q: %+v → %q → %+v, %v", spec, s, s.String(), again, err)
+		}
+	})
+}

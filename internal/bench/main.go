@@ -1,5 +1,6 @@
-// Command bench measures Porthole's forwarder (`porthole forward -L`) against
-// OpenSSH (`ssh -N -L`) on this machine and writes docs/BENCHMARKS.md.
+// Command bench measures Porthole's forwarder (`porthole forward -L`, and
+// `-D` for the socks measure) against OpenSSH (`ssh -N -L`, `-D`) on this
+// machine and writes docs/BENCHMARKS.md.
 //
 //	go run ./internal/bench -porthole build/bin/porthole -out docs/BENCHMARKS.md
 //
@@ -12,7 +13,7 @@
 // Flags:
 //
 //	-quick          fewer iterations and smaller transfers (development)
-//	-only a,b       run only these measures (get, page, cold, bulk, wake, rss, guard)
+//	-only a,b       run only these measures (get, page, cold, bulk, wake, rss, guard, socks)
 //	-porthole PATH  the porthole binary (default build/bin/porthole)
 //	-out PATH       also write the Markdown report here (default: stdout only)
 //	-aa             A/A self-test of the rig: run OpenSSH in both columns

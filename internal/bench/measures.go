@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"runtime"
@@ -27,6 +28,7 @@ const (
 	measureWake
 	measureRSS
 	measureGuard
+	measureSocks
 )
 
 var measureNameText = [...]string{
@@ -37,6 +39,7 @@ var measureNameText = [...]string{
 	measureWake:  "wake",
 	measureRSS:   "rss",
 	measureGuard: "guard",
+	measureSocks: "socks",
 }
 
 func (m measureName) String() string {
@@ -158,6 +161,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*report, error
 		{measureWake, benchWake},
 		{measureRSS, benchRSS},
 		{measureGuard, benchGuard},
+		{measureSocks, benchSocks},
 	}
 	for _, s := range steps {
 		if !cfg.wants(s.m) {
@@ -191,9 +195,25 @@ func benchGet(ctx context.Context, r *rig, p params) []row {
 	return rows
 }
 
+// benchSocks is benchGet's RTT-70 row through a SOCKS proxy: `ssh -N -D`
+// against `porthole forward -D`, the client naming localhost (resolved by
+// sshd) in a SOCKS5 request on a fresh connection each time.
+func benchSocks(ctx context.Context, r *rig, p params) []row {
+	return getThrough(ctx, r, p, p.highRTT, true)
+}
+
 func getAtRTT(ctx context.Context, r *rig, p params, rtt time.Duration) []row {
+	return getThrough(ctx, r, p, rtt, false)
+}
+
+// getThrough measures GETs on fresh connections through -L tunnels or,
+// with dynamic, through -D (SOCKS5) tunnels.
+func getThrough(ctx context.Context, r *rig, p params, rtt time.Duration, dynamic bool) []row {
 	r.setRTT(rtt)
 	label := fmt.Sprintf("GET /small, new TCP connection each, RTT %d ms", rtt.Milliseconds())
+	if dynamic {
+		label = fmt.Sprintf("GET /small through SOCKS5 (-D, name resolved by sshd), new connection each, RTT %d ms", rtt.Milliseconds())
+	}
 	med := row{measure: label + ": median", unit: unitMS}
 	p95 := row{measure: label + ": p95", unit: unitMS}
 	if rtt == 0 {
@@ -202,10 +222,15 @@ func getAtRTT(ctx context.Context, r *rig, p params, rtt time.Duration) []row {
 		med.target = ratioMax(0.55)
 	}
 
-	pr := r.startPair(ctx, "")
+	pr := r.startPairSpec(ctx, "", dynamic)
 	defer pr.Close()
-	tr := newTransport(false, 1)
-	defer tr.CloseIdleConnections()
+	var trs [2]*http.Transport
+	for _, t := range tools {
+		if pr.tun[t] != nil {
+			trs[t] = pr.tun[t].transport(false, 1)
+			defer trs[t].CloseIdleConnections()
+		}
+	}
 	var samples [2][]float64
 	var errs [2]int
 	var lastErr [2]error
@@ -216,7 +241,7 @@ func getAtRTT(ctx context.Context, r *rig, p params, rtt time.Duration) []row {
 		rctx, cancel := context.WithTimeout(ctx, p.requestLimit)
 		defer cancel()
 		start := time.Now()
-		_, err := getAll(rctx, tr, pr.tun[t].url("/small"))
+		_, err := getAll(rctx, trs[t], pr.tun[t].url("/small"))
 		if err != nil {
 			errs[t]++
 			lastErr[t] = err

@@ -186,10 +186,16 @@ func (r *rig) setRTT(rtt time.Duration) { r.relay.SetDelay(rtt / 2) }
 // start execs a tunnel and waits until a GET through it succeeds. It
 // returns the time from exec to that first response.
 func (r *rig) start(ctx context.Context, t tool, cipher string) (*tunnel, time.Duration, error) {
+	return r.startSpec(ctx, t, cipher, false)
+}
+
+// startSpec is start, for a SOCKS (-D) tunnel when dynamic is set.
+func (r *rig) startSpec(ctx context.Context, t tool, cipher string, dynamic bool) (*tunnel, time.Duration, error) {
 	spec, err := r.spec(ctx, t, cipher)
 	if err != nil {
 		return nil, 0, err
 	}
+	spec.dynamic = dynamic
 	tun, err := startTunnel(r.cmds, spec)
 	if err != nil {
 		return nil, 0, err
@@ -207,7 +213,7 @@ func (r *rig) start(ctx context.Context, t tool, cipher string) (*tunnel, time.D
 // waitReady polls GET /small through the tunnel until it succeeds, and
 // returns the time since exec.
 func waitReady(ctx context.Context, tun *tunnel, limit time.Duration) (time.Duration, error) {
-	tr := newTransport(false, 1)
+	tr := tun.transport(false, 1)
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -240,13 +246,18 @@ type pair struct {
 
 // startPair starts both tools' tunnels (those available) with cipher.
 func (r *rig) startPair(ctx context.Context, cipher string) *pair {
+	return r.startPairSpec(ctx, cipher, false)
+}
+
+// startPairSpec is startPair, of SOCKS (-D) tunnels when dynamic is set.
+func (r *rig) startPairSpec(ctx context.Context, cipher string, dynamic bool) *pair {
 	p := &pair{}
 	for _, t := range tools {
 		if !r.available(t) {
 			p.err[t] = r.portholeErr
 			continue
 		}
-		p.tun[t], _, p.err[t] = r.start(ctx, t, cipher)
+		p.tun[t], _, p.err[t] = r.startSpec(ctx, t, cipher, dynamic)
 		if p.err[t] != nil {
 			r.log.Warn("tunnel failed to start", "tool", t.short(), "err", p.err[t])
 		}

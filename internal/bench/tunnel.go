@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -54,6 +56,10 @@ type tunnelSpec struct {
 	key        string // private key file
 	knownHosts string // known_hosts listing [127.0.0.1]:sshPort
 	cipher     string // "" for each tool's default
+	// dynamic makes the tunnel a SOCKS proxy (-D) on localPort instead of
+	// a -L forward; clients then reach the web app as localhost:targetPort
+	// through it, the name resolved by sshd.
+	dynamic bool
 }
 
 // commands builds the command lines of both tools. It is the only place
@@ -75,13 +81,21 @@ func forwardSpec(s tunnelSpec) string {
 	return fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", s.localPort, s.targetPort)
 }
 
+// forwardFlag is the -L or -D flag and its value (the same for both tools).
+func forwardFlag(s tunnelSpec) []string {
+	if s.dynamic {
+		return []string{"-D", fmt.Sprintf("127.0.0.1:%d", s.localPort)}
+	}
+	return []string{"-L", forwardSpec(s)}
+}
+
 // sshArgs is `ssh -N -L` as an OpenSSH user would run it for a long-lived
 // tunnel (the way autossh -M 0 is usually configured).
 func sshArgs(s tunnelSpec) []string {
 	args := []string{
 		"-F", "/dev/null", // do not read ~/.ssh/config or /etc/ssh/ssh_config
 		"-N",
-		"-L", forwardSpec(s),
+		forwardFlag(s)[0], forwardFlag(s)[1],
 		"-p", strconv.Itoa(s.sshPort),
 		"-i", s.key,
 		"-o", "IdentitiesOnly=yes",
@@ -103,7 +117,7 @@ func sshArgs(s tunnelSpec) []string {
 func portholeArgs(s tunnelSpec) []string {
 	args := []string{
 		"forward",
-		"-L", forwardSpec(s),
+		forwardFlag(s)[0], forwardFlag(s)[1],
 		"-p", strconv.Itoa(s.sshPort),
 		"-i", s.key,
 		"-o", "UserKnownHostsFile=" + s.knownHosts,
@@ -157,7 +171,24 @@ func (t *tunnel) pid() int { return t.cmd.Process.Pid }
 
 func (t *tunnel) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.spec.localPort)) }
 
-func (t *tunnel) url(path string) string { return "http://" + t.addr() + path }
+// url is path on the web app through the tunnel: on its local port, or for a
+// SOCKS tunnel on localhost:targetPort (fetch it with transport).
+func (t *tunnel) url(path string) string {
+	if t.spec.dynamic {
+		return "http://" + net.JoinHostPort("localhost", strconv.Itoa(t.spec.targetPort)) + path
+	}
+	return "http://" + t.addr() + path
+}
+
+// transport is newTransport, through the tunnel's SOCKS proxy for a SOCKS
+// tunnel (socks5h: the host name goes to the proxy unresolved).
+func (t *tunnel) transport(keepAlive bool, maxConns int) *http.Transport {
+	tr := newTransport(keepAlive, maxConns)
+	if t.spec.dynamic {
+		tr.Proxy = http.ProxyURL(&url.URL{Scheme: "socks5h", Host: t.addr()})
+	}
+	return tr
+}
 
 func (t *tunnel) hasExited() bool {
 	select {

@@ -47,6 +47,14 @@ type SSHServerOptions struct {
 	// `sh -c CMD` locally, streaming stdout/stderr and sending exit-status.
 	// Without it, session channels are rejected with ssh.Prohibited.
 	AllowExec bool
+	// Hosts are names only this server resolves (name → IP address), as if
+	// listed in its /etc/hosts: a direct-tcpip channel to such a name
+	// connects to its address (which must be loopback, like any target).
+	// When Hosts is set, a name that is neither listed, nor an IP address,
+	// nor "localhost" is rejected with ssh.ConnectionFailed and OpenSSH's
+	// getaddrinfo message "Name or service not known"; without Hosts such
+	// names are rejected with ssh.Prohibited.
+	Hosts map[string]string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -560,6 +568,12 @@ func (s *SSHServer) serveDirectTCPIP(nc ssh.NewChannel) {
 	}
 	if err := ssh.Unmarshal(nc.ExtraData(), &m); err != nil || m.Port > 65535 {
 		_ = nc.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		return
+	}
+	if addr, ok := s.opts.Hosts[m.Host]; ok {
+		m.Host = addr
+	} else if s.opts.Hosts != nil && m.Host != "localhost" && net.ParseIP(m.Host) == nil {
+		_ = nc.Reject(ssh.ConnectionFailed, "Name or service not known")
 		return
 	}
 	if !isLoopbackHost(m.Host) {
