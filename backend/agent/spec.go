@@ -70,9 +70,12 @@ const (
 	// ForwardWeb is an HTTP-aware forward (forwarder.WebForward): a reverse
 	// proxy for a web app shown in a tab.
 	ForwardWeb
+	// ForwardRemote is a -R forward (forwarder.RemoteForward): the server
+	// listens and connections come back to a target dialed here.
+	ForwardRemote
 )
 
-var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web"}
+var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web", ForwardRemote: "remote"}
 
 func (k ForwardKind) String() string {
 	if k > 0 && int(k) < len(forwardKindNames) {
@@ -97,12 +100,13 @@ func (k *ForwardKind) UnmarshalText(b []byte) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("unknown forward kind %q: want local or web", b)
+	return fmt.Errorf("unknown forward kind %q: want one of %s", b, strings.Join(forwardKindNames[1:], ", "))
 }
 
 // ForwardSpec is one forward of a login, on the local endpoint the app
 // assigned to it: a raw local forward (-L, Local) or, when Web is set, an
-// HTTP-aware web forward (Local is then unused and must be zero).
+// HTTP-aware web forward, or, when Remote is set, a remote forward (-R);
+// Local is then unused and must be zero.
 type ForwardSpec struct {
 	// ID names the forward within its login (stats and results refer to
 	// it); "" means Local.String() (or "web:" + Web.String()).
@@ -110,10 +114,15 @@ type ForwardSpec struct {
 	Local forwarder.LocalSpec `json:"local,omitzero"`
 	// Web, when set, makes this a web forward.
 	Web *forwarder.WebSpec `json:"web,omitempty"`
+	// Remote, when set, makes this a remote forward.
+	Remote *forwarder.RemoteSpec `json:"remote,omitempty"`
 }
 
 // Kind is ForwardWeb when Web is set, else ForwardLocal.
 func (f ForwardSpec) Kind() ForwardKind {
+	if f.Remote != nil {
+		return ForwardRemote
+	}
 	if f.Web != nil {
 		return ForwardWeb
 	}
@@ -127,13 +136,19 @@ func (f ForwardSpec) Key() string {
 		return f.ID
 	case f.Web != nil:
 		return "web:" + f.Web.String()
+	case f.Remote != nil:
+		return "remote:" + f.Remote.String()
 	}
 	return f.Local.String()
 }
 
 // Endpoint is the forward's address and target as a LocalSpec (for a web
-// forward, the WebSpec's bind address, port and target).
+// forward, the WebSpec's bind address, port and target; for a remote
+// forward, the server's bind address and port and the local target).
 func (f ForwardSpec) Endpoint() forwarder.LocalSpec {
+	if r := f.Remote; r != nil {
+		return forwarder.LocalSpec{BindAddress: r.BindAddress, BindPort: r.BindPort, TargetHost: r.TargetHost, TargetPort: r.TargetPort}
+	}
 	if f.Web != nil {
 		w := f.Web
 		return forwarder.LocalSpec{BindAddress: w.BindAddress, BindPort: w.BindPort, TargetHost: w.TargetHost, TargetPort: w.TargetPort}
@@ -147,6 +162,12 @@ func (f ForwardSpec) BindPort() int { return f.Endpoint().BindPort }
 // withBindPort returns a copy of f with its local port set (the WebSpec is
 // copied, never shared).
 func (f ForwardSpec) withBindPort(port int) ForwardSpec {
+	if f.Remote != nil {
+		r := *f.Remote
+		r.BindPort = port
+		f.Remote = &r
+		return f
+	}
 	if f.Web != nil {
 		w := *f.Web
 		w.BindPort = port
@@ -164,11 +185,21 @@ func (f ForwardSpec) clone() ForwardSpec {
 		w.AllowedFrameAncestors = slices.Clone(w.AllowedFrameAncestors)
 		f.Web = &w
 	}
+	if f.Remote != nil {
+		r := *f.Remote
+		f.Remote = &r
+	}
 	return f
 }
 
 // Validate checks the forward's spec.
 func (f ForwardSpec) Validate() error {
+	if f.Remote != nil {
+		if f.Web != nil || f.Local != (forwarder.LocalSpec{}) {
+			return errors.New("a remote spec is set with a local or web spec; a forward is one of them")
+		}
+		return f.Remote.Validate()
+	}
 	if f.Web != nil {
 		if f.Local != (forwarder.LocalSpec{}) {
 			return errors.New("both a local and a web spec are set; a forward is one or the other")
@@ -180,8 +211,11 @@ func (f ForwardSpec) Validate() error {
 
 // sameSpec: a and b ask for the same forward (bind ports compared too).
 func sameSpec(a, b ForwardSpec) bool {
-	if (a.Web == nil) != (b.Web == nil) {
+	if (a.Web == nil) != (b.Web == nil) || (a.Remote == nil) != (b.Remote == nil) {
 		return false
+	}
+	if a.Remote != nil {
+		return *a.Remote == *b.Remote
 	}
 	if a.Web == nil {
 		return a.Local == b.Local
@@ -219,6 +253,10 @@ type SessionSettings struct {
 	PoolSize int `json:"poolSize,omitempty"`
 	// PoolDisabled turns the channel pool off.
 	PoolDisabled bool `json:"poolDisabled,omitempty"`
+	// KeepaliveInterval: while the login has remote forwards, a quiet
+	// connection is pinged this often so that a dead path is noticed and
+	// the forwards are requested again on a new connection; 0 = 2 s.
+	KeepaliveInterval time.Duration `json:"keepaliveIntervalNs,omitempty"`
 	// StatsInterval is how often changed forward stats are published as
 	// EventStats; 0 = 1 s; negative = never.
 	StatsInterval time.Duration `json:"statsIntervalNs,omitempty"`
