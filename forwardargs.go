@@ -10,6 +10,7 @@ import (
 // forwardArgs are `porthole forward`'s arguments. They mean what they mean to ssh.
 type forwardArgs struct {
 	Locals      []string          // -L specs, unparsed (the forwarder parses and validates them)
+	Remotes     []string          // -R specs, unparsed
 	Jump        string            // -J
 	Identities  []string          // -i, in order
 	Port        int               // -p, 0 = from config
@@ -19,10 +20,10 @@ type forwardArgs struct {
 	Destination string            // [user@]host
 }
 
-var errForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
+var errForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-R [bind:]port:host:hostport]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
 
 // forwardFlagsWithValue are the ssh flags that take an argument, as ssh parses them.
-const forwardFlagsWithValue = "LJipoc"
+const forwardFlagsWithValue = "LRJipoc"
 
 // forwardFlagsBool are accepted boolean flags: -N (no command; always true here),
 // -v (verbose), -T, -n, -q (accepted for ssh compatibility, no effect).
@@ -84,8 +85,8 @@ func parseForwardArgs(args []string) (forwardArgs, error) {
 	if a.Destination == "" {
 		return a, fmt.Errorf("no destination given: %w", errForwardUsage)
 	}
-	if len(a.Locals) == 0 {
-		return a, fmt.Errorf("no -L forward given: %w", errForwardUsage)
+	if len(a.Locals) == 0 && len(a.Remotes) == 0 {
+		return a, fmt.Errorf("no -L or -R forward given: %w", errForwardUsage)
 	}
 	return a, nil
 }
@@ -94,6 +95,8 @@ func (a *forwardArgs) set(flag byte, val string) error {
 	switch flag {
 	case 'L':
 		a.Locals = append(a.Locals, val)
+	case 'R':
+		a.Remotes = append(a.Remotes, val)
 	case 'J':
 		a.Jump = val
 	case 'i':
