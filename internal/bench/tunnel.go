@@ -54,12 +54,17 @@ type tunnelSpec struct {
 	key        string // private key file
 	knownHosts string // known_hosts listing [127.0.0.1]:sshPort
 	cipher     string // "" for each tool's default
+	// remote makes it a -R forward: the server (on this machine) listens on
+	// 127.0.0.1:localPort and forwards to 127.0.0.1:targetPort here; the
+	// ssh column then runs autossh -M 0.
+	remote bool
 }
 
 // commands builds the command lines of both tools. It is the only place
 // that knows their flags.
 type commands struct {
 	sshPath      string
+	autosshPath  string // "" when autossh is not installed
 	portholePath string
 	aa           bool // run ssh for toolPorthole too
 }
@@ -68,20 +73,28 @@ func (c commands) build(s tunnelSpec) (string, []string) {
 	if s.tool == toolPorthole && !c.aa {
 		return c.portholePath, portholeArgs(s)
 	}
+	if s.remote {
+		return c.autosshPath, append([]string{"-M", "0"}, sshArgs(s)...)
+	}
 	return c.sshPath, sshArgs(s)
 }
 
-func forwardSpec(s tunnelSpec) string {
-	return fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", s.localPort, s.targetPort)
+// forwardFlag is -L or -R with its spec.
+func forwardFlag(s tunnelSpec) (string, string) {
+	if s.remote {
+		return "-R", fmt.Sprintf("%d:127.0.0.1:%d", s.localPort, s.targetPort)
+	}
+	return "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", s.localPort, s.targetPort)
 }
 
 // sshArgs is `ssh -N -L` as an OpenSSH user would run it for a long-lived
 // tunnel (the way autossh -M 0 is usually configured).
 func sshArgs(s tunnelSpec) []string {
+	flag, fwd := forwardFlag(s)
 	args := []string{
 		"-F", "/dev/null", // do not read ~/.ssh/config or /etc/ssh/ssh_config
 		"-N",
-		"-L", forwardSpec(s),
+		flag, fwd,
 		"-p", strconv.Itoa(s.sshPort),
 		"-i", s.key,
 		"-o", "IdentitiesOnly=yes",
@@ -101,9 +114,10 @@ func sshArgs(s tunnelSpec) []string {
 
 // portholeArgs is `porthole forward -L`, with ssh's flags.
 func portholeArgs(s tunnelSpec) []string {
+	flag, fwd := forwardFlag(s)
 	args := []string{
 		"forward",
-		"-L", forwardSpec(s),
+		flag, fwd,
 		"-p", strconv.Itoa(s.sshPort),
 		"-i", s.key,
 		"-o", "UserKnownHostsFile=" + s.knownHosts,
@@ -137,6 +151,10 @@ func startTunnel(c commands, spec tunnelSpec) (*tunnel, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = 2 * time.Second
+	if spec.remote && spec.tool == toolSSH {
+		// autossh: restart ssh whenever it exits, even right after start.
+		cmd.Env = append(os.Environ(), "AUTOSSH_GATETIME=0", "AUTOSSH_LOGFILE=/dev/stderr")
+	}
 	// Own process group: Ctrl-C on the terminal does not reach it, and we can
 	// stop/continue/kill the whole group. Pdeathsig: dies with the bench even
 	// if the bench is killed with SIGKILL.
