@@ -102,8 +102,8 @@ type RemoteOptions struct {
 	// DialTimeout bounds dialing the target for one forwarded connection;
 	// default 10 s.
 	DialTimeout time.Duration
-	// RequestTimeout bounds the server's answer to a tcpip-forward request
-	// before the connection is verified; default 15 s.
+	// RequestTimeout: a tcpip-forward request unanswered for this long
+	// makes the Session verify the connection again; default 15 s.
 	RequestTimeout time.Duration
 	// Retry spaces new requests while the port is busy or refused; default
 	// 500 ms growing to 15 s.
@@ -287,6 +287,7 @@ func (f *RemoteForward) setState(st RemoteState, reason string, port int) {
 	prev := f.st.State
 	f.st.State, f.st.Reason, f.st.Since = st, reason, time.Now()
 	f.st.Port = 0
+	f.st.LoopbackOnly = false // inspect sets it again for a new listener
 	var outage time.Duration
 	switch {
 	case st == RemoteListening:
@@ -347,14 +348,14 @@ func (f *RemoteForward) serveConn(c SSHClient, gen uint64, dead <-chan struct{})
 	rc, ok := c.(remoteClient)
 	if !ok {
 		f.setState(RemoteRefused, ErrRemoteUnsupported.Error(), 0)
-		f.wait(dead, 0)
+		f.wait(dead)
 		return
 	}
 	mux := f.s.remoteMux()
 	conn, err := mux.attach(f.s, rc, c, gen, dead)
 	if err != nil {
 		f.setState(RemoteRefused, err.Error(), 0)
-		f.wait(dead, 0)
+		f.wait(dead)
 		return
 	}
 	wire := f.spec.wireAddress()
@@ -373,7 +374,7 @@ func (f *RemoteForward) serveConn(c SSHClient, gen uint64, dead <-chan struct{})
 			if f.ctx.Err() == nil {
 				f.log.Debug("tcpip-forward request failed", "err", err)
 			}
-			f.wait(dead, 0)
+			f.wait(dead)
 			return
 		}
 		if ok {
@@ -392,7 +393,7 @@ func (f *RemoteForward) serveConn(c SSHClient, gen uint64, dead <-chan struct{})
 				defer f.wg.Done()
 				f.inspect(c, gen, dead, got)
 			}()
-			f.wait(dead, got)
+			f.wait(dead)
 			conn.remove(f)
 			if f.ctx.Err() != nil {
 				f.cancelRemote(rc, dead, wire, got)
@@ -431,7 +432,7 @@ func (f *RemoteForward) serveConn(c SSHClient, gen uint64, dead <-chan struct{})
 }
 
 // wait blocks until the connection ends or the forward is closed.
-func (f *RemoteForward) wait(dead <-chan struct{}, _ int) {
+func (f *RemoteForward) wait(dead <-chan struct{}) {
 	select {
 	case <-dead:
 	case <-f.ctx.Done():
@@ -440,7 +441,8 @@ func (f *RemoteForward) wait(dead <-chan struct{}, _ int) {
 
 // request sends tcpip-forward and returns whether the server agreed and
 // the port it listens on. A slow answer makes the Session verify the
-// connection.
+// connection (which ends it if dead); it returns an error only when the
+// connection ended or the forward was closed.
 func (f *RemoteForward) request(c SSHClient, gen uint64, dead <-chan struct{}, addr string, port int) (bool, int, error) {
 	rc := c.(remoteClient)
 	type answer struct {
@@ -484,8 +486,10 @@ func (f *RemoteForward) request(c SSHClient, gen uint64, dead <-chan struct{}, a
 		case <-stall.C:
 			f.s.checkAlive(gen, "a remote forward request is unanswered")
 		case <-limit.C:
+			// Keep waiting: the answer (or the connection's end) will come,
+			// and asking again before it does could race our own listener.
 			f.s.MarkSuspect("a remote forward request was unanswered for " + fmtDur(f.opts.RequestTimeout))
-			return false, 0, fmt.Errorf("tcpip-forward: no answer within %s", fmtDur(f.opts.RequestTimeout))
+			limit.Reset(f.opts.RequestTimeout)
 		case <-dead:
 			return false, 0, errConnLost
 		case <-f.ctx.Done():
@@ -702,7 +706,7 @@ func (f *RemoteForward) handle(nc ssh.NewChannel, origin string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		n, _ := io.Copy(local, ch)
+		n, _ := io.Copy(local, touchReader{ch, f.s})
 		f.stats.bytesIn.Add(uint64(n))
 		_ = closeWrite(local)
 	}()
@@ -712,6 +716,22 @@ func (f *RemoteForward) handle(nc ssh.NewChannel, origin string) {
 	<-done
 	_ = ch.Close()
 	_ = local.Close()
+}
+
+// touchReader counts data from the server as a sign of life, so that a
+// busy connection is not pinged (where a keepalive could queue behind bulk
+// data and time out).
+type touchReader struct {
+	r io.Reader
+	s *Session
+}
+
+func (t touchReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.s.touch()
+	}
+	return n, err
 }
 
 // remoteMux routes the forwarded-tcpip channels of a Session's
