@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,6 +43,10 @@ func runForward(args []string) error {
 		fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
 		return errUsage
 	}
+	if _, err := parseRemotes(a.Remotes); err != nil {
+		fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
+		return errUsage
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return forward(ctx, a, specs, newLogger(os.Stderr, a.Verbose), nil)
@@ -60,11 +65,29 @@ func dynamicSpecs(a forwardArgs) ([]forwarder.DynamicSpec, error) {
 	return out, nil
 }
 
+// parseRemotes parses -R specs.
+func parseRemotes(raw []string) ([]forwarder.RemoteSpec, error) {
+	out := make([]forwarder.RemoteSpec, 0, len(raw))
+	for _, r := range raw {
+		s, err := forwarder.ParseRemoteSpec(r)
+		if err != nil {
+			return nil, fmt.Errorf("-R: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // forward runs the forwards until ctx ends, on the same in-process login
 // the app's agents run (agent.LocalLogin): specs (-L), then a.Dynamics
-// (-D, SOCKS). ready, if set, is called with the bound local addresses (in
-// that order) once the listeners are up and the first connect attempt is
-// done.
+// (-D, SOCKS), then a.Remotes (-R). ready, if set, is called with the bound
+// local addresses (-L, then -D) once the listeners are up and the first
+// connect attempt is done.
+//
+// With -R forwards it phones home: the connection is kept up (and the
+// forwards requested again) across network changes and sshd restarts, each
+// outage is logged with its length, and it returns an error only for a
+// permanent one (authentication, host key), as ssh would.
 func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, log *slog.Logger, ready func([]net.Addr)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -93,6 +116,10 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 		return err
 	}
 	spec.Name = cfg.String()
+	remotes, err := parseRemotes(a.Remotes)
+	if err != nil {
+		return err
+	}
 	if cfg.AliveInterval > 0 {
 		spec.Session.PingIdleThreshold = cfg.AliveInterval
 	}
@@ -146,14 +173,27 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("L%d", i+1), Local: s})
 	}
 	spec.Forwards = append(spec.Forwards, dynFwds...)
+	for i, r := range remotes {
+		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("R%d", i+1), Remote: &r})
+	}
 	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &prompts.TTY{}, log)
 	if err != nil {
 		return err
 	}
 	defer login.Close()
+	// After the first connection, a permanent failure (the server now
+	// rejects the key, its host key changed) ends a phone-home forward.
+	var connected atomic.Bool
+	fatal := make(chan error, 1)
 	unsub := login.Subscribe(func(e agent.Event) {
 		if e.State != nil {
 			logSessionEvent(log, *e.State)
+			if len(remotes) > 0 && connected.Load() && e.State.State == forwarder.StateFailed && errors.Is(e.State.Err, forwarder.ErrPermanent) {
+				select {
+				case fatal <- e.State.Err:
+				default:
+				}
+			}
 		}
 	})
 	defer unsub()
@@ -163,6 +203,9 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	}
 	addrs := make([]net.Addr, 0, len(st.Forwards))
 	for _, f := range st.Forwards {
+		if f.Kind == agent.ForwardRemote {
+			continue // requested on the server once connected
+		}
 		if f.Addr == "" {
 			if f.Kind == agent.ForwardDynamic {
 				return fmt.Errorf("-D %s: %s", forwarder.DynamicSpec{BindAddress: f.Spec.BindAddress, BindPort: f.Spec.BindPort}, f.Error)
@@ -184,11 +227,18 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 			return err
 		}
 		log.Warn("not connected yet; will retry on first use", "err", err)
+	} else {
+		connected.Store(true)
 	}
 	if ready != nil {
 		ready(addrs)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-fatal:
+		log.Error("giving up: the server cannot be used any more", "err", err)
+		return err
+	}
 	log.Info("stopping")
 	return nil
 }

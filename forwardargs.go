@@ -11,6 +11,7 @@ import (
 type forwardArgs struct {
 	Locals      []string          // -L specs, unparsed (the forwarder parses and validates them)
 	Dynamics    []string          // -D specs, unparsed
+	Remotes     []string          // -R specs, unparsed
 	Jump        string            // -J
 	Identities  []string          // -i, in order
 	Port        int               // -p, 0 = from config
@@ -20,10 +21,10 @@ type forwardArgs struct {
 	Destination string            // [user@]host
 }
 
-var errForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-D [bind:]port]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
+var errForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-R [bind:]port:host:hostport]... [-D [bind:]port]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
 
 // forwardFlagsWithValue are the ssh flags that take an argument, as ssh parses them.
-const forwardFlagsWithValue = "LDJipoc"
+const forwardFlagsWithValue = "LRDJipoc"
 
 // forwardFlagsBool are accepted boolean flags: -N (no command; always true here),
 // -v (verbose), -T, -n, -q (accepted for ssh compatibility, no effect).
@@ -85,8 +86,8 @@ func parseForwardArgs(args []string) (forwardArgs, error) {
 	if a.Destination == "" {
 		return a, fmt.Errorf("no destination given: %w", errForwardUsage)
 	}
-	if len(a.Locals) == 0 && len(a.Dynamics) == 0 {
-		return a, fmt.Errorf("no -L or -D forward given: %w", errForwardUsage)
+	if len(a.Locals) == 0 && len(a.Remotes) == 0 && len(a.Dynamics) == 0 {
+		return a, fmt.Errorf("no -L, -R or -D forward given: %w", errForwardUsage)
 	}
 	return a, nil
 }
@@ -97,6 +98,8 @@ func (a *forwardArgs) set(flag byte, val string) error {
 		a.Locals = append(a.Locals, val)
 	case 'D':
 		a.Dynamics = append(a.Dynamics, val)
+	case 'R':
+		a.Remotes = append(a.Remotes, val)
 	case 'J':
 		a.Jump = val
 	case 'i':

@@ -26,8 +26,12 @@ var forwardArgsCases = []struct {
 	{"dynamic mixed with local", []string{"-ND1080", "-L", "1:h:2", "-D", "[::1]:1081", "h"},
 		forwardArgs{Locals: []string{"1:h:2"}, Dynamics: []string{"1080", "[::1]:1081"}, Options: map[string]string{}, Destination: "h"}, ""},
 	{"no destination", []string{"-L", "1:h:2"}, forwardArgs{}, "no destination"},
-	{"no forward", []string{"host"}, forwardArgs{}, "no -L or -D forward"},
+	{"no forward", []string{"host"}, forwardArgs{}, "no -L, -R or -D forward"},
 	{"dynamic missing value", []string{"host", "-D"}, forwardArgs{}, "-D needs a value"},
+	{"remote and local", []string{"-R", "8080:localhost:80", "-L1:h:2", "-R0:127.0.0.1:22", "host"},
+		forwardArgs{Locals: []string{"1:h:2"}, Remotes: []string{"8080:localhost:80", "0:127.0.0.1:22"}, Options: map[string]string{}, Destination: "host"}, ""},
+	{"remote only", []string{"-NR*:9000:localhost:9000", "host"},
+		forwardArgs{Remotes: []string{"*:9000:localhost:9000"}, Options: map[string]string{}, Destination: "host"}, ""},
 	{"remote command", []string{"-L", "1:h:2", "host", "ls"}, forwardArgs{}, "no remote command"},
 	{"missing value", []string{"host", "-L"}, forwardArgs{}, "-L needs a value"},
 	{"bad port", []string{"-p", "70000", "-L", "1:h:2", "host"}, forwardArgs{}, "1 to 65535"},
@@ -58,7 +62,7 @@ func FuzzParseForwardArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, joined string) {
 		a, err := parseForwardArgs(strings.Split(joined, "\x00"))
-		if err == nil && (a.Destination == "" || len(a.Locals)+len(a.Dynamics) == 0) {
+		if err == nil && (a.Destination == "" || len(a.Locals)+len(a.Remotes)+len(a.Dynamics) == 0) {
 			t.Fatalf("accepted %q without destination or forward: %+v", joined, a)
 		}
 		if err != nil && !errors.Is(err, errForwardUsage) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,8 +56,8 @@ type localForward struct {
 	err  error
 }
 
-// runningForward is a *forwarder.LocalForward, *forwarder.WebForward or
-// *forwarder.DynamicForward.
+// runningForward is a *forwarder.LocalForward, *forwarder.WebForward,
+// *forwarder.DynamicForward or *forwarder.RemoteForward.
 type runningForward interface {
 	Addr() net.Addr
 	Stats() forwarder.StatsSnapshot
@@ -123,6 +124,7 @@ func (l *LocalLogin) newSessionLocked() {
 		PingTimeout:       ss.PingTimeout,
 		ConnectTimeout:    ss.connectTimeout(),
 		ReconnectWindow:   ss.ReconnectWindow,
+		KeepaliveInterval: ss.KeepaliveInterval,
 		Pool:              forwarder.PoolOptions{Disabled: ss.PoolDisabled, MaxPerTarget: ss.PoolSize},
 	})
 	l.sess = s
@@ -253,6 +255,8 @@ func (l *LocalLogin) Connect(ctx context.Context) error {
 // Disconnect implements Login: the current Session is closed and replaced
 // by a fresh, idle one.
 func (l *LocalLogin) Disconnect(ctx context.Context) error {
+	l.fwdMu.Lock()
+	defer l.fwdMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -260,10 +264,36 @@ func (l *LocalLogin) Disconnect(ctx context.Context) error {
 	}
 	old, unwake, prev := l.sess, l.unwake, l.lastState
 	l.newSessionLocked()
+	sess := l.sess
 	now := time.Now()
 	e := forwarder.Event{Session: l.spec.DisplayName(), State: forwarder.StateIdle, Prev: prev.State, Reason: "disconnected", Time: now}
 	l.lastState = forwarder.StateInfo{State: forwarder.StateIdle, Reason: e.Reason, Since: now}
+	fwds := l.forwards
 	l.mu.Unlock()
+	// Remote forwards belong to a Session: they move to the new one and
+	// are requested again at its first connection. The list is replaced,
+	// not edited (Stats reads it without fwdMu).
+	next := slices.Clone(fwds)
+	moved := false
+	for i, f := range fwds {
+		if f.spec.Remote == nil || f.lf == nil {
+			continue
+		}
+		moved = true
+		_ = f.lf.Close()
+		nf := &localForward{spec: f.spec}
+		if rf, err := l.listenRemote(sess, *f.spec.Remote); err != nil {
+			nf.err = fmt.Errorf("%w: forward %s: %w", ErrListen, f.spec.Key(), err)
+		} else {
+			nf.lf = rf
+		}
+		next[i] = nf
+	}
+	if moved {
+		l.mu.Lock()
+		l.forwards = next
+		l.mu.Unlock()
+	}
 	unwake()
 	_ = old.Close()
 	l.log.Info("disconnected")
@@ -345,6 +375,10 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 		}
 		f.lf = lf
 		ep := f.spec.Endpoint()
+		if f.spec.Remote != nil {
+			l.log.Info("remote forwarding", "forward", f.spec.Key(), "spec", f.spec.Remote.String())
+			continue
+		}
 		remote := net.JoinHostPort(ep.TargetHost, strconv.Itoa(ep.TargetPort))
 		if f.spec.Dynamic != nil {
 			remote = "any host:port the SOCKS client asks for"
@@ -373,8 +407,16 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 	return infos, errors.Join(errs...)
 }
 
-// listen binds one forward behind the login's guard.
+// listen binds one forward behind the login's guard; a remote forward is
+// requested on the login's current Session (and every later connection).
 func (l *LocalLogin) listen(spec ForwardSpec) (runningForward, error) {
+	if spec.Remote != nil {
+		s, err := l.session()
+		if err != nil {
+			return nil, err
+		}
+		return l.listenRemote(s, *spec.Remote)
+	}
 	d := forwarder.DialerFunc(l.Dial)
 	if spec.Web != nil {
 		return forwarder.ListenWeb(*spec.Web, d, forwarder.WebOptions{Guard: l.guard, Logger: l.log})
@@ -383,6 +425,15 @@ func (l *LocalLogin) listen(spec ForwardSpec) (runningForward, error) {
 		return forwarder.ListenDynamic(*spec.Dynamic, d, forwarder.DynamicOptions{Guard: l.guard, Logger: l.log})
 	}
 	return forwarder.ListenLocal(spec.Local, d, forwarder.LocalOptions{Guard: l.guard, Logger: l.log})
+}
+
+// listenRemote starts a remote forward on s; its state changes are
+// published as EventStats at once.
+func (l *LocalLogin) listenRemote(s *forwarder.Session, spec forwarder.RemoteSpec) (*forwarder.RemoteForward, error) {
+	return forwarder.ListenRemote(s, spec, forwarder.RemoteOptions{
+		Logger:   l.log,
+		OnChange: func(forwarder.RemoteStatus) { l.publishStats() },
+	})
 }
 
 // sameForward: want asks for what f already does. A BindPort of 0 matches
@@ -404,8 +455,19 @@ func forwardInfos(fwds []*localForward) []ForwardInfo {
 		infos[i] = forwardInfo(f.spec)
 		switch {
 		case f.lf != nil:
-			infos[i].Addr = f.lf.Addr().String()
 			infos[i].Stats = f.lf.Stats()
+			if rf, ok := f.lf.(*forwarder.RemoteForward); ok {
+				st := rf.Status()
+				infos[i].Remote = &st
+				switch st.State {
+				case forwarder.RemoteListening:
+					infos[i].Addr = rf.Addr().String()
+				case forwarder.RemoteRefused, forwarder.RemoteWaitingPort:
+					infos[i].Error = st.Reason
+				}
+				continue
+			}
+			infos[i].Addr = f.lf.Addr().String()
 		case f.err != nil:
 			infos[i].Error = f.err.Error()
 		}
@@ -502,6 +564,9 @@ func statsKey(st Stats) string {
 	for _, f := range st.Forwards {
 		s := f.Stats
 		b = fmt.Appendf(b, "|%s %s %s %d %d %d %d %d %d %d", f.ID, f.Addr, f.Error, s.TotalConns, s.ActiveConns, s.BytesIn, s.BytesOut, s.FailedConns, s.Refused, s.Retries)
+		if r := f.Remote; r != nil {
+			b = fmt.Appendf(b, " %s %d %q %v %d", r.State, r.Port, r.Reason, r.LoopbackOnly, r.Reclaimed)
+		}
 	}
 	return string(b)
 }

@@ -135,7 +135,12 @@ type ForwardInfo struct {
 	Spec forwarder.LocalSpec `json:"spec"`
 	// Web is a web forward's spec; nil for a local forward.
 	Web *forwarder.WebSpec `json:"web,omitempty"`
-	// Addr is the bound local address ("127.0.0.1:8080"); "" when not listening.
+	// Remote is a remote forward's state: where the server listens (the
+	// allocated port), or why not in plain words; nil for other kinds.
+	Remote *forwarder.RemoteStatus `json:"remote,omitempty"`
+	// Addr is the bound local address ("127.0.0.1:8080"); "" when not
+	// listening. For a remote forward it is the server-side address
+	// ("localhost:8080", with the allocated port), "" until it listens.
 	Addr string `json:"addr,omitempty"`
 	// Error says why it is not listening.
 	Error string                  `json:"error,omitempty"`

@@ -73,9 +73,12 @@ const (
 	// ForwardDynamic is a -D forward (forwarder.DynamicForward): a SOCKS
 	// proxy whose targets are resolved on the server.
 	ForwardDynamic
+	// ForwardRemote is a -R forward (forwarder.RemoteForward): the server
+	// listens and connections come back to a target dialed here.
+	ForwardRemote
 )
 
-var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web", ForwardDynamic: "dynamic"}
+var forwardKindNames = [...]string{ForwardLocal: "local", ForwardWeb: "web", ForwardDynamic: "dynamic", ForwardRemote: "remote"}
 
 func (k ForwardKind) String() string {
 	if k > 0 && int(k) < len(forwardKindNames) {
@@ -105,8 +108,9 @@ func (k *ForwardKind) UnmarshalText(b []byte) error {
 
 // ForwardSpec is one forward of a login, on the local endpoint the app
 // assigned to it: a raw local forward (-L, Local) or, when Web is set, an
-// HTTP-aware web forward, or, when Dynamic is set, a SOCKS proxy (-D); Local
-// is then unused and must be zero. At most one of Web and Dynamic is set.
+// HTTP-aware web forward, or, when Dynamic is set, a SOCKS proxy (-D), or,
+// when Remote is set, a remote forward (-R); Local is then unused and must
+// be zero. At most one of Web, Dynamic and Remote is set.
 type ForwardSpec struct {
 	// ID names the forward within its login (stats and results refer to
 	// it); "" means Local.String() (or "web:" + Web.String(), or
@@ -117,12 +121,16 @@ type ForwardSpec struct {
 	Web *forwarder.WebSpec `json:"web,omitempty"`
 	// Dynamic, when set, makes this a dynamic (SOCKS) forward.
 	Dynamic *forwarder.DynamicSpec `json:"dynamic,omitempty"`
+	// Remote, when set, makes this a remote forward.
+	Remote *forwarder.RemoteSpec `json:"remote,omitempty"`
 }
 
 // Kind is ForwardWeb when Web is set, ForwardDynamic when Dynamic is set,
-// else ForwardLocal.
+// ForwardRemote when Remote is set, else ForwardLocal.
 func (f ForwardSpec) Kind() ForwardKind {
 	switch {
+	case f.Remote != nil:
+		return ForwardRemote
 	case f.Web != nil:
 		return ForwardWeb
 	case f.Dynamic != nil:
@@ -140,14 +148,20 @@ func (f ForwardSpec) Key() string {
 		return "web:" + f.Web.String()
 	case f.Dynamic != nil:
 		return "dynamic:" + f.Dynamic.String()
+	case f.Remote != nil:
+		return "remote:" + f.Remote.String()
 	}
 	return f.Local.String()
 }
 
 // Endpoint is the forward's address and target as a LocalSpec (for a web
 // forward, the WebSpec's bind address, port and target; for a dynamic
-// forward, its bind address and port, with no target).
+// forward, its bind address and port, with no target; for a remote forward,
+// the server's bind address and port and the local target).
 func (f ForwardSpec) Endpoint() forwarder.LocalSpec {
+	if r := f.Remote; r != nil {
+		return forwarder.LocalSpec{BindAddress: r.BindAddress, BindPort: r.BindPort, TargetHost: r.TargetHost, TargetPort: r.TargetPort}
+	}
 	if f.Web != nil {
 		w := f.Web
 		return forwarder.LocalSpec{BindAddress: w.BindAddress, BindPort: w.BindPort, TargetHost: w.TargetHost, TargetPort: w.TargetPort}
@@ -164,6 +178,12 @@ func (f ForwardSpec) BindPort() int { return f.Endpoint().BindPort }
 // withBindPort returns a copy of f with its local port set (the WebSpec is
 // copied, never shared).
 func (f ForwardSpec) withBindPort(port int) ForwardSpec {
+	if f.Remote != nil {
+		r := *f.Remote
+		r.BindPort = port
+		f.Remote = &r
+		return f
+	}
 	if f.Web != nil {
 		w := *f.Web
 		w.BindPort = port
@@ -191,11 +211,21 @@ func (f ForwardSpec) clone() ForwardSpec {
 		d := *f.Dynamic
 		f.Dynamic = &d
 	}
+	if f.Remote != nil {
+		r := *f.Remote
+		f.Remote = &r
+	}
 	return f
 }
 
 // Validate checks the forward's spec.
 func (f ForwardSpec) Validate() error {
+	if f.Remote != nil {
+		if f.Web != nil || f.Dynamic != nil || f.Local != (forwarder.LocalSpec{}) {
+			return errors.New("a remote spec is set with a local, web or dynamic spec; a forward is one of them")
+		}
+		return f.Remote.Validate()
+	}
 	if f.Web != nil && f.Dynamic != nil {
 		return errors.New("both a web and a dynamic spec are set; a forward is one or the other")
 	}
@@ -216,8 +246,11 @@ func (f ForwardSpec) Validate() error {
 
 // sameSpec: a and b ask for the same forward (bind ports compared too).
 func sameSpec(a, b ForwardSpec) bool {
-	if (a.Web == nil) != (b.Web == nil) || (a.Dynamic == nil) != (b.Dynamic == nil) {
+	if (a.Web == nil) != (b.Web == nil) || (a.Dynamic == nil) != (b.Dynamic == nil) || (a.Remote == nil) != (b.Remote == nil) {
 		return false
+	}
+	if a.Remote != nil {
+		return *a.Remote == *b.Remote
 	}
 	if a.Dynamic != nil {
 		return *a.Dynamic == *b.Dynamic && a.Local == b.Local
@@ -258,6 +291,10 @@ type SessionSettings struct {
 	PoolSize int `json:"poolSize,omitempty"`
 	// PoolDisabled turns the channel pool off.
 	PoolDisabled bool `json:"poolDisabled,omitempty"`
+	// KeepaliveInterval: while the login has remote forwards, a quiet
+	// connection is pinged this often so that a dead path is noticed and
+	// the forwards are requested again on a new connection; 0 = 2 s.
+	KeepaliveInterval time.Duration `json:"keepaliveIntervalNs,omitempty"`
 	// StatsInterval is how often changed forward stats are published as
 	// EventStats; 0 = 1 s; negative = never.
 	StatsInterval time.Duration `json:"statsIntervalNs,omitempty"`

@@ -92,6 +92,19 @@ func (a *sshClient) Close() error {
 
 func (a *sshClient) Wait() error { return a.c.Wait() }
 
+// SendRequest sends a global request (remote forwards use it).
+func (a *sshClient) SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error) {
+	return a.c.SendRequest(name, wantReply, payload)
+}
+
+// HandleChannelOpen returns the channels of the given type the server opens.
+func (a *sshClient) HandleChannelOpen(channelType string) <-chan ssh.NewChannel {
+	return a.c.HandleChannelOpen(channelType)
+}
+
+// LocalAddr is the local address of the connection.
+func (a *sshClient) LocalAddr() net.Addr { return a.c.LocalAddr() }
+
 func (a *sshClient) Ping(ctx context.Context, timeout time.Duration) (time.Duration, error) {
 	return pingWith(ctx, timeout, a.Close, func() error {
 		_, _, err := a.c.SendRequest(keepaliveRequest, true, nil)

@@ -143,6 +143,11 @@ type SessionOptions struct {
 	// background, retrying with Backoff for up to this long; default 1 min;
 	// negative reconnects only on demand.
 	ReconnectWindow time.Duration
+	// KeepaliveInterval: while remote forwards hold the Session, a
+	// connection without a sign of life for this long is pinged, so that a
+	// dead path (a network change that left the old flows silent) is noticed
+	// and the forwards are requested again on a new connection; default 2 s.
+	KeepaliveInterval time.Duration
 	// Backoff spaces reconnect attempts.
 	Backoff Backoff
 	// Pool tunes the channel pool.
@@ -173,6 +178,9 @@ func (o SessionOptions) withDefaults() SessionOptions {
 	}
 	if o.ReconnectWindow == 0 {
 		o.ReconnectWindow = time.Minute
+	}
+	if o.KeepaliveInterval <= 0 {
+		o.KeepaliveInterval = 2 * time.Second
 	}
 	o.Backoff = o.Backoff.withDefaults()
 	o.Pool = o.Pool.withDefaults()

@@ -71,6 +71,13 @@ type Session struct {
 	openConns  int                      // channels handed out by Dial and not yet closed
 	lastUse    time.Time                // last Dial or channel close
 	idleTimer  *time.Timer
+	// holds counts remote forwards keeping the Session connected: no idle
+	// close, reconnect after every loss (until a permanent error), and a
+	// keepalive every KeepaliveInterval (see hold).
+	holds     int
+	holdLoop  bool          // the keepalive goroutine runs
+	connReady chan struct{} // closed (and replaced) when a new connection is installed
+	rmux      *remoteMux    // remote forwards' channel routing (nil until the first)
 
 	events    eventQueue
 	eventDone chan struct{}
@@ -272,7 +279,7 @@ func (s *Session) connectLoop(f *flight) {
 			s.mu.Unlock()
 			return
 		}
-		if s.failures > 0 && f.waiters == 0 && !time.Now().Before(f.bgUntil) {
+		if s.failures > 0 && !s.keepConnectingLocked(f) {
 			// Nobody waits any more and the background window is over.
 			s.finishFlightLocked(f, s.unavailableLocked())
 			s.mu.Unlock()
@@ -327,7 +334,7 @@ func (s *Session) connectLoop(f *flight) {
 		perm := isPermanent(err)
 		delay := s.opts.Backoff.Delay(s.failures, nil)
 		s.nextTry = time.Now().Add(delay)
-		giveUp := perm || (f.waiters == 0 && !time.Now().Before(f.bgUntil))
+		giveUp := perm || !s.keepConnectingLocked(f)
 		ev := Event{State: StateFailed, Reason: "connect failed", Err: err, Attempt: s.failures, RetryIn: delay}
 		if !giveUp {
 			ev.Reason = "connect failed; retrying in " + fmtDur(delay)
@@ -340,6 +347,11 @@ func (s *Session) connectLoop(f *flight) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// keepConnectingLocked: someone still wants the connection flight f makes.
+func (s *Session) keepConnectingLocked(f *flight) bool {
+	return f.waiters > 0 || time.Now().Before(f.bgUntil) || s.holds > 0
 }
 
 func (s *Session) unavailableLocked() error {
@@ -371,6 +383,10 @@ func (s *Session) installLocked(c SSHClient, took time.Duration) {
 	}
 	dead := make(chan struct{})
 	s.dead[gen] = dead
+	if s.connReady != nil {
+		close(s.connReady)
+		s.connReady = nil
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -404,8 +420,8 @@ func (s *Session) lose(gen uint64, why error) {
 		s.downSince = time.Now()
 	}
 	if !s.closed {
-		busy := s.opts.ReconnectWindow > 0 &&
-			(s.openConns > 0 || time.Since(s.lastUse) < s.opts.ReconnectWindow)
+		busy := s.holds > 0 || (s.opts.ReconnectWindow > 0 &&
+			(s.openConns > 0 || time.Since(s.lastUse) < s.opts.ReconnectWindow))
 		switch {
 		case s.flight != nil:
 			if busy {
@@ -513,7 +529,7 @@ func (s *Session) MarkSuspect(reason string) {
 	if s.flight == nil || s.flight.quiet {
 		s.setStateLocked(Event{State: StateSuspect, Reason: reason})
 	}
-	if s.flight == nil && s.openConns > 0 {
+	if s.flight == nil && (s.openConns > 0 || s.holds > 0) {
 		s.startFlightLocked(flightVerify, false)
 	}
 }
@@ -712,7 +728,7 @@ func (s *Session) release() {
 }
 
 func (s *Session) armIdleLocked() {
-	if s.opts.IdleTimeout < 0 || s.client == nil || s.openConns > 0 || s.closed {
+	if s.opts.IdleTimeout < 0 || s.client == nil || s.openConns > 0 || s.holds > 0 || s.closed {
 		return
 	}
 	if s.idleTimer == nil {
@@ -730,7 +746,7 @@ func (s *Session) stopIdleLocked() {
 
 func (s *Session) idleFired() {
 	s.mu.Lock()
-	if s.closed || s.client == nil || s.openConns > 0 || s.flight != nil {
+	if s.closed || s.client == nil || s.openConns > 0 || s.holds > 0 || s.flight != nil {
 		s.mu.Unlock()
 		return
 	}

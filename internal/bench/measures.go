@@ -29,17 +29,19 @@ const (
 	measureRSS
 	measureGuard
 	measureSocks
+	measureRemote
 )
 
 var measureNameText = [...]string{
-	measureGet:   "get",
-	measurePage:  "page",
-	measureCold:  "cold",
-	measureBulk:  "bulk",
-	measureWake:  "wake",
-	measureRSS:   "rss",
-	measureGuard: "guard",
-	measureSocks: "socks",
+	measureGet:    "get",
+	measurePage:   "page",
+	measureCold:   "cold",
+	measureBulk:   "bulk",
+	measureWake:   "wake",
+	measureRSS:    "rss",
+	measureGuard:  "guard",
+	measureSocks:  "socks",
+	measureRemote: "remote",
 }
 
 func (m measureName) String() string {
@@ -75,6 +77,7 @@ type params struct {
 	wakeHang      time.Duration // a request slower than this is a hang
 	wakeReqLimit  time.Duration // per-request timeout in the wake test
 	wakeErrPause  time.Duration // pause after a failed request
+	remoteCap     time.Duration // give up waiting for a remote forward to come back after this
 	rssConns      int           // idle keep-alive connections held open
 	rssParallel   int           // how many are opened at once
 	rssSettle     time.Duration // wait before reading VmRSS
@@ -100,6 +103,7 @@ func paramsFor(quick bool) params {
 		wakeHang:      10 * time.Second,
 		wakeReqLimit:  30 * time.Second,
 		wakeErrPause:  100 * time.Millisecond,
+		remoteCap:     60 * time.Second,
 		rssConns:      500,
 		rssParallel:   50,
 		rssSettle:     2 * time.Second,
@@ -162,6 +166,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*report, error
 		{measureRSS, benchRSS},
 		{measureGuard, benchGuard},
 		{measureSocks, benchSocks},
+		{measureRemote, benchRemote},
 	}
 	for _, s := range steps {
 		if !cfg.wants(s.m) {
@@ -719,6 +724,99 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 		}
 	}
 	return res, nil
+}
+
+// --- 5b. Remote forward after a network change ------------------------------
+
+// benchRemote: a -R forward is up (the server listens, connections come
+// back to the web app here); the network changes with the old flows left
+// silent; how long until the server side accepts connections again? The
+// ssh column is autossh -M 0 with ServerAliveInterval=15 and
+// ServerAliveCountMax=3 and ExitOnForwardFailure=yes, the usual setup.
+func benchRemote(ctx context.Context, r *rig, p params) []row {
+	r.setRTT(p.highRTT)
+	rw := row{
+		measure: fmt.Sprintf("remote forward (-R), network changed, old flows silent: change → server side accepts again (RTT %v; ssh column: autossh -M 0 -R, ServerAliveInterval=15, ServerAliveCountMax=3)", p.highRTT),
+		unit:    unitMS,
+		target:  absMax(5000, "≤ 5 s"),
+	}
+	for _, t := range []tool{toolPorthole, toolSSH} {
+		switch {
+		case ctx.Err() != nil:
+			rw.cells[t] = failed(ctx.Err())
+			continue
+		case !r.available(t):
+			rw.cells[t] = failed(r.portholeErr)
+			continue
+		case t == toolSSH && r.cmds.autosshPath == "" && !r.cfg.aa:
+			rw.cells[t] = failed(errors.New("autossh is not installed (apt-get install autossh)"))
+			continue
+		}
+		d, restarts, err := remoteOnce(ctx, r, p, t)
+		switch {
+		case errors.Is(err, errNotBack):
+			c := failed(fmt.Errorf("> %v", p.remoteCap))
+			c.detail = err.Error()
+			rw.cells[t] = c
+		case err != nil:
+			rw.cells[t] = failed(err)
+		default:
+			rw.cells[t] = value(ms(d))
+		}
+		if t == toolSSH && restarts > 0 {
+			rw.cells[t].note = fmt.Sprintf("ssh restarted %d×", restarts)
+		}
+		r.log.Info("remote", "tool", t.short(), "back after", d.Round(time.Millisecond), "err", err)
+	}
+	return []row{rw}
+}
+
+var errNotBack = errors.New("the server side did not accept connections again")
+
+// remoteOnce starts a -R tunnel, waits until the server side answers,
+// silences the relay's flows and measures until it answers again.
+func remoteOnce(ctx context.Context, r *rig, p params, t tool) (time.Duration, int, error) {
+	spec, err := r.spec(ctx, t, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	spec.remote = true
+	tun, err := startTunnel(r.cmds, spec)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tun.Close()
+	if _, err := waitReady(ctx, tun, 30*time.Second); err != nil {
+		return 0, 0, err
+	}
+	time.Sleep(2 * time.Second) // past the first keepalive and Porthole's look at the server
+	r.relay.SilenceFlows()
+	changed := time.Now()
+	tr := newTransport(false, 1)
+	defer tr.CloseIdleConnections()
+	var last error
+	for time.Since(changed) < p.remoteCap && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := getAll(rctx, tr, tun.url("/small"))
+		cancel()
+		if err == nil {
+			return time.Since(changed), sshRestarts(tun), nil
+		}
+		last = err
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	if tun.hasExited() {
+		return 0, 0, fmt.Errorf("%w within %v: it exited: %v; output: %s", errNotBack, p.remoteCap, tun.exitError(), tun.out.lastLines(3))
+	}
+	return 0, sshRestarts(tun), fmt.Errorf("%w within %v (last error: %v); output: %s", errNotBack, p.remoteCap, last, tun.out.lastLines(3))
+}
+
+// sshRestarts counts autossh's restarts of ssh from its output.
+func sshRestarts(tun *tunnel) int {
+	return max(strings.Count(tun.out.String(), "starting ssh (count")-1, 0)
 }
 
 // --- 6. Memory --------------------------------------------------------------

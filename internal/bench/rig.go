@@ -46,6 +46,9 @@ func startRig(ctx context.Context, cfg config, log *slog.Logger) (_ *rig, err er
 		return nil, fmt.Errorf("find the OpenSSH client: %w (install openssh-client)", err)
 	}
 	r.cmds = commands{sshPath: sshPath, portholePath: cfg.porthole, aa: cfg.aa}
+	if p, err := exec.LookPath("autossh"); err == nil {
+		r.cmds.autosshPath = p
+	}
 	if !cfg.aa {
 		r.portholeErr = checkPorthole(ctx, cfg.porthole)
 		if r.portholeErr != nil {
@@ -63,7 +66,11 @@ func startRig(ctx context.Context, cfg config, log *slog.Logger) (_ *rig, err er
 		HostKeyTypes: []string{"ed25519"},
 		// DEBUG1 logs the negotiated cipher ("kex: ... cipher: ..."); extra
 		// lines come first in sshd_config, so this overrides the rig's level.
-		ExtraConfig: []string{"LogLevel DEBUG1"},
+		// SetEnv SHLVL: bash skips ~/.bashrc for ssh commands at SHLVL ≥ 2.
+		// Porthole's -R reclaim runs a server-side command, and a login
+		// shell's rc file (on the bench machine root's hangs for 60 s on a
+		// stale pyenv lock) is not what the remote row measures.
+		ExtraConfig: []string{"LogLevel DEBUG1", "SetEnv SHLVL=9"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)

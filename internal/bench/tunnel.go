@@ -60,12 +60,17 @@ type tunnelSpec struct {
 	// a -L forward; clients then reach the web app as localhost:targetPort
 	// through it, the name resolved by sshd.
 	dynamic bool
+	// remote makes it a -R forward: the server (on this machine) listens on
+	// 127.0.0.1:localPort and forwards to 127.0.0.1:targetPort here; the
+	// ssh column then runs autossh -M 0.
+	remote bool
 }
 
 // commands builds the command lines of both tools. It is the only place
 // that knows their flags.
 type commands struct {
 	sshPath      string
+	autosshPath  string // "" when autossh is not installed
 	portholePath string
 	aa           bool // run ssh for toolPorthole too
 }
@@ -74,28 +79,31 @@ func (c commands) build(s tunnelSpec) (string, []string) {
 	if s.tool == toolPorthole && !c.aa {
 		return c.portholePath, portholeArgs(s)
 	}
+	if s.remote {
+		return c.autosshPath, append([]string{"-M", "0"}, sshArgs(s)...)
+	}
 	return c.sshPath, sshArgs(s)
 }
 
-func forwardSpec(s tunnelSpec) string {
-	return fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", s.localPort, s.targetPort)
-}
-
-// forwardFlag is the -L or -D flag and its value (the same for both tools).
-func forwardFlag(s tunnelSpec) []string {
-	if s.dynamic {
-		return []string{"-D", fmt.Sprintf("127.0.0.1:%d", s.localPort)}
+// forwardFlag is -L, -R or -D with its spec (the same for both tools).
+func forwardFlag(s tunnelSpec) (string, string) {
+	switch {
+	case s.remote:
+		return "-R", fmt.Sprintf("%d:127.0.0.1:%d", s.localPort, s.targetPort)
+	case s.dynamic:
+		return "-D", fmt.Sprintf("127.0.0.1:%d", s.localPort)
 	}
-	return []string{"-L", forwardSpec(s)}
+	return "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", s.localPort, s.targetPort)
 }
 
 // sshArgs is `ssh -N -L` as an OpenSSH user would run it for a long-lived
 // tunnel (the way autossh -M 0 is usually configured).
 func sshArgs(s tunnelSpec) []string {
+	flag, fwd := forwardFlag(s)
 	args := []string{
 		"-F", "/dev/null", // do not read ~/.ssh/config or /etc/ssh/ssh_config
 		"-N",
-		forwardFlag(s)[0], forwardFlag(s)[1],
+		flag, fwd,
 		"-p", strconv.Itoa(s.sshPort),
 		"-i", s.key,
 		"-o", "IdentitiesOnly=yes",
@@ -115,9 +123,10 @@ func sshArgs(s tunnelSpec) []string {
 
 // portholeArgs is `porthole forward -L`, with ssh's flags.
 func portholeArgs(s tunnelSpec) []string {
+	flag, fwd := forwardFlag(s)
 	args := []string{
 		"forward",
-		forwardFlag(s)[0], forwardFlag(s)[1],
+		flag, fwd,
 		"-p", strconv.Itoa(s.sshPort),
 		"-i", s.key,
 		"-o", "UserKnownHostsFile=" + s.knownHosts,
@@ -151,6 +160,10 @@ func startTunnel(c commands, spec tunnelSpec) (*tunnel, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = 2 * time.Second
+	if spec.remote && spec.tool == toolSSH {
+		// autossh: restart ssh whenever it exits, even right after start.
+		cmd.Env = append(os.Environ(), "AUTOSSH_GATETIME=0", "AUTOSSH_LOGFILE=/dev/stderr")
+	}
 	// Own process group: Ctrl-C on the terminal does not reach it, and we can
 	// stop/continue/kill the whole group. Pdeathsig: dies with the bench even
 	// if the bench is killed with SIGKILL.
