@@ -12,7 +12,7 @@ import (
 // package missing here fails the test: add it to the plan first.
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
-	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/events", "backend/forwarder", "backend/portmap",
+	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/events", "backend/forwarder", "backend/portmap",
 		"backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
 	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
@@ -34,6 +34,7 @@ var allowedImports = map[string][]string{
 	"backend/apperr":      {},
 	"backend/atomicfile":  {},
 	"backend/browseropen": {},
+	"backend/cli":         {},
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
 	"internal/bench":       {"backend/agent", "backend/guard", "internal/testrig"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/porthole-app/porthole/backend/cli"
 	"log/slog"
 	"maps"
 	"net"
@@ -18,6 +19,14 @@ import (
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/prompts"
 	"github.com/porthole-app/porthole/backend/sshconn"
+)
+
+// The forward mode's argv syntax lives in backend/cli.
+type forwardArgs = cli.ForwardArgs
+
+var (
+	parseForwardArgs = cli.ParseForwardArgs
+	errForwardUsage  = cli.ErrForwardUsage
 )
 
 // runForward runs tunnels from the terminal, like `ssh -N -L …`, until SIGINT/SIGTERM.

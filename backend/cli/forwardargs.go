@@ -1,4 +1,7 @@
-package main
+// Package cli is the command-line syntax of `porthole forward`: ssh's flags
+// (-L, -R, -D, -J, -i, -p, -o, -c, -v, -N…), parsed the way ssh parses them.
+// It turns argv into ForwardArgs; it runs nothing.
+package cli
 
 import (
 	"errors"
@@ -7,8 +10,8 @@ import (
 	"strings"
 )
 
-// forwardArgs are `porthole forward`'s arguments. They mean what they mean to ssh.
-type forwardArgs struct {
+// ForwardArgs are `porthole forward`'s arguments. They mean what they mean to ssh.
+type ForwardArgs struct {
 	Locals      []string          // -L specs, unparsed (the forwarder parses and validates them)
 	Dynamics    []string          // -D specs, unparsed
 	Remotes     []string          // -R specs, unparsed
@@ -21,7 +24,7 @@ type forwardArgs struct {
 	Destination string            // [user@]host
 }
 
-var errForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-R [bind:]port:host:hostport]... [-D [bind:]port]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
+var ErrForwardUsage = errors.New("usage: porthole forward [-L [bind:]port:host:hostport]... [-R [bind:]port:host:hostport]... [-D [bind:]port]... [-J jump] [-i key] [-p port] [-o Key=Value]... [-v] [user@]host")
 
 // forwardFlagsWithValue are the ssh flags that take an argument, as ssh parses them.
 const forwardFlagsWithValue = "LRDJipoc"
@@ -30,11 +33,11 @@ const forwardFlagsWithValue = "LRDJipoc"
 // -v (verbose), -T, -n, -q (accepted for ssh compatibility, no effect).
 const forwardFlagsBool = "NvTnq"
 
-// parseForwardArgs parses ssh-style arguments: flags may be grouped (-Nv), values
+// ParseForwardArgs parses ssh-style arguments: flags may be grouped (-Nv), values
 // attached (-L8080:localhost:80) or separate (-L 8080:localhost:80), and there is
 // exactly one destination. A remote command is not supported.
-func parseForwardArgs(args []string) (forwardArgs, error) {
-	a := forwardArgs{Options: map[string]string{}}
+func ParseForwardArgs(args []string) (ForwardArgs, error) {
+	a := ForwardArgs{Options: map[string]string{}}
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		if arg == "--" {
@@ -43,19 +46,19 @@ func parseForwardArgs(args []string) (forwardArgs, error) {
 				a.Destination, rest = rest[0], rest[1:]
 			}
 			if len(rest) > 0 {
-				return a, fmt.Errorf("forward runs no remote command (got %q): %w", strings.Join(rest, " "), errForwardUsage)
+				return a, fmt.Errorf("forward runs no remote command (got %q): %w", strings.Join(rest, " "), ErrForwardUsage)
 			}
 			break
 		}
 		if !strings.HasPrefix(arg, "-") || arg == "-" {
 			if a.Destination != "" {
-				return a, fmt.Errorf("forward runs no remote command (got %q after %q): %w", arg, a.Destination, errForwardUsage)
+				return a, fmt.Errorf("forward runs no remote command (got %q after %q): %w", arg, a.Destination, ErrForwardUsage)
 			}
 			a.Destination = arg
 			continue
 		}
 		if arg == "-h" || arg == "--help" {
-			return a, errForwardUsage
+			return a, ErrForwardUsage
 		}
 		flags := arg[1:]
 		for j := 0; j < len(flags); j++ {
@@ -69,7 +72,7 @@ func parseForwardArgs(args []string) (forwardArgs, error) {
 				val := flags[j+1:]
 				if val == "" {
 					if i+1 >= len(args) {
-						return a, fmt.Errorf("-%c needs a value: %w", c, errForwardUsage)
+						return a, fmt.Errorf("-%c needs a value: %w", c, ErrForwardUsage)
 					}
 					i++
 					val = args[i]
@@ -79,20 +82,20 @@ func parseForwardArgs(args []string) (forwardArgs, error) {
 				}
 				j = len(flags) // the value consumed the rest of this argument
 			default:
-				return a, fmt.Errorf("unknown flag -%c in %q: %w", c, arg, errForwardUsage)
+				return a, fmt.Errorf("unknown flag -%c in %q: %w", c, arg, ErrForwardUsage)
 			}
 		}
 	}
 	if a.Destination == "" {
-		return a, fmt.Errorf("no destination given: %w", errForwardUsage)
+		return a, fmt.Errorf("no destination given: %w", ErrForwardUsage)
 	}
 	if len(a.Locals) == 0 && len(a.Remotes) == 0 && len(a.Dynamics) == 0 {
-		return a, fmt.Errorf("no -L, -R or -D forward given: %w", errForwardUsage)
+		return a, fmt.Errorf("no -L, -R or -D forward given: %w", ErrForwardUsage)
 	}
 	return a, nil
 }
 
-func (a *forwardArgs) set(flag byte, val string) error {
+func (a *ForwardArgs) set(flag byte, val string) error {
 	switch flag {
 	case 'L':
 		a.Locals = append(a.Locals, val)
@@ -107,7 +110,7 @@ func (a *forwardArgs) set(flag byte, val string) error {
 	case 'p':
 		p, err := strconv.Atoi(val)
 		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("-p %q: a port is a number from 1 to 65535: %w", val, errForwardUsage)
+			return fmt.Errorf("-p %q: a port is a number from 1 to 65535: %w", val, ErrForwardUsage)
 		}
 		a.Port = p
 	case 'c':
@@ -120,7 +123,7 @@ func (a *forwardArgs) set(flag byte, val string) error {
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		if !ok || k == "" || v == "" {
-			return fmt.Errorf("-o %q: expected Key=Value, e.g. -o ConnectTimeout=10: %w", val, errForwardUsage)
+			return fmt.Errorf("-o %q: expected Key=Value, e.g. -o ConnectTimeout=10: %w", val, ErrForwardUsage)
 		}
 		a.Options[strings.ToLower(k)] = v
 	}
