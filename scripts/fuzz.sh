@@ -35,6 +35,11 @@ case $fuzztime in
   *[0-9]m) timeout=$(( ${fuzztime%m} * 60 + 300 ))s ;;
 esac
 
+# Targets that write files (settings.json, tabs.json, known_hosts) fsync them:
+# on a busy disk that is a stall per input. Their temp dirs go to tmpfs.
+tmp=${TMPDIR:-/tmp}
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then tmp=/dev/shm; fi
+
 # Packages whose test files declare a fuzz target (cheap: no build).
 mapfile -t cands < <(go list -f '{{.ImportPath}} {{.Dir}}{{range .TestGoFiles}} {{.}}{{end}}{{range .XTestGoFiles}} {{.}}{{end}}' $pkgs |
   while read -r ip dir files; do
@@ -58,7 +63,7 @@ for c in "${cands[@]}"; do
     t0=$SECONDS
     echo "=== $ip $t (-fuzztime $fuzztime)" >> "$log"
     set +e
-    out=$(cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^$t\$" -test.fuzztime "$fuzztime" \
+    out=$(cd "$dir" && TMPDIR=$tmp "$bin" -test.run '^$' -test.fuzz "^$t\$" -test.fuzztime "$fuzztime" \
       -test.timeout "$timeout" -test.fuzzcachedir "$cachedir/$ip" 2>&1)
     rc=$?
     set -e
