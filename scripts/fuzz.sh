@@ -68,9 +68,10 @@ for c in "${cands[@]}"; do
     rc=$?
     set -e
     printf '%s\n' "$out" >> "$log"
-    execs=$(printf '%s\n' "$out" | grep -oE 'execs: [0-9]+' | tail -1 | cut -d' ' -f2)
+    # No "execs:" line: the time went on re-running the seeds and the cached corpus.
+    execs=$(printf '%s\n' "$out" | grep -oE 'execs: [0-9]+' | tail -1 | cut -d' ' -f2 || true)
     if [ $rc -eq 0 ]; then
-      printf 'ok   %-55s %-32s %4ss  %s execs\n' "$ip" "$t" $((SECONDS - t0)) "${execs:-?}"
+      printf 'ok   %-55s %-32s %4ss  %s\n' "$ip" "$t" $((SECONDS - t0)) "${execs:+$execs execs}${execs:-corpus only}"
     else
       printf 'FAIL %-55s %-32s %4ss\n' "$ip" "$t" $((SECONDS - t0))
       printf '%s\n' "$out" | grep -vE '^fuzz: elapsed' | tail -40
