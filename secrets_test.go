@@ -56,7 +56,7 @@ func randomSecret(t *testing.T, prefix string) string {
 // with remember off, then on), a key passphrase, a Jupyter-like app token
 // (opened as an app, as a pasted URL, saved in a tab, and opened in the
 // system browser) and serve's own token. Then it searches serve's log (at
-// debug level), every file under the throwaway HOME (config, cache, state,
+// debug level) and each server's log, every file under the throwaway HOME (config, cache, state,
 // runtime and temp dirs all live there), the event stream it received,
 // /proc/PID/cmdline and environ of serve and of every agent, and the argv and
 // environment a fake xdg-open recorded, and finds none of them.
@@ -183,7 +183,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if !strings.Contains(opened.LocalURL, appToken) {
 		t.Fatalf("OpenApp's URL %q lost the token the tab needs", opened.LocalURL)
 	}
-	resp, err := http.Get(opened.LocalURL)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(opened.LocalURL)
 	if err != nil {
 		t.Fatalf("GET the app through its forward: %v", err)
 	}
@@ -225,6 +225,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 
+	// Each server's log, as the Log panel shows it.
+	for _, id := range []string{pwID, keyID} {
+		var view struct {
+			Lines []string `json:"lines"`
+		}
+		if code := app.call(t, "ServerLog", &view, id); code != 200 || len(view.Lines) == 0 {
+			t.Errorf("ServerLog(%s): %d, %d lines", id, code, len(view.Lines))
+		}
+		secrets.scan(t, "the server log of "+id, []byte(strings.Join(view.Lines, "\n")))
+	}
+
 	// Stop serve as a user would, so what it writes at exit is scanned too.
 	for _, id := range []string{pwID, keyID} {
 		app.call(t, "Disconnect", nil, id)
@@ -250,7 +261,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if events.Len() == 0 {
 		t.Error("the event stream was empty")
 	}
-	files := 0
+	var files []string
 	err = filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
@@ -259,7 +270,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		files++
+		rel, _ := filepath.Rel(home, p)
+		files = append(files, rel)
 		secrets.scan(t, p, b)
 		return nil
 	})
@@ -269,7 +281,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, ".config", "porthole", "tabs.json")); err != nil {
 		t.Errorf("tabs.json was not written where the scan looks: %v", err)
 	}
-	t.Logf("scanned %d files under HOME, %d bytes of log, %d bytes of events, %d processes", files, logs.Len(), events.Len(), len(procs))
+	t.Logf("scanned %d files under HOME %v, %d bytes of log, %d bytes of events, %d processes", len(files), files, logs.Len(), events.Len(), len(procs))
 
 	t.Run("xdg-open argv and environment", func(t *testing.T) {
 		b, err := os.ReadFile(rec)
