@@ -85,3 +85,9 @@ wails-cli:
 
 clean:
 	rm -rf build/bin build/test-artifacts frontend/dist/assets frontend/dist/index.html
+
+.PHONY: fuzz
+FUZZTIME ?= 60s
+## fuzz: run every fuzz target for FUZZTIME each (default 60s; make fuzz FUZZTIME=10s), one after the other
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)

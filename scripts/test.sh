@@ -56,6 +56,9 @@ if [ $rc -ne 0 ]; then
   echo "WARNING: $failed failed once and passed on rerun; see $art/go-test.log (the first failure is printed above)"
 fi
 
+step "fuzz: every fuzz target for 1s (scripts/fuzz.sh; make fuzz runs each for 60s; full log: $art/fuzz.log)"
+FUZZ_LOG="$art/fuzz.log" scripts/fuzz.sh 1s
+
 step "keyring: real gnome-keyring under dbus-run-session"
 sh backend/profiles/testdata/keyring-test.sh > "$art/keyring-test.log" 2>&1 || { cat "$art/keyring-test.log"; exit 1; }
 grep -E '^(==|\s*--- (PASS|FAIL|SKIP)|ok |FAIL)' "$art/keyring-test.log"

@@ -173,15 +173,15 @@ func validateTabs(tabs []SavedTab) error {
 // stripToken removes a "token" query parameter (Jupyter's login token): a
 // restored tab gets it again from OpenApp, and it is never written to disk.
 func stripToken(s string) string {
+	frag := ""
+	if j := strings.IndexByte(s, '#'); j >= 0 {
+		s, frag = s[:j], s[j:] // a '?' in the fragment starts no query
+	}
 	i := strings.IndexByte(s, '?')
 	if i < 0 {
-		return s
+		return s + frag
 	}
 	head, query := s[:i], s[i+1:]
-	frag := ""
-	if j := strings.IndexByte(query, '#'); j >= 0 {
-		query, frag = query[:j], query[j:]
-	}
 	var kept []string
 	for _, kv := range strings.Split(query, "&") {
 		k, _, _ := strings.Cut(kv, "=")

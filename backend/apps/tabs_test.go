@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +131,8 @@ var stripTokenCases = []struct{ in, want string }{
 	{"/lab", "/lab"},
 	{"", ""},
 	{"/a?&&", "/a"},
+	{"?#?", "#?"}, // fuzz: a '?' in the fragment is not a query (stripToken was not idempotent)
+	{"/lab#/x?token=abc", "/lab#/x?token=abc"},
 }
 
 func TestStripToken(t *testing.T) {
@@ -154,24 +158,71 @@ func FuzzStripToken(f *testing.F) {
 	})
 }
 
-// FuzzOpenTabs: whatever tabs.json holds, opening it never panics, and a
-// file that opens holds only valid tabs.
+// FuzzOpenTabs: whatever tabs.json holds, opening it never panics; a file
+// that opens holds only valid tabs, which save (without tokens) and read back
+// the same; a file that does not open is kept as it was, and backed up
+// before the next save replaces it. Seeded from the table tests' files.
 func FuzzOpenTabs(f *testing.F) {
 	f.Add([]byte(`[{"id":"t1","serverId":"s","port":8888,"path":"/lab","title":"x","localUrl":"http://127.0.0.2:8888/lab","remoteUrl":"http://localhost:8888/lab"}]`))
-	f.Add([]byte(`[{"id":"t1","serverId":"s","port":"eighty"}]`))
+	f.Add([]byte(`[{"id":"t1","serverId":"k3xq7","port":8888,"path":"/lab?token=abc&x=1","title":"Jupyter Lab — ~/p","localUrl":"http://127.0.0.2:8888/lab?token=abc&x=1#cell","remoteUrl":"http://localhost:8888/lab?x=1"},` +
+		`{"id":"t2","serverId":"local","port":6006,"path":"/","title":"TensorBoard","localUrl":"http://127.0.0.1:6006/","remoteUrl":"http://localhost:6006/"}]`))
+	f.Add([]byte("[{\"id\": \"t1\", \"serverId\": \"s\",\n  \"port\": \"eighty\"}]\n"))
+	f.Add([]byte(`[{"id":"a","serverId":"s","port":1},{"id":"a","serverId":"s","port":2}]`))
+	f.Add([]byte(`[{"id":"a","serverId":"s","port":70000}]`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`null`))
 	f.Add([]byte(`[{"id":"a","serverId":"s","port":1,"extra":1}]`))
+	for _, tc := range stripTokenCases {
+		f.Add([]byte(`[{"id":"a","serverId":"s","port":1,"path":` + strconv.Quote(tc.in) + `}]`))
+	}
+	now := func() time.Time { return time.Date(2025, 11, 21, 10, 40, 0, 0, time.UTC) }
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "tabs.json")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		tf := OpenTabs(path, nil)
-		if err := validateTabs(tf.Get()); err != nil {
+		tf.now = now
+		got := tf.Get()
+		if err := validateTabs(got); err != nil {
 			t.Fatalf("opened invalid tabs: %v", err)
 		}
 		if tf.broken == nil && tf.raw != nil {
 			t.Fatal("a good file kept raw bytes")
+		}
+		if tf.broken != nil {
+			if len(got) != 0 {
+				t.Fatalf("a broken file restored %d tabs", len(got))
+			}
+			if strings.ContainsAny(tf.broken.Error(), "\r\n") || !strings.Contains(tf.broken.Error(), path) {
+				t.Fatalf("the error is not one line naming the file: %q", tf.broken)
+			}
+			if b, _ := os.ReadFile(path); !bytes.Equal(b, data) {
+				t.Fatal("opening changed the broken file")
+			}
+			if err := tf.Save([]SavedTab{{ID: "n", ServerID: "s", Port: 80}}); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := os.ReadFile(path + ".broken-20251121T104000Z"); err != nil || !bytes.Equal(b, data) {
+				t.Fatalf("backup = %q, %v; want the broken file as it was", b, err)
+			}
+			return
+		}
+		if err := tf.Save(got); err != nil {
+			t.Fatalf("saving the tabs just read: %v", err)
+		}
+		saved := tf.Get()
+		for _, st := range saved {
+			for _, u := range []string{st.Path, st.LocalURL, st.RemoteURL} {
+				if hasQueryParam(u, "token") && !strings.Contains(u, "#") {
+					t.Fatalf("a token was saved: %q", u)
+				}
+			}
+		}
+		again := OpenTabs(path, nil)
+		if again.broken != nil || !slices.Equal(again.Get(), saved) {
+			t.Fatalf("round trip: %+v → %+v (%v)", saved, again.Get(), again.broken)
 		}
 	})
 }

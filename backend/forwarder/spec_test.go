@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -96,6 +97,9 @@ func FuzzParseLocalSpec(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrBadSpec) {
 				t.Fatalf("error %v does not wrap ErrBadSpec", err)
+			}
+			if msg := err.Error(); strings.ContainsAny(msg, "\r\n") || !strings.Contains(msg, strconv.Quote(spec)) {
+				t.Fatalf("error is not one line quoting the spec %q: %q", spec, msg)
 			}
 			return
 		}

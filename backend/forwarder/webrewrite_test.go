@@ -229,7 +229,47 @@ func FuzzWebRewriteSetCookie(f *testing.F) {
 		if len(out) > len(in) {
 			t.Fatalf("%q → %q grew", in, out)
 		}
+		// Attributes: HttpOnly is never lost; Secure is kept except for
+		// WebKit (which drops it on plain http, but not for __Secure-/__Host-
+		// names, which need it); partitioned cookies are Secure once. And
+		// rewriting twice changes nothing more.
+		cookieName, _, isCookie := strings.Cut(name, "=")
+		cookieName = strings.TrimSpace(cookieName)
+		isCookie = isCookie && cookieName != ""
+		prefixed := strings.HasPrefix(cookieName, "__Secure-") || strings.HasPrefix(cookieName, "__Host-")
+		for _, c := range []CookieClient{CookieClientAsIs, CookieClientPartitioned, CookieClientWebKit} {
+			o := rewriteSetCookie(in, testIsUpstreamHost, c)
+			if got, want := cookieAttrCount(o, "httponly"), cookieAttrCount(in, "httponly"); got != want {
+				t.Fatalf("%q → %q (%v): %d HttpOnly, want %d", in, o, c, got, want)
+			}
+			wantSecure := cookieAttrCount(in, "secure")
+			switch {
+			case !isCookie:
+			case c == CookieClientPartitioned:
+				wantSecure = 1
+			case c == CookieClientWebKit && !prefixed:
+				wantSecure = 0
+			}
+			if got := cookieAttrCount(o, "secure"); got != wantSecure {
+				t.Fatalf("%q → %q (%v): %d Secure, want %d", in, o, c, got, wantSecure)
+			}
+			if again := rewriteSetCookie(o, testIsUpstreamHost, c); again != o {
+				t.Fatalf("not idempotent (%v): %q → %q → %q", c, in, o, again)
+			}
+		}
 	})
+}
+
+// cookieAttrCount counts the attributes named key (lower case) of a Set-Cookie value.
+func cookieAttrCount(v, key string) int {
+	n := 0
+	for _, a := range strings.Split(v, ";")[1:] {
+		k, _, _ := strings.Cut(a, "=")
+		if strings.ToLower(strings.TrimSpace(k)) == key {
+			n++
+		}
+	}
+	return n
 }
 
 func testWebForward(targetHost string, targetPort, bindPort int) *WebForward {

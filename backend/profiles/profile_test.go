@@ -147,6 +147,10 @@ var jumpHostCases = []struct {
 	{in: "a@corp@bastion", want: JumpHost{User: "a@corp", Host: "bastion"}},
 	{in: "[2001:db8::1]:22", want: JumpHost{Host: "2001:db8::1", Port: 22}},
 	{in: "2001:db8::1", want: JumpHost{Host: "2001:db8::1"}},
+	{in: "[0::]", want: JumpHost{Host: "0::"}}, // fuzz: wrote back as "0::", which was refused
+	{in: "2001:db8::", want: JumpHost{Host: "2001:db8::"}},
+	{in: "[2001:db8::]:22", want: JumpHost{Host: "2001:db8::", Port: 22}},
+	{in: "[::1]:", err: true},
 	{in: "ssh://u@h:23", want: JumpHost{User: "u", Host: "h", Port: 23}},
 	{in: "", err: true},
 	{in: "@h", err: true},

@@ -254,6 +254,7 @@ func ParseJumpHost(s string) (JumpHost, error) {
 		}
 	}
 	var portStr string
+	hasPort := false // a ':' separates a port (which must then be given)
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
@@ -266,7 +267,7 @@ func ParseJumpHost(s string) (JumpHost, error) {
 			if !ok {
 				return j, fmt.Errorf("%q: unexpected %q after ']'", orig, rest)
 			}
-			portStr = p
+			portStr, hasPort = p, true
 		}
 		if net.ParseIP(j.Host) == nil {
 			return j, fmt.Errorf("%q: %q in brackets is not an IPv6 address", orig, j.Host)
@@ -279,14 +280,14 @@ func ParseJumpHost(s string) (JumpHost, error) {
 			} else if strings.Count(s, ":") > 1 {
 				return j, fmt.Errorf("%q: write an IPv6 address with a port as [addr]:port", orig)
 			} else {
-				j.Host, portStr = s[:i], s[i+1:]
+				j.Host, portStr, hasPort = s[:i], s[i+1:], true
 			}
 		}
 		if reason := checkHost(j.Host); reason != "" {
 			return j, fmt.Errorf("host %q %s", j.Host, reason)
 		}
 	}
-	if portStr != "" || strings.HasSuffix(s, ":") {
+	if hasPort { // not a bare IPv6 address ending in ':' ("2001:db8::")
 		p, err := strconv.Atoi(portStr)
 		if err != nil || p < 1 || p > 65535 {
 			return j, fmt.Errorf("%q: port %q must be a number between 1 and 65535", orig, portStr)

@@ -1,11 +1,14 @@
 package settings
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/porthole-app/porthole/backend/apperr"
 )
 
 func TestSettingsRoundTripAndBrokenFileKept(t *testing.T) {
@@ -82,4 +85,116 @@ func TestInspectorRoundTrip(t *testing.T) {
 	if got, err := nilFile.SetInspector(true); err != nil || !got.Inspector {
 		t.Fatalf("nil File: %+v, %v", got, err)
 	}
+}
+
+// settingsFileCases are settings.json contents and what Open makes of them.
+var settingsFileCases = []struct {
+	name   string
+	in     string
+	want   Theme
+	broken bool
+}{
+	{name: "dark", in: `{"theme":"dark"}`, want: ThemeDark},
+	{name: "light indented", in: "{\n  \"theme\": \"light\"\n}\n", want: ThemeLight},
+	{name: "empty object", in: `{}`, want: ThemeSystem},
+	{name: "unknown field", in: `{"theme":"system","font":12}`, want: ThemeSystem},
+	{name: "unknown theme", in: `{"theme":"blue"}`, broken: true},
+	{name: "theme number", in: `{"theme":2}`, broken: true},
+	{name: "syntax error", in: "{\n  \"theme\": \"dark\",\n  oops\n}\n", broken: true},
+	{name: "empty file", in: ``, broken: true},
+	{name: "not an object", in: `["dark"]`, broken: true},
+	{name: "theme with a newline", in: `{"theme":"da\nrk"}`, broken: true},
+}
+
+func TestSettingsFileCases(t *testing.T) {
+	for _, tc := range settingsFileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "settings.json")
+			if err := os.WriteFile(path, []byte(tc.in), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(path)
+			if tc.broken {
+				if !errors.Is(err, ErrBroken) {
+					t.Fatalf("err = %v, want ErrBroken", err)
+				}
+				return
+			}
+			if err != nil || s.Get().Theme != tc.want {
+				t.Fatalf("Open = %v, %v; want %v", s.Get(), err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzSettingsFile: whatever settings.json holds, Open either reads settings
+// that save and read back the same, or reports one line naming the file and
+// runs on defaults without touching it.
+func FuzzSettingsFile(f *testing.F) {
+	for _, tc := range settingsFileCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "settings.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(path)
+		if err != nil {
+			if !errors.Is(err, ErrBroken) {
+				t.Fatalf("error %v is not ErrBroken", err)
+			}
+			if msg := err.Error(); strings.ContainsAny(msg, "\r\n") || !strings.Contains(msg, path) {
+				t.Fatalf("error is not one line naming %s: %q", path, msg)
+			}
+			if s.Get() != Default() {
+				t.Fatalf("broken file: running on %+v, want defaults", s.Get())
+			}
+			if _, err := s.SetTheme("dark"); !errors.Is(err, ErrBroken) {
+				t.Fatalf("SetTheme over a broken file: %v", err)
+			}
+			if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+				t.Fatalf("broken file changed: %q → %q", data, got)
+			}
+			return
+		}
+		got := s.Get()
+		if got.Theme.String() != themeNames[got.Theme] {
+			t.Fatalf("read an out-of-range theme %v", got.Theme)
+		}
+		if _, err := s.Update(func(*Settings) {}); err != nil {
+			t.Fatalf("saving what was read: %v", err)
+		}
+		s2, err := Open(path)
+		if err != nil || s2.Get() != got {
+			t.Fatalf("round trip: %+v → %+v, %v", got, s2.Get(), err)
+		}
+	})
+}
+
+// FuzzParseTheme: a name that parses writes back as itself; one that does
+// not is a one-line bad-input error.
+func FuzzParseTheme(f *testing.F) {
+	for _, n := range themeNames {
+		f.Add(n)
+	}
+	for _, s := range []string{"", "Dark", "dark ", "blue", "da\nrk", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		th, err := ParseTheme(s)
+		if err != nil {
+			if !errors.Is(err, apperr.ErrBadInput) || strings.ContainsAny(err.Error(), "\r\n") {
+				t.Fatalf("ParseTheme(%q): error %q is not one line of bad input", s, err)
+			}
+			return
+		}
+		if th.String() != s {
+			t.Fatalf("ParseTheme(%q) = %v", s, th)
+		}
+		var back Theme
+		if err := back.UnmarshalText([]byte(s)); err != nil || back != th {
+			t.Fatalf("UnmarshalText(%q) = %v, %v", s, back, err)
+		}
+	})
 }

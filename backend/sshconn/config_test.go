@@ -3,6 +3,7 @@ package sshconn
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -354,4 +355,48 @@ func TestPingDefaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzResolveConfig: whatever ~/.ssh/config holds and whatever host is asked
+// for, Resolve either gives a dialable destination (a host name, a port in
+// range, flat jump hosts that are dialable too) or an ErrConfig/ErrUnsupported
+// error of one line. Seeded with TestResolve's config and hosts.
+func FuzzResolveConfig(f *testing.F) {
+	for _, h := range []string{"plain", "localbox", "a.example.com", "secret.example.com", "bob@a.example.com", "a.example.com:2300",
+		"ssh://u@a.example.com:2301", "bastion", "web", "strict", "lax", "auth", "nokh", "inner", "deep", "loop1", "proxycmd",
+		"badport", "badtoken", "a b"} {
+		f.Add(resolveConfig, h)
+	}
+	f.Add("Host x\n  HostName \"a b\"\n", "x")
+	f.Add("Host=x\n\tPort=0\n", "x")
+	f.Add("Host x\n  ProxyJump x\n", "x")
+	f.Add("Host *\n  HostName %h.%h.%h.%h\n  User %r%r\n", "x")
+	f.Fuzz(func(t *testing.T, content, host string) {
+		if strings.Contains(strings.ToLower(content), "include") {
+			return // Include reads files outside the test (the real home directory)
+		}
+		home := t.TempDir()
+		cfgPath := filepath.Join(home, "config")
+		if err := os.WriteFile(cfgPath, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Resolve(host, Options{HomeDir: home, ConfigPath: cfgPath, SystemConfigPath: "none"})
+		if err != nil {
+			if !errors.Is(err, ErrConfig) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("Resolve(%q): error %v is neither ErrConfig nor ErrUnsupported", host, err)
+			}
+			if strings.ContainsAny(err.Error(), "\r\n") {
+				t.Fatalf("Resolve(%q): error is not one line: %q", host, err)
+			}
+			return
+		}
+		for i, hop := range append([]*Config{c}, c.Jumps...) {
+			if hop.HostName == "" || hop.Port < 1 || hop.Port > 65535 {
+				t.Fatalf("Resolve(%q): hop %d is not dialable: %q port %d", host, i, hop.HostName, hop.Port)
+			}
+			if i > 0 && len(hop.Jumps) != 0 {
+				t.Fatalf("Resolve(%q): hop %d has its own jumps", host, i)
+			}
+		}
+	})
 }
