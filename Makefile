@@ -91,3 +91,34 @@ FUZZTIME ?= 60s
 ## fuzz: run every fuzz target for FUZZTIME each (default 60s; make fuzz FUZZTIME=10s), one after the other
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
+
+# ---- packaging: double-click to run (scripts/package.sh) ----
+.PHONY: install uninstall package cross
+PREFIX ?= $(HOME)/.local
+CROSS  := darwin/amd64 darwin/arm64 windows/amd64
+DEB_COMPRESS ?= xz
+
+## install: build, then install into PREFIX (default ~/.local): bin/, the menu entry, icons
+install: build
+	@scripts/package.sh install "$(abspath $(PREFIX))"
+
+## uninstall: remove exactly the files `make install PREFIX=…` installed
+uninstall:
+	@scripts/package.sh uninstall "$(abspath $(PREFIX))"
+
+## package: build/porthole_<version>_<arch>.deb (dpkg-deb)
+package: build
+	@DEB_COMPRESS=$(DEB_COMPRESS) scripts/package.sh deb "$(VERSION)"
+
+## cross: the plain porthole (serve, forward, agent; no cgo) for macOS and Windows, in build/cross/
+cross: frontend/dist/index.html
+	@mkdir -p build/cross
+	@for t in $(CROSS); do os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  out=build/cross/porthole-$$os-$$arch$$ext; \
+	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out . ; \
+	  echo "built $$out"; done
+
+clean: clean-package
+.PHONY: clean-package
+clean-package:
+	rm -rf build/cross build/porthole_*.deb

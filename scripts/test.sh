@@ -89,4 +89,7 @@ if ! go run ./internal/desktoptest -bin "$bin" -out "$art"; then
   echo "WARNING: the desktop persistence test failed once and passed on rerun (the first failure is printed above)"
 fi
 
+step "packaging: make cross (macOS, Windows CLI), make package (.deb opened under Xvfb), make install/uninstall"
+scripts/package-test.sh
+
 printf '\nmake test: all checks passed\n'
