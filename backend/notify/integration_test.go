@@ -26,6 +26,7 @@ import (
 	"github.com/porthole-app/porthole/backend/apps"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/backend/prompts"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/internal/testrig"
 )
@@ -142,6 +143,13 @@ type liveRig struct {
 
 func newLiveRig(t *testing.T, cfg Config) *liveRig {
 	t.Helper()
+	return newLiveRigOTP(t, cfg, "")
+}
+
+// newLiveRigOTP: with otp set, the server asks for that one-time code
+// (keyboard-interactive) at every login, and the rig answers the first.
+func newLiveRigOTP(t *testing.T, cfg Config, otp string) *liveRig {
+	t.Helper()
 	addr := privateBus(t)
 	d := startNotifd(t, addr)
 
@@ -156,7 +164,13 @@ func newLiveRig(t *testing.T, cfg Config) *liveRig {
 	if err := os.WriteFile(keyPath, pem.EncodeToMemory(pemKey), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := testrig.NewSSHServer(t, testrig.SSHServerOptions{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowExec: true})
+	so := testrig.SSHServerOptions{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowExec: true}
+	auth := []profiles.AuthMethod{profiles.AuthKey}
+	if otp != "" {
+		so.AuthorizedKeys, so.KeyboardInteractive = nil, []testrig.KIQuestion{{Prompt: "Verification code: ", Answer: otp}}
+		auth = []profiles.AuthMethod{profiles.AuthKeyboardInteractive}
+	}
+	srv := testrig.NewSSHServer(t, so)
 	relay := testrig.NewRelay(t, srv.Addr())
 	kh := filepath.Join(home, "known_hosts")
 	if err := os.WriteFile(kh, []byte(knownhosts.Line([]string{knownhosts.Normalize(relay.Addr())}, srv.HostKey())+"\n"), 0o600); err != nil {
@@ -187,16 +201,45 @@ func newLiveRig(t *testing.T, cfg Config) *liveRig {
 
 	host, ps, _ := net.SplitHostPort(relay.Addr())
 	port, _ := strconv.Atoi(ps)
-	p, err := mgr.Add(profiles.Profile{Name: "gpu1", Host: host, Port: port, User: srv.User(), KeyPath: keyPath, Auth: []profiles.AuthMethod{profiles.AuthKey}})
+	p, err := mgr.Add(profiles.Profile{Name: "gpu1", Host: host, Port: port, User: srv.User(), KeyPath: keyPath, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mgr.Connect(p.ID); err != nil {
-		t.Fatalf("Connect: %v", err)
+	done := make(chan error, 1)
+	go func() { _, err := mgr.Connect(p.ID); done <- err }()
+	if otp != "" {
+		q := waitPrompt(t, mgr, p.ID)
+		if err := mgr.Prompts().Answer(q.ID, prompts.PromptAnswer{Answers: []string{otp}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Connect did not return within 60 s")
 	}
 	r := &liveRig{n: n, bus: bus, srv: srv, relay: relay, mgr: mgr, id: p.ID, notifd: d}
 	r.waitBaseline(t)
 	return r
+}
+
+// waitPrompt waits for an open question of server id.
+func waitPrompt(t *testing.T, mgr *servers.Manager, id string) prompts.Prompt {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, q := range mgr.Prompts().List() {
+			if q.ServerID == id {
+				return q
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no question within 30 s")
+	return prompts.Prompt{}
 }
 
 // waitBaseline waits for the first listing since connect.
@@ -342,5 +385,26 @@ func TestNewAppOverDBus(t *testing.T) {
 		case <-deadline:
 			t.Fatal("clicking Open asked the window for nothing within 10 s")
 		}
+	}
+}
+
+// TestBackgroundReconnectNeedsYouOverDBus: the one-time code asked while
+// the person's Connect runs is no notification; the one a background
+// reconnect asks for (after the connection broke) is: "gpu1 needs your
+// one-time code to reconnect".
+func TestBackgroundReconnectNeedsYouOverDBus(t *testing.T) {
+	t.Parallel()
+	r := newLiveRigOTP(t, Config{PollEvery: 500 * time.Millisecond}, "424242")
+	if got := r.notifd.all(); len(got) != 0 {
+		t.Fatalf("the code asked during Connect notified: %+v", got)
+	}
+	r.relay.CutFlows() // the network changed: the login reconnects by itself
+	n := waitNote(t, r.notifd, 30*time.Second, "needs-you", func(n sentNote) bool { return n.summary == "gpu1 needs you" })
+	if n.body != "gpu1 needs your one-time code to reconnect." {
+		t.Fatalf("needs-you notification: %+v", n)
+	}
+	q := waitPrompt(t, r.mgr, r.id)
+	if err := r.mgr.Prompts().Answer(q.ID, prompts.PromptAnswer{Answers: []string{"424242"}}); err != nil {
+		t.Fatal(err)
 	}
 }
