@@ -262,11 +262,15 @@ func (n *Notifier) Start(ctx context.Context) {
 	n.started = true
 	ctx, n.cancel = context.WithCancel(ctx)
 	n.mu.Unlock()
-	n.unsubs = append(n.unsubs,
+	// Subscribe calls back at once with the latest value: not under n.mu.
+	unsubs := []func(){
 		events.Subscribe(n.o.Bus, servers.TopicServers, n.onServers),
 		events.Subscribe(n.o.Bus, prompts.TopicPrompts, n.onPrompts),
 		events.Subscribe(n.o.Bus, apps.TopicApps, n.onApps),
-	)
+	}
+	n.mu.Lock()
+	n.unsubs = unsubs
+	n.mu.Unlock()
 	n.wg.Go(func() { n.sendLoop(ctx) })
 	n.wg.Go(func() { n.tickLoop(ctx) })
 	if n.o.Apps != nil {
