@@ -12,10 +12,11 @@ import (
 // package missing here fails the test: add it to the plan first.
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
-	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/events", "backend/forwarder", "backend/portmap",
+	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap",
 		"backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
-	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
+	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
+	"backend/notify":   {"backend/agent", "backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/prompts", "backend/servers", "backend/settings"},
 	"backend/servers":  {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles", "backend/prompts", "backend/sshconn"},
 	"backend/apps":     {"backend/agent", "backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/discovery", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles"},
 	"backend/prompts":  {"backend/apperr", "backend/events", "backend/profiles", "backend/sshconn"},

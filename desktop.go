@@ -20,6 +20,7 @@ import (
 
 	"github.com/porthole-app/porthole/backend/apps"
 	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/ui"
 	"github.com/porthole-app/porthole/backend/webui"
@@ -57,6 +58,7 @@ func runDesktop() error {
 	opts := ui.Options{Log: log, Mode: ui.ModeDesktop, Bus: bus, Settings: settings.OpenLogged(log),
 		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: apps.OpenTabsLogged(log),
 		Quit: quit, Version: currentVersion()}
+	opts.Notify = notify.Desktop(log) // OS notifications, else toasts; app-rules.json
 	var life *ui.Lifecycle
 	viewsFailed := func() { life.PublishStatus() } // the shell opens apps in the browser
 	if views := newWindowAppViews(log, bus, viewsFailed); views != nil {

@@ -160,6 +160,7 @@ type serverApps struct {
 	login    agent.Login // the running login the rest belongs to
 	scanner  *discovery.Scanner
 	last     []discovery.Service // of the last listing that worked
+	lastAt   time.Time           // when it was made
 	pub      string              // the last published list (JSON, without the time)
 	forwards map[int]*appForward // by remote port
 	host     []string            // the server's host names (`hostname`)
@@ -283,7 +284,7 @@ func (am *Manager) stateFor(id string, l agent.Login) (sa *serverApps, fresh boo
 			Logger: am.log.With("server", id),
 			Skip:   am.isPorthole,
 		})
-		sa.last, sa.host, sa.hostAt = nil, nil, time.Time{}
+		sa.last, sa.lastAt, sa.host, sa.hostAt = nil, time.Time{}, nil, time.Time{}
 	}
 	return sa, fresh
 }
@@ -333,7 +334,7 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 	list := AppList{ServerID: id, ScannedAt: am.now().UTC().Truncate(time.Second)}
 	am.mu.Lock()
 	if serr == nil {
-		sa.last = svcs
+		sa.last, sa.lastAt = svcs, am.now()
 	} else {
 		svcs = sa.last
 		list.Error = scanErrorMessage(p.Name, serr)
@@ -357,6 +358,18 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 		am.log.Warn("listing the apps failed", "server", id, "err", serr)
 	}
 	return list, nil
+}
+
+// ScannedAt is when a server's apps were last listed successfully (zero:
+// never with its current login), so that a background watcher lists only
+// servers nobody looked at lately.
+func (am *Manager) ScannedAt(id string) time.Time {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	if sa := am.state[id]; sa != nil {
+		return sa.lastAt
+	}
+	return time.Time{}
 }
 
 // changedLocked records list as published and reports whether it differs

@@ -19,6 +19,7 @@ import (
 	"github.com/porthole-app/porthole/backend/apps"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/backend/settings"
@@ -91,6 +92,9 @@ type Options struct {
 	Quit        func()      // closes the desktop window; nil in serve mode
 	Views       AppViewHost // the Linux window's app views; nil: iframes
 	Version     VersionInfo
+	// Notify: where notifications go and the rules for new apps (zero:
+	// in-app toasts only, rules in memory); notify.Desktop in the app.
+	Notify notify.Config
 }
 
 // App holds the methods the UI calls. Keep every method one line into a
@@ -101,6 +105,7 @@ type App struct {
 	settings *settings.File
 	servers  *servers.Manager
 	apps     *apps.Manager
+	notify   *notify.Notifier
 	tabs     *apps.TabsFile
 	mode     Mode
 	started  time.Time
@@ -135,7 +140,9 @@ func New(o Options) (*App, *Lifecycle) {
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
 	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
-	a.servers.OnRemoved(a.apps.Forget)
+	a.notify = notify.New(notify.Options{Config: o.Notify, Log: log, Bus: o.Bus, Settings: o.Settings, Servers: a.servers, Apps: a.apps})
+	a.servers.OnAgentEvent(a.notify.AgentEvent)
+	a.servers.OnRemoved(func(id string) { a.apps.Forget(id); a.notify.Forget(id) })
 	return a, &Lifecycle{a: a}
 }
 
@@ -149,12 +156,13 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	a.mu.Unlock()
 	a.publishStatus()
 	events.Publish(a.bus, settings.Topic, a.GetSettings())
+	a.notify.Start(ctx)
 	a.servers.Start(ctx)
 }
 
 // Shutdown disconnects every server login and deletes the browser pages
 // OpenExternal left; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close() }
+func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close(); l.a.notify.Close() }
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
@@ -201,6 +209,12 @@ func (a *App) SetTheme(theme string) (settings.Settings, error) {
 // views on or off (off by default).
 func (a *App) SetInspector(on bool) (settings.Settings, error) {
 	return a.saved(a.settings.SetInspector(on))
+}
+
+// SetNotification switches one kind of notification on or off:
+// "server-down", "needs-you", "agent-crash" or "new-app".
+func (a *App) SetNotification(kind string, on bool) (settings.Settings, error) {
+	return a.saved(a.settings.SetNotify(kind, on))
 }
 
 // saved publishes settings a change saved.

@@ -60,6 +60,68 @@ export interface Settings {
   theme: Theme
   /** WebKit's developer tools in the Linux window's app views (off unless turned on). */
   inspector?: boolean
+  /** Which notifications Porthole sends (all on by default). */
+  notify?: NotifySettings
+}
+
+// ---- Notifications (backend/notify) ----
+
+export interface NotifySettings {
+  serverDown: boolean
+  needsYou: boolean
+  agentCrash: boolean
+  newApp: boolean
+}
+
+/** The switch names SetNotification takes, by NotifySettings field. */
+export const NOTIFY_KINDS = {
+  serverDown: 'server-down',
+  needsYou: 'needs-you',
+  agentCrash: 'agent-crash',
+  newApp: 'new-app',
+} as const satisfies Record<keyof NotifySettings, string>
+export type NotifyKind = (typeof NOTIFY_KINDS)[keyof NotifySettings]
+
+export type NotificationKind = 'server-unreachable' | 'server-back' | 'needs-you' | 'agent-crash-loop' | 'new-app'
+
+/** A notification the desktop could not show: the `notify.toast` event. */
+export interface Notification {
+  id: number
+  kind: NotificationKind
+  serverId: string
+  port?: number
+  path?: string
+  title: string
+  body: string
+  /** The button's label ("Open", "Show"). */
+  action?: string
+  time: string
+}
+
+/** The `notify.open` event: open an app in a tab (port 0/absent: show the server). */
+export interface OpenRequest {
+  id: number
+  serverId: string
+  port?: number
+  path?: string
+  /** The person clicked a notification: bring the window forward. */
+  show: boolean
+  time: string
+}
+
+export type OnAppear = 'auto' | 'notify' | 'open-tab' | 'ignore'
+
+/** What the user set for one port of a server. */
+export interface AppAttributes {
+  label?: string
+  onAppear?: OnAppear
+}
+
+/** A server's rules for apps that appear on it. */
+export interface ServerRules {
+  ignorePorts?: string
+  notifyEphemeral?: boolean
+  ports?: Record<string, AppAttributes>
 }
 
 // ---- Server logins (servers.go, prompts.go, backend/profiles) ----
@@ -426,6 +488,13 @@ export interface PortholeApi {
   setTheme(theme: Theme): Promise<Settings>
   /** Turns the app views' developer tools (Inspect Element) on or off; the Linux window only. */
   setInspector(on: boolean): Promise<Settings>
+  /** Switches one kind of notification on or off. */
+  setNotification(kind: NotifyKind, on: boolean): Promise<Settings>
+  getAppAttributes(serverId: string, port: number): Promise<AppAttributes>
+  setAppAttributes(serverId: string, port: number, attrs: AppAttributes): Promise<AppAttributes>
+  getAppRules(serverId: string): Promise<ServerRules>
+  /** Port ranges ("8000-8100, 9000") whose new apps do not notify, and whether ports from 32768 up do. */
+  setIgnoredPorts(serverId: string, ranges: string, notifyEphemeral: boolean): Promise<ServerRules>
   listServers(): Promise<ServerSummary[]>
   reloadServers(): Promise<ServerList>
   getServer(id: string): Promise<Profile>
@@ -486,6 +555,13 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getSettings: () => call<Settings>('GetSettings'),
     setTheme: (theme: Theme) => call<Settings>('SetTheme', theme),
     setInspector: (on: boolean) => call<Settings>('SetInspector', on),
+    setNotification: (kind: NotifyKind, on: boolean) => call<Settings>('SetNotification', kind, on),
+    getAppAttributes: (serverId: string, port: number) => call<AppAttributes>('GetAppAttributes', serverId, port),
+    setAppAttributes: (serverId: string, port: number, attrs: AppAttributes) =>
+      call<AppAttributes>('SetAppAttributes', serverId, port, attrs),
+    getAppRules: (serverId: string) => call<ServerRules>('GetAppRules', serverId),
+    setIgnoredPorts: (serverId: string, ranges: string, notifyEphemeral: boolean) =>
+      call<ServerRules>('SetIgnoredPorts', serverId, ranges, notifyEphemeral),
     listServers: async () => (await call<ServerSummary[] | null>('ListServers')) ?? [],
     reloadServers: () => call<ServerList>('ReloadServers'),
     getServer: (id: string) => call<Profile>('GetServer', id),
