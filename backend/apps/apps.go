@@ -141,7 +141,7 @@ type Manager struct {
 	self      []string // file names of Porthole's own executables
 	now       func() time.Time
 
-	localOnly func(discovery.Service) bool // SetLocalOnly (tests)
+	probeOnly func(discovery.Service) bool // SetProbeOnly (tests)
 	localOnce sync.Once
 	local     *discovery.LocalSource
 	localMu   sync.Mutex
@@ -280,9 +280,13 @@ func (am *Manager) stateFor(id string, l agent.Login) (sa *serverApps, fresh boo
 	if sa.login != l {
 		fresh = sa.login != nil
 		sa.login = l
+		skip := am.isPorthole
+		if only := am.probeOnly; only != nil {
+			skip = func(svc discovery.Service) bool { return am.isPorthole(svc) || !only(svc) }
+		}
 		sa.scanner = discovery.NewScanner(l, agent.ProbeDialer{Login: l}, discovery.Options{
 			Logger: am.log.With("server", id),
-			Skip:   am.isPorthole,
+			Skip:   skip,
 		})
 		sa.last, sa.lastAt, sa.host, sa.hostAt = nil, time.Time{}, nil, time.Time{}
 	}
@@ -400,7 +404,7 @@ func scanErrorMessage(name string, err error) string {
 func (am *Manager) listLocal(ctx context.Context) AppList {
 	am.localOnce.Do(func() {
 		skip := am.isPorthole
-		if only := am.localOnly; only != nil {
+		if only := am.probeOnly; only != nil {
 			skip = func(svc discovery.Service) bool { return am.isPorthole(svc) || !only(svc) }
 		}
 		am.local = discovery.NewLocalSource(discovery.Options{Logger: am.log.With("server", LocalServerID), Skip: skip})

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/discovery"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/profiles"
 	"github.com/porthole-app/porthole/backend/prompts"
@@ -191,6 +192,11 @@ func newLiveRigOTP(t *testing.T, cfg Config, otp string) *liveRig {
 		StartLogin: servers.LocalLogins(log),
 	})
 	am := apps.New(log, bus, mgr, nil, nil)
+	// Listings probe only this test's processes: the test SSH server lists
+	// this machine's sockets, and other packages' tests run in parallel.
+	am.SetProbeOnly(func(svc discovery.Service) bool {
+		return svc.Process != nil && testrig.DescendsFromThisProcess(svc.Process.PID)
+	})
 	cfg.Sender = NewDBus(log, addr)
 	n := New(Options{Config: cfg, Log: log, Bus: bus, Servers: mgr, Apps: am})
 	mgr.OnAgentEvent(n.AgentEvent)
