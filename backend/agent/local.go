@@ -229,13 +229,21 @@ func (l *LocalLogin) Spec() LoginSpec {
 }
 
 // Connect implements Login.
-func (l *LocalLogin) Connect(ctx context.Context) error {
+func (l *LocalLogin) Connect(ctx context.Context) error { return l.connectNow(ctx, true) }
+
+// connectNow connects the session now. interactive: a person waits (Connect),
+// so every failure is final and shown at once; otherwise (a command the app
+// runs in the background, e.g. a listing) failures after the first success
+// leave the session reconnecting by itself, as for a forward's connection.
+func (l *LocalLogin) connectNow(ctx context.Context, interactive bool) error {
 	s, err := l.session()
 	if err != nil {
 		return err
 	}
-	l.interactive.Add(1)
-	defer l.interactive.Add(-1)
+	if interactive {
+		l.interactive.Add(1)
+		defer l.interactive.Add(-1)
+	}
 	err = s.Connect(ctx)
 	if err == nil {
 		return nil

@@ -570,12 +570,18 @@ func (n *Notifier) due() []string {
 		id       string
 		baseline bool
 		polledAt time.Time
+		lostAt   time.Time // lost while unused: list once at once (a redial)
 	}
 	var cands []cand
 	n.mu.Lock()
 	for id, t := range n.servers {
-		if t.up && t.state == servers.ServerConnected {
-			cands = append(cands, cand{id, t.baseline != nil, t.polledAt})
+		switch {
+		case t.up && t.state == servers.ServerConnected:
+			cands = append(cands, cand{id, t.baseline != nil, t.polledAt, time.Time{}})
+		case t.up && t.state == servers.ServerIdle && !t.downSince.IsZero():
+			// A connection lost while nobody used it: listing redials it,
+			// which tells an outage from a blip (and brings it back).
+			cands = append(cands, cand{id, t.baseline != nil, t.polledAt, t.downSince})
 		}
 	}
 	now := n.o.Now()
@@ -586,7 +592,7 @@ func (n *Notifier) due() []string {
 		if at := n.o.Apps.ScannedAt(c.id); at.After(last) {
 			last = at
 		}
-		if !c.baseline || now.Sub(last) >= n.o.PollEvery {
+		if !c.baseline || now.Sub(last) >= n.o.PollEvery || (!c.lostAt.IsZero() && !c.polledAt.After(c.lostAt)) {
 			out = append(out, c.id)
 		}
 	}
