@@ -98,7 +98,7 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 		lns[i].Close() // the login binds it again at once (same user, same port)
 		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("L%d", i+1), Local: s})
 	}
-	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &ttyPrompter{}, log)
+	login, err := agent.NewLocalLogin(spec, agent.Secrets{}, &sshconn.TTYPrompter{}, log)
 	if err != nil {
 		return err
 	}

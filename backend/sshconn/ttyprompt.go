@@ -1,4 +1,4 @@
-package main
+package sshconn
 
 import (
 	"bufio"
@@ -11,16 +11,14 @@ import (
 	"sync"
 
 	"golang.org/x/term"
-
-	"github.com/porthole-app/porthole/backend/sshconn"
 )
 
-// errNoTerminal: a question needs an answer and there is no terminal to ask on.
-var errNoTerminal = errors.New("no terminal to ask on (like ssh -o BatchMode=yes): use a key or ssh-agent, and add the host to known_hosts first")
+// ErrNoTerminal: a question needs an answer and there is no terminal to ask on.
+var ErrNoTerminal = errors.New("no terminal to ask on (like ssh -o BatchMode=yes): use a key or ssh-agent, and add the host to known_hosts first")
 
-// ttyPrompter asks on the controlling terminal, like ssh does: secrets are read
+// TTYPrompter (`porthole forward`'s Prompter) asks on the controlling terminal, like ssh does: secrets are read
 // with echo off and never logged.
-type ttyPrompter struct {
+type TTYPrompter struct {
 	mu sync.Mutex // one question at a time
 }
 
@@ -28,7 +26,7 @@ type ttyPrompter struct {
 func openTTY() (*os.File, error) {
 	f, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, errNoTerminal
+		return nil, ErrNoTerminal
 	}
 	return f, nil
 }
@@ -36,7 +34,7 @@ func openTTY() (*os.File, error) {
 // ask writes question and reads one line, with echo off when secret.
 // ctx cancellation is honoured before and after the read (a terminal read
 // cannot be interrupted portably; Ctrl-C ends the process anyway).
-func (p *ttyPrompter) ask(ctx context.Context, question string, secret bool) (string, error) {
+func (p *TTYPrompter) ask(ctx context.Context, question string, secret bool) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -66,9 +64,9 @@ func (p *ttyPrompter) ask(ctx context.Context, question string, secret bool) (st
 	return line, ctx.Err()
 }
 
-func (p *ttyPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) (string, error) {
+func (p *TTYPrompter) Password(ctx context.Context, req PasswordPrompt) (string, error) {
 	q := fmt.Sprintf("%s@%s's password: ", req.User, req.Host)
-	if req.Kind == sshconn.PasswordKeyPassphrase {
+	if req.Kind == PasswordKeyPassphrase {
 		q = fmt.Sprintf("Enter passphrase for key '%s': ", req.KeyPath)
 	}
 	if req.Attempt > 1 {
@@ -77,7 +75,7 @@ func (p *ttyPrompter) Password(ctx context.Context, req sshconn.PasswordPrompt) 
 	return p.ask(ctx, q, true)
 }
 
-func (p *ttyPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPrompt) ([]string, error) {
+func (p *TTYPrompter) KeyboardInteractive(ctx context.Context, req KIPrompt) ([]string, error) {
 	if req.Instruction != "" {
 		if tty, err := openTTY(); err == nil {
 			fmt.Fprintln(tty, req.Instruction)
@@ -95,7 +93,7 @@ func (p *ttyPrompter) KeyboardInteractive(ctx context.Context, req sshconn.KIPro
 	return answers, nil
 }
 
-func (p *ttyPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPrompt) (sshconn.HostKeyDecision, error) {
+func (p *TTYPrompter) UnknownHost(ctx context.Context, req HostKeyPrompt) (HostKeyDecision, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "The authenticity of host '%s (%s)' can't be established.\n", req.Host, req.Address)
 	fmt.Fprintf(&b, "%s key fingerprint is %s.\n", req.KeyType, req.Fingerprint)
@@ -106,15 +104,15 @@ func (p *ttyPrompter) UnknownHost(ctx context.Context, req sshconn.HostKeyPrompt
 	for {
 		a, err := p.ask(ctx, b.String(), false)
 		if err != nil {
-			return sshconn.Reject, err
+			return Reject, err
 		}
 		switch strings.ToLower(strings.TrimSpace(a)) {
 		case "yes":
-			return sshconn.AcceptAndSave, nil
+			return AcceptAndSave, nil
 		case "once":
-			return sshconn.AcceptOnce, nil
+			return AcceptOnce, nil
 		case "no":
-			return sshconn.Reject, nil
+			return Reject, nil
 		}
 		b.Reset()
 		b.WriteString("Please type 'yes', 'no' or 'once': ")
