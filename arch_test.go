@@ -12,14 +12,15 @@ import (
 // package missing here fails the test: add it to the plan first.
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
-	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/events", "backend/forwarder", "backend/portmap",
+	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/desktop", "backend/events", "backend/forwarder", "backend/portmap",
 		"backend/profiles", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
-	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
+	"backend/ui":       {"backend/apperr", "backend/apps", "backend/desktop", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
 	"backend/servers":  {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles", "backend/prompts", "backend/sshconn"},
 	"backend/apps":     {"backend/agent", "backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/discovery", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles"},
 	"backend/prompts":  {"backend/apperr", "backend/events", "backend/profiles", "backend/sshconn"},
 	"backend/settings": {"backend/apperr", "backend/atomicfile", "backend/events"},
+	"backend/desktop":  {"backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/servers"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},
 	"backend/forwarder": {"backend/sshconn", "backend/guard"},
@@ -37,7 +38,7 @@ var allowedImports = map[string][]string{
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
 	"internal/bench":       {"backend/agent", "internal/testrig"},
-	"internal/desktoptest": {"backend/profiles", "internal/testrig"},
+	"internal/desktoptest": {"backend/apps", "backend/profiles", "internal/testrig"},
 }
 
 const modulePath = "github.com/porthole-app/porthole"

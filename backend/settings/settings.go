@@ -66,10 +66,14 @@ type Settings struct {
 	// Linux window's app views; off by default, since a page could otherwise
 	// be inspected and changed by anyone at the keyboard without notice.
 	Inspector bool `json:"inspector"`
+	// HideOnClose: closing the window while tunnels are open hides it (the
+	// tray brings it back) instead of quitting. On by default; it has effect
+	// only where a tray shows Porthole's icon (AppStatus.HideOnClose).
+	HideOnClose bool `json:"hideOnClose"`
 }
 
 // Default is the settings of a new user.
-func Default() Settings { return Settings{Theme: ThemeSystem} }
+func Default() Settings { return Settings{Theme: ThemeSystem, HideOnClose: true} }
 
 // ErrBroken means settings.json exists but cannot be read; it is kept untouched.
 var ErrBroken = errors.New("settings file is unreadable")
@@ -97,7 +101,7 @@ func Open(path string) (*File, error) {
 		f.broken = fmt.Errorf("%w: %s: %w", ErrBroken, path, err)
 		return f, f.broken
 	}
-	var s Settings
+	s := Default() // a setting the file does not name keeps its default
 	if err := json.Unmarshal(b, &s); err != nil {
 		f.broken = fmt.Errorf("%w: %s: %s; Porthole is using default settings and will not overwrite the file: fix it or delete it", ErrBroken, path, atomicfile.DescribeJSONError(b, err))
 		return f, f.broken
@@ -175,4 +179,16 @@ func (f *File) SetInspector(on bool) (Settings, error) {
 		return s, nil
 	}
 	return f.Update(func(s *Settings) { s.Inspector = on })
+}
+
+// SetHideOnClose sets whether closing the window with tunnels open hides it
+// (on, the default) or quits, and saves it. A nil File changes nothing and
+// returns what it would be.
+func (f *File) SetHideOnClose(on bool) (Settings, error) {
+	if f == nil {
+		s := Default()
+		s.HideOnClose = on
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { s.HideOnClose = on })
 }

@@ -26,7 +26,7 @@ func TestSetThemeValidatesAndPublishes(t *testing.T) {
 		t.Fatalf("snapshot = %+v; want the settings event", snap)
 	}
 	b, _ := json.Marshal(snap[0].Data)
-	if string(b) != `{"theme":"dark"}` {
+	if string(b) != `{"theme":"dark","inspector":false,"hideOnClose":true}` {
 		t.Fatalf("settings JSON = %s", b)
 	}
 }
