@@ -68,10 +68,14 @@ type Settings struct {
 	Inspector bool `json:"inspector"`
 	// Notify says which notifications Porthole sends (all on by default).
 	Notify NotifySettings `json:"notify"`
+	// HideOnClose: closing the window while tunnels are open hides it (the
+	// tray brings it back) instead of quitting. On by default; it has effect
+	// only where a tray shows Porthole's icon (AppStatus.HideOnClose).
+	HideOnClose bool `json:"hideOnClose"`
 }
 
 // Default is the settings of a new user.
-func Default() Settings { return Settings{Theme: ThemeSystem, Notify: allNotify()} }
+func Default() Settings { return Settings{Theme: ThemeSystem, Notify: allNotify(), HideOnClose: true} }
 
 // ErrBroken means settings.json exists but cannot be read; it is kept untouched.
 var ErrBroken = errors.New("settings file is unreadable")
@@ -270,4 +274,16 @@ func (f *File) SetNotify(kind string, on bool) (Settings, error) {
 		return s, nil
 	}
 	return f.Update(func(s *Settings) { *s.Notify.field(k) = on })
+}
+
+// SetHideOnClose sets whether closing the window with tunnels open hides it
+// (on, the default) or quits, and saves it. A nil File changes nothing and
+// returns what it would be.
+func (f *File) SetHideOnClose(on bool) (Settings, error) {
+	if f == nil {
+		s := Default()
+		s.HideOnClose = on
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { s.HideOnClose = on })
 }

@@ -257,3 +257,33 @@ func FuzzParseNotifyKind(f *testing.F) {
 		}
 	})
 }
+
+// TestHideOnCloseDefaultOnAndKept (issue 13): on for a new user and for a
+// settings file written before the setting existed; off is kept; a value
+// of the wrong type is a broken file.
+func TestHideOnCloseDefaultOnAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	if err := os.WriteFile(path, []byte(`{"theme":"dark","inspector":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil || !s.Get().HideOnClose || s.Get().Theme != ThemeDark {
+		t.Fatalf("an older file: %+v, %v; want hideOnClose on, theme kept", s.Get(), err)
+	}
+	if got, err := s.SetHideOnClose(false); err != nil || got.HideOnClose {
+		t.Fatalf("SetHideOnClose(false) = %+v, %v", got, err)
+	}
+	if s2, err := Open(path); err != nil || s2.Get().HideOnClose {
+		t.Fatalf("reopened: %+v, %v; want off", s2.Get(), err)
+	}
+	if err := os.WriteFile(path, []byte(`{"theme":"dark","hideOnClose":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrBroken) {
+		t.Fatalf("hideOnClose 1: %v; want ErrBroken", err)
+	}
+	var nilFile *File
+	if got, _ := nilFile.SetHideOnClose(false); got.HideOnClose || !Default().HideOnClose {
+		t.Fatalf("nil File / Default: %+v", got)
+	}
+}

@@ -22,6 +22,26 @@ export interface AppStatus {
   appViews?: boolean
   /** The backend's system (Go's GOOS: 'linux', 'darwin', 'windows'). */
   os?: string
+  /** Porthole's icon is in the system tray (the desktop window). */
+  tray?: boolean
+  /** Closing the window with tunnels open hides it: the setting, and a tray to come back from. */
+  hideOnClose?: boolean
+  /** Porthole starts (hidden) at login; whether this system supports it. */
+  startAtLogin?: boolean
+  startAtLoginSupported?: boolean
+}
+
+/** What a launch or the tray asks the desktop window to do (the `desktop.request` event). */
+export interface DesktopRequest {
+  seq: number
+  kind: 'show' | 'open-url' | 'add-server' | 'focus-tab' | 'message'
+  url?: string
+  serverId?: string
+  user?: string
+  host?: string
+  port?: number
+  tabId?: string
+  message?: string
 }
 
 /** One app tab's view (the Linux desktop window): what it loads, and how many reloads were asked. */
@@ -60,6 +80,8 @@ export interface Settings {
   theme: Theme
   /** WebKit's developer tools in the Linux window's app views (off unless turned on). */
   inspector?: boolean
+  /** Closing the window with tunnels open hides it to the tray (on unless turned off). */
+  hideOnClose?: boolean
   /** Which notifications Porthole sends (all on by default). */
   notify?: NotifySettings
 }
@@ -495,6 +517,10 @@ export interface PortholeApi {
   getAppRules(serverId: string): Promise<ServerRules>
   /** Port ranges ("8000-8100, 9000") whose new apps do not notify, and whether ports from 32768 up do. */
   setIgnoredPorts(serverId: string, ranges: string, notifyEphemeral: boolean): Promise<ServerRules>
+  /** Hide to the tray (rather than quit) when the window is closed with tunnels open. */
+  setHideOnClose(on: boolean): Promise<Settings>
+  /** Start Porthole, hidden, at login (the desktop window). */
+  setStartAtLogin(on: boolean): Promise<void>
   listServers(): Promise<ServerSummary[]>
   reloadServers(): Promise<ServerList>
   getServer(id: string): Promise<Profile>
@@ -562,6 +588,8 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getAppRules: (serverId: string) => call<ServerRules>('GetAppRules', serverId),
     setIgnoredPorts: (serverId: string, ranges: string, notifyEphemeral: boolean) =>
       call<ServerRules>('SetIgnoredPorts', serverId, ranges, notifyEphemeral),
+    setHideOnClose: (on: boolean) => call<Settings>('SetHideOnClose', on),
+    setStartAtLogin: (on: boolean) => call<void>('SetStartAtLogin', on),
     listServers: async () => (await call<ServerSummary[] | null>('ListServers')) ?? [],
     reloadServers: () => call<ServerList>('ReloadServers'),
     getServer: (id: string) => call<Profile>('GetServer', id),
