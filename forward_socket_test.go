@@ -71,7 +71,7 @@ func TestForwardUnixSockets(t *testing.T) {
 	localSock := filepath.Join(t.TempDir(), "l.sock")
 	remoteSock := filepath.Join(t.TempDir(), "r.sock")
 	a := sshdArgs(sshd,
-		"127.0.0.1:0:"+appSock, // local port → server socket
+		"127.0.0.1:0:"+appSock,                                // local port → server socket
 		fmt.Sprintf("%s:127.0.0.1:%d", localSock, app.Port()), // local socket → server port
 		fmt.Sprintf("127.0.0.1:0:127.0.0.1:%d", app.Port()),   // plain TCP alongside
 	)
