@@ -97,11 +97,11 @@ type AppSocket struct {
 
 // AppList is ListApps' answer and the `apps` event.
 type AppList struct {
-	ServerID  string       `json:"serverId"`
-	Services  []AppService `json:"services"`
+	ServerID string       `json:"serverId"`
+	Services []AppService `json:"services"`
 	// Sockets are the server's usable Unix sockets (none for "local").
-	Sockets []AppSocket `json:"sockets,omitempty"`
-	ScannedAt time.Time    `json:"scannedAt"`
+	Sockets   []AppSocket `json:"sockets,omitempty"`
+	ScannedAt time.Time   `json:"scannedAt"`
 	// Error says why the listing failed (Services are then those of the
 	// last listing that worked, if any).
 	Error string `json:"error,omitempty"`
@@ -173,11 +173,11 @@ type serverApps struct {
 	// Guarded by appsManager.mu:
 	login    agent.Login // the running login the rest belongs to
 	scanner  *discovery.Scanner
-	last     []discovery.Service // of the last listing that worked
-	pub      string              // the last published list (JSON, without the time)
-	forwards map[int]*appForward // by remote port
+	last     []discovery.Service    // of the last listing that worked
+	pub      string                 // the last published list (JSON, without the time)
+	forwards map[int]*appForward    // by remote port
 	sockets  map[string]*appForward // socket forwards, by path on the server
-	host     []string            // the server's host names (`hostname`)
+	host     []string               // the server's host names (`hostname`)
 	hostAt   time.Time
 }
 
