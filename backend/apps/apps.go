@@ -83,11 +83,25 @@ type AppService struct {
 	LocalURL string `json:"localUrl,omitempty"`
 }
 
+// AppSocket is a Unix socket on a server that its login may use (Docker's,
+// PostgreSQL's, MySQL's, the user's own); ForwardSocket forwards it.
+type AppSocket struct {
+	Path string `json:"path"`
+	// Kind is "docker", "postgres", "mysql" or "socket".
+	Kind     discovery.SocketKind `json:"kind"`
+	KindName string               `json:"kindName"` // e.g. "Docker"
+	Title    string               `json:"title"`    // e.g. "Docker — /var/run/docker.sock"
+	// LocalAddr is where it is forwarded ("127.0.0.2:2375"), once it is.
+	LocalAddr string `json:"localAddr,omitempty"`
+}
+
 // AppList is ListApps' answer and the `apps` event.
 type AppList struct {
-	ServerID  string       `json:"serverId"`
-	Services  []AppService `json:"services"`
-	ScannedAt time.Time    `json:"scannedAt"`
+	ServerID string       `json:"serverId"`
+	Services []AppService `json:"services"`
+	// Sockets are the server's usable Unix sockets (none for "local").
+	Sockets   []AppSocket `json:"sockets,omitempty"`
+	ScannedAt time.Time   `json:"scannedAt"`
 	// Error says why the listing failed (Services are then those of the
 	// last listing that worked, if any).
 	Error string `json:"error,omitempty"`
@@ -159,11 +173,12 @@ type serverApps struct {
 	// Guarded by appsManager.mu:
 	login    agent.Login // the running login the rest belongs to
 	scanner  *discovery.Scanner
-	last     []discovery.Service // of the last listing that worked
-	lastAt   time.Time           // when it was made
-	pub      string              // the last published list (JSON, without the time)
-	forwards map[int]*appForward // by remote port
-	host     []string            // the server's host names (`hostname`)
+	last     []discovery.Service    // of the last listing that worked
+	lastAt   time.Time              // when it was made
+	pub      string                 // the last published list (JSON, without the time)
+	forwards map[int]*appForward    // by remote port
+	sockets  map[string]*appForward // socket forwards, by path on the server
+	host     []string               // the server's host names (`hostname`)
 	hostAt   time.Time
 }
 
@@ -174,9 +189,13 @@ type appForward struct {
 	targetHost string
 	bound      portmap.Endpoint // where it listens
 	notice     string           // why bound is not the usual endpoint
+	targetPath string           // a Unix socket on the server (remotePort is 0)
 }
 
 func (f *appForward) id() string {
+	if f.targetPath != "" {
+		return "socket-" + socketKeyHost(f.targetPath)
+	}
 	if f.kind == agent.ForwardWeb {
 		return "app-" + strconv.Itoa(f.remotePort)
 	}
@@ -299,7 +318,7 @@ func (am *Manager) Count() int {
 	defer am.mu.Unlock()
 	n := 0
 	for _, sa := range am.state {
-		n += len(sa.forwards)
+		n += len(sa.forwards) + len(sa.sockets)
 	}
 	return n
 }
@@ -353,6 +372,13 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 			as.LocalURL = "http://" + f.bound.String() + pathOr(s.OpenPath, "/")
 		}
 		list.Services = append(list.Services, as)
+	}
+	for _, u := range sc.Sockets() {
+		as := AppSocket{Path: u.Path, Kind: u.Kind, KindName: u.Kind.DisplayName(), Title: u.Title()}
+		if f := sa.sockets[u.Path]; f != nil {
+			as.LocalAddr = f.bound.String()
+		}
+		list.Sockets = append(list.Sockets, as)
 	}
 	if am.changedLocked(&sa.pub, list) {
 		events.Publish(am.bus, TopicApps, list) // under am.mu: events stay in order
@@ -684,7 +710,10 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 		}
 		next[port] = want
 		am.mu.Unlock()
-		infos, err := l.SetForwards(fctx, am.specs(p, next))
+		am.mu.Lock()
+		socks := sa.sockets
+		am.mu.Unlock()
+		infos, err := l.SetForwards(fctx, am.specs(p, next, socks))
 		info, found := findInfo(infos, want.id())
 		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
 			return nil, fmt.Errorf("set up the forward to port %d of %s: %w", port, p.Name, err)
@@ -724,8 +753,9 @@ func findInfo(infos []agent.ForwardInfo, id string) (agent.ForwardInfo, bool) {
 	return agent.ForwardInfo{}, false
 }
 
-// specs are the agent's forwards for a set, in port order.
-func (am *Manager) specs(p profiles.Profile, set map[int]*appForward) []agent.ForwardSpec {
+// specs are the agent's forwards for a set, in port order, then the
+// socket forwards in path order.
+func (am *Manager) specs(p profiles.Profile, set map[int]*appForward, socks map[string]*appForward) []agent.ForwardSpec {
 	ports := make([]int, 0, len(set))
 	for port := range set {
 		ports = append(ports, port)
@@ -745,6 +775,17 @@ func (am *Manager) specs(p profiles.Profile, set map[int]*appForward) []agent.Fo
 			fs.Local = forwarder.LocalSpec{BindAddress: addr, BindPort: f.bound.Port, TargetHost: f.targetHost, TargetPort: f.remotePort}
 		}
 		out = append(out, fs)
+	}
+	paths := make([]string, 0, len(socks))
+	for path := range socks {
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+	for _, path := range paths {
+		f := socks[path]
+		out = append(out, agent.ForwardSpec{ID: f.id(), Local: forwarder.LocalSpec{
+			BindAddress: f.bound.IP.String(), BindPort: f.bound.Port, TargetPath: f.targetPath,
+		}})
 	}
 	return out
 }
@@ -769,14 +810,14 @@ func (am *Manager) Restore(ctx context.Context, id string) {
 	sa.fwdMu.Lock()
 	defer sa.fwdMu.Unlock()
 	am.mu.Lock()
-	set := sa.forwards
+	set, socks := sa.forwards, sa.sockets
 	am.mu.Unlock()
-	if len(set) == 0 {
+	if len(set)+len(socks) == 0 {
 		return
 	}
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	if _, err := l.SetForwards(fctx, am.specs(p, set)); err != nil {
+	if _, err := l.SetForwards(fctx, am.specs(p, set, socks)); err != nil {
 		am.log.Warn("some forwards of the server could not listen again", "server", id, "err", err)
 		return
 	}

@@ -107,6 +107,12 @@ func (a *App) ForwardPort(serverID string, port int) (apps.RawForward, error) {
 	return a.apps.ForwardPort(a.context(), serverID, port)
 }
 
+// ForwardSocket forwards a Unix socket of a server (e.g. /var/run/docker.sock)
+// to a stable local endpoint and says how to use it.
+func (a *App) ForwardSocket(serverID string, path string) (apps.SocketForward, error) {
+	return a.apps.ForwardSocket(a.context(), serverID, path)
+}
+
 // OpenExternal opens an http(s) URL in the system browser.
 func (a *App) OpenExternal(url string) error { return a.apps.OpenExternal(url) }
 

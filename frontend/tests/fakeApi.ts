@@ -88,6 +88,11 @@ export function appMethods() {
       localAddr: `${fakeLoopback(serverId)}:${port}`,
       hint: `psql -h ${fakeLoopback(serverId)} -p ${port}`,
     })),
+    forwardSocket: vi.fn<PortholeApi['forwardSocket']>(async (serverId, path) => ({
+      path,
+      localAddr: `${fakeLoopback(serverId)}:2375`,
+      hint: `DOCKER_HOST=tcp://${fakeLoopback(serverId)}:2375 docker ps`,
+    })),
     getTabs: vi.fn<PortholeApi['getTabs']>(async () => []),
     saveTabs: vi.fn<PortholeApi['saveTabs']>(async () => {}),
     openExternal: vi.fn<PortholeApi['openExternal']>(async () => {}),

@@ -449,10 +449,32 @@ export interface AppService {
 }
 
 /** ListApps' answer, and the `apps` event. */
+/** A Unix socket on a server that its login may use (Docker's, PostgreSQL's, MySQL's, the user's own). */
+export interface AppSocket {
+  path: string
+  /** 'docker' | 'postgres' | 'mysql' | 'socket' */
+  kind: string
+  kindName: string
+  title: string
+  /** Where it is forwarded, once it is. */
+  localAddr?: string
+}
+
+/** A server's Unix socket forwarded to a local TCP endpoint (ForwardSocket). */
+export interface SocketForward {
+  path: string
+  localAddr: string
+  /** e.g. "DOCKER_HOST=tcp://127.0.0.2:2375 docker ps". */
+  hint: string
+  notice?: string
+}
+
 export interface AppList {
   /** 'local' is This computer. */
   serverId: string
   services: AppService[] | null
+  /** The server's usable Unix sockets. */
+  sockets?: AppSocket[] | null
   scannedAt: string
   /** The scan failed (partially); services may still hold the last good list. */
   error?: string
@@ -547,6 +569,8 @@ export interface PortholeApi {
   parseAppURL(serverId: string, raw: string): Promise<OpenedApp>
   /** A raw forward (databases, anything not HTTP) on a stable endpoint. */
   forwardPort(serverId: string, port: number): Promise<RawForward>
+  /** Forwards a server's Unix socket to a stable local endpoint. */
+  forwardSocket(serverId: string, path: string): Promise<SocketForward>
   getTabs(): Promise<SavedTab[]>
   saveTabs(tabs: SavedTab[]): Promise<void>
   /** Opens a URL in the system browser. */
@@ -611,6 +635,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     openApp: (serverId: string, port: number, path: string) => call<OpenedApp>('OpenApp', serverId, port, path),
     parseAppURL: (serverId: string, raw: string) => call<OpenedApp>('ParseAppURL', serverId, raw),
     forwardPort: (serverId: string, port: number) => call<RawForward>('ForwardPort', serverId, port),
+    forwardSocket: (serverId: string, path: string) => call<SocketForward>('ForwardSocket', serverId, path),
     getTabs: async () => (await call<SavedTab[] | null>('GetTabs')) ?? [],
     saveTabs: (tabs: SavedTab[]) => call<void>('SaveTabs', tabs),
     openExternal: (url: string) => call<void>('OpenExternal', url),
