@@ -746,6 +746,11 @@ func (r sshResolver) Resolve(alias string) (profiles.Resolved, error) {
 		hops = append(hops, h)
 	}
 	res.ProxyJump = strings.Join(hops, ",")
+	fl, err := sshconn.ConfigForwards(alias, sshconn.Options{HomeDir: r.base.HomeDir, ConfigPath: r.base.ConfigPath, SystemConfigPath: r.base.SystemConfigPath})
+	if err != nil {
+		return profiles.Resolved{}, err
+	}
+	res.LocalForwards, res.RemoteForwards, res.DynamicForwards = fl.Local, fl.Remote, fl.Dynamic
 	return res, nil
 }
 
@@ -821,7 +826,10 @@ func (m *Manager) ImportServers(aliases []string, link bool) (ImportResult, erro
 			continue
 		}
 		res.Added = append(res.Added, saved)
-		m.note(saved.ID, slog.LevelInfo, "imported from "+l.ConfigPath, "alias", a, "linked", link)
+		m.note(saved.ID, slog.LevelInfo, "imported from "+l.ConfigPath, "alias", a, "linked", link, "rules", len(saved.Forwards))
+		if _, skipped := c.Resolved.ForwardRules(); len(skipped) > 0 {
+			m.note(saved.ID, slog.LevelWarn, "forward lines not imported as rules: "+strings.Join(skipped, "; "))
+		}
 	}
 	if len(res.Added) > 0 {
 		m.publishServers()
