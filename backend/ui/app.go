@@ -20,6 +20,7 @@ import (
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/rules"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/webui"
@@ -101,6 +102,7 @@ type App struct {
 	settings *settings.File
 	servers  *servers.Manager
 	apps     *apps.Manager
+	rules    *rules.Manager
 	tabs     *apps.TabsFile
 	mode     Mode
 	started  time.Time
@@ -134,7 +136,9 @@ func New(o Options) (*App, *Lifecycle) {
 	a.apps = apps.New(log, o.Bus, a.servers, o.Ports, ancestors)
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
-	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
+	a.rules = rules.New(rules.Options{Log: log.With("component", "rules"), Bus: o.Bus, Logins: a.servers, Store: o.Servers.Store, Owner: servers.OwnerRules})
+	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id); a.rules.Start(a.context(), id) })
+	a.servers.OnDisconnected(a.rules.Stopped)
 	a.servers.OnRemoved(a.apps.Forget)
 	return a, &Lifecycle{a: a}
 }
@@ -150,11 +154,12 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	a.publishStatus()
 	events.Publish(a.bus, settings.Topic, a.GetSettings())
 	a.servers.Start(ctx)
+	a.rules.ConnectAtStart(func(id string) error { _, err := a.servers.Connect(id); return err })
 }
 
 // Shutdown disconnects every server login and deletes the browser pages
 // OpenExternal left; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close() }
+func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close(); l.a.rules.Close() }
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
