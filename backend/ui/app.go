@@ -22,6 +22,7 @@ import (
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/rules"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/webui"
@@ -120,6 +121,7 @@ type App struct {
 	servers  *servers.Manager
 	apps     *apps.Manager
 	notify   *notify.Notifier
+	rules    *rules.Manager
 	tabs     *apps.TabsFile
 	mode     Mode
 	started  time.Time
@@ -157,7 +159,9 @@ func New(o Options) (*App, *Lifecycle) {
 	a.apps = apps.New(log, o.Bus, a.servers, o.Ports, ancestors)
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
-	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
+	a.rules = rules.New(rules.Options{Log: log.With("component", "rules"), Bus: o.Bus, Logins: a.servers, Store: o.Servers.Store, Owner: servers.OwnerRules})
+	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id); a.rules.Start(a.context(), id) })
+	a.servers.OnDisconnected(a.rules.Stopped)
 	a.notify = notify.New(notify.Options{Config: o.Notify, Log: log, Bus: o.Bus, Settings: o.Settings, Servers: a.servers, Apps: a.apps})
 	a.servers.OnAgentEvent(a.notify.AgentEvent)
 	a.servers.OnRemoved(func(id string) { a.apps.Forget(id); a.notify.Forget(id) })
@@ -176,11 +180,17 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	events.Publish(a.bus, settings.Topic, a.GetSettings())
 	a.notify.Start(ctx)
 	a.servers.Start(ctx)
+	a.rules.ConnectAtStart(func(id string) error { _, err := a.servers.Connect(id); return err })
 }
 
 // Shutdown disconnects every server login and deletes the browser pages
 // OpenExternal left; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close(); l.a.notify.Close() }
+func (l *Lifecycle) Shutdown() {
+	l.a.servers.Shutdown()
+	l.a.apps.Close()
+	l.a.rules.Close()
+	l.a.notify.Close()
+}
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
