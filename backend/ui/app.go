@@ -192,6 +192,10 @@ func (l *Lifecycle) Shutdown() {
 	l.a.notify.Close()
 }
 
+// NotifyBackground tells the person, once, that closing the window hid it
+// (the tunnels keep working); the desktop calls it on the first hide.
+func (l *Lifecycle) NotifyBackground() { l.a.notify.Background() }
+
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
 func (l *Lifecycle) PublishStatus() { l.a.publishStatus() }

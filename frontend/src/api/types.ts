@@ -104,7 +104,7 @@ export const NOTIFY_KINDS = {
 } as const satisfies Record<keyof NotifySettings, string>
 export type NotifyKind = (typeof NOTIFY_KINDS)[keyof NotifySettings]
 
-export type NotificationKind = 'server-unreachable' | 'server-back' | 'needs-you' | 'agent-crash-loop' | 'new-app'
+export type NotificationKind = 'server-unreachable' | 'server-back' | 'needs-you' | 'agent-crash-loop' | 'new-app' | 'running-in-background'
 
 /** A notification the desktop could not show: the `notify.toast` event. */
 export interface Notification {
