@@ -152,9 +152,8 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	a.servers.Start(ctx)
 }
 
-// Shutdown disconnects every server login and deletes the browser pages
-// OpenExternal left; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close() }
+// Shutdown disconnects every server login; the UI's lifetime is over.
+func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown() }
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
