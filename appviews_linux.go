@@ -254,8 +254,7 @@ type gtkAppViews struct {
 
 	inspector atomic.Int32 // 1: settings.Settings.Inspector is on
 	unsub     func()
-	browser   *browseropen.Opener // pages that leave their app's origin
-	opens     chan string
+	opens     chan string // pages that leave their app's origin, for the browser
 
 	events chan ui.AppViewEvent
 	done   chan struct{}
@@ -276,7 +275,7 @@ func newWindowAppViews(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppV
 		log: log.With("component", "appviews"), bus: bus, onFail: onFail,
 		loaded: map[string]string{}, reloads: map[string]int{},
 		events: make(chan ui.AppViewEvent, 256), done: make(chan struct{}),
-		browser: browseropen.New(browseropen.Options{Log: log}), opens: make(chan string, 16),
+		opens: make(chan string, 16),
 	}
 	appViewsMu.Lock()
 	appViews = h
@@ -302,7 +301,9 @@ func (h *gtkAppViews) deliver() {
 		case e := <-h.events:
 			events.Publish(h.bus, ui.TopicAppViews, e)
 		case u := <-h.opens:
-			if err := h.browser.Open(u); err != nil {
+			// Another site (a link out of the app): its URL is the site's
+			// own, with nothing of Porthole's in it, so it goes as it is.
+			if err := browseropen.Open(u); err != nil {
 				h.log.Warn("could not open a page an app view left for in the browser", "err", err)
 			}
 		case <-h.done:
@@ -319,10 +320,9 @@ func (h *gtkAppViews) emit(e ui.AppViewEvent) {
 	}
 }
 
-// Close stops delivering events (the window is gone) and deletes the
-// browser pages it left.
+// Close stops delivering events (the window is gone).
 func (h *gtkAppViews) Close() {
-	h.stop.Do(func() { h.unsub(); close(h.done); h.browser.Close() })
+	h.stop.Do(func() { h.unsub(); close(h.done) })
 }
 
 // onMain runs f on GTK's main thread, after what was queued before it.

@@ -56,10 +56,13 @@ func randomSecret(t *testing.T, prefix string) string {
 // with remember off, then on), a key passphrase, a Jupyter-like app token
 // (opened as an app, as a pasted URL, saved in a tab, and opened in the
 // system browser) and serve's own token. Then it searches serve's log (at
-// debug level) and each server's log, every file under the throwaway HOME (config, cache, state,
-// runtime and temp dirs all live there), the event stream it received,
-// /proc/PID/cmdline and environ of serve and of every agent, and the argv and
-// environment a fake xdg-open recorded, and finds none of them.
+// debug level) and each server's log, every file under the throwaway HOME
+// (config, cache, state), $XDG_RUNTIME_DIR and $TMPDIR (right after the
+// browser was started, and again after serve quit), the event stream it
+// received, /proc/PID/cmdline and environ of serve and of every agent, and
+// the argv and environment a fake xdg-open recorded, and finds none of them.
+// The browser must have been sent to the app's one-time link, which works
+// once.
 func TestSecretsNeverLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts porthole serve and its agents")
@@ -68,7 +71,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 	passphrase := randomSecret(t, "pp-")
 	appToken := randomSecret(t, "tk")
 	home := t.TempDir()
-	for _, d := range []string{".ssh", ".config", ".cache", ".local/state", "run", "tmp"} {
+	// $XDG_RUNTIME_DIR and $TMPDIR live apart from HOME, as on a desktop;
+	// they are scanned too, while serve runs and after it quit.
+	runtimeDir, tmpDir := t.TempDir(), t.TempDir()
+	for _, d := range []string{runtimeDir, tmpDir} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{".ssh", ".config", ".cache", ".local/state"} {
 		if err := os.MkdirAll(filepath.Join(home, d), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +141,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	app, logs := startServeForSecrets(t, home, []string{
 		"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"),
 		"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "XDG_STATE_HOME=" + filepath.Join(home, ".local/state"),
-		"XDG_RUNTIME_DIR=" + filepath.Join(home, "run"), "TMPDIR=" + filepath.Join(home, "tmp"),
+		"XDG_RUNTIME_DIR=" + runtimeDir, "TMPDIR=" + tmpDir,
 		"PORTHOLE_LOG=debug", "DISPLAY=", "WAYLAND_DISPLAY=",
 	})
 	secrets := secretSet{{"password", password}, {"key passphrase", passphrase}, {"app token", appToken}, {"serve token", app.token}}
@@ -206,6 +217,39 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if code := app.call(t, "OpenExternal", nil, opened.LocalURL); code != 200 {
 		t.Fatalf("OpenExternal: %d", code)
 	}
+	// While the browser starts (and long after): no file anywhere holds
+	// the token, not even a private, short-lived one.
+	liveFiles := scanTree(t, secrets, "while serve runs", home, runtimeDir, tmpDir)
+	// The browser was sent to a one-time link on the app's endpoint: it
+	// leads to the app with its token once, then no more.
+	t.Run("one-time link", func(t *testing.T) {
+		b, err := os.ReadFile(rec)
+		if err != nil {
+			t.Fatalf("OpenExternal did not run the fake xdg-open: %v", err)
+		}
+		argv, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(argv)
+		link := f[len(f)-1]
+		origin := opened.LocalURL[:len("http://")+strings.IndexByte(opened.LocalURL[len("http://"):], '/')]
+		if !strings.HasPrefix(link, origin+"/.porthole/open/") {
+			t.Fatalf("the browser was started on %q, want a one-time link under %s/.porthole/open/", link, origin)
+		}
+		noFollow := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for i, want := range []int{http.StatusSeeOther, http.StatusGone} {
+			resp, err := noFollow.Get(link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Fatalf("use %d of the link: %s, want %d", i+1, resp.Status, want)
+			}
+			if loc := resp.Header.Get("Location"); want == http.StatusSeeOther && loc != strings.TrimPrefix(opened.LocalURL, origin) {
+				t.Fatalf("the link leads to %q, want %q", loc, strings.TrimPrefix(opened.LocalURL, origin))
+			}
+		}
+	})
 
 	// Every Porthole process, while the logins are live.
 	procs := map[int]string{app.cmd.Process.Pid: "serve"}
@@ -261,27 +305,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if events.Len() == 0 {
 		t.Error("the event stream was empty")
 	}
-	var files []string
-	err = filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(home, p)
-		files = append(files, rel)
-		secrets.scan(t, p, b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := scanTree(t, secrets, "after serve quit", home, runtimeDir, tmpDir)
 	if _, err := os.Stat(filepath.Join(home, ".config", "porthole", "tabs.json")); err != nil {
 		t.Errorf("tabs.json was not written where the scan looks: %v", err)
 	}
-	t.Logf("scanned %d files under HOME %v, %d bytes of log, %d bytes of events, %d processes", len(files), files, logs.Len(), events.Len(), len(procs))
+	t.Logf("scanned %d files under HOME, $XDG_RUNTIME_DIR and $TMPDIR while serve ran %v and %d after it quit %v, %d bytes of log, %d bytes of events, %d processes",
+		len(liveFiles), liveFiles, len(files), files, logs.Len(), events.Len(), len(procs))
 
 	t.Run("xdg-open argv and environment", func(t *testing.T) {
 		b, err := os.ReadFile(rec)
@@ -292,6 +321,31 @@ func TestSecretsNeverLeak(t *testing.T) {
 		secrets.scan(t, "xdg-open's environment", []byte(env))
 		secrets.scan(t, "xdg-open's argv", []byte(argv))
 	})
+}
+
+// scanTree scans every regular file under roots for the secrets (when says
+// at which point of the test) and returns the files it read.
+func scanTree(t *testing.T, secrets secretSet, when string, roots ...string) []string {
+	t.Helper()
+	var files []string
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, p)
+			secrets.scan(t, p+" ("+when+")", b)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
 }
 
 // connect connects server id, answering its password or passphrase prompt.

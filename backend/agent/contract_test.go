@@ -202,6 +202,56 @@ func TestLoginContract(t *testing.T) {
 				t.Errorf("Spec().Forwards = %+v", got)
 			}
 		}},
+		{"one-time link on a web forward", func(t *testing.T, start newLoginFunc) {
+			const target = "/small?token=c0ffee&x=1#top"
+			l := start(t, r.spec("link", r.appForward("app", 0), r.webForward("raw", 0)), Secrets{Password: testPassword}, nil)
+			logs := record(l)
+			st, err := l.Stats(ctxT(t, 10*time.Second))
+			if err != nil || len(st.Forwards) != 2 || st.Forwards[0].Addr == "" {
+				t.Fatalf("Stats = %+v, %v", st, err)
+			}
+			addr := st.Forwards[0].Addr
+			code, err := l.OpenLink(ctxT(t, 10*time.Second), "app", target)
+			if err != nil || len(code) < 22 || strings.Contains(code, "c0ffee") {
+				t.Fatalf("OpenLink = %q, %v; want a random code", code, err)
+			}
+			noFollow := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			link := "http://" + addr + forwarder.OpenPathPrefix + code
+			for i, want := range []int{http.StatusSeeOther, http.StatusGone} {
+				resp, err := noFollow.Get(link)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want || (want == http.StatusSeeOther && resp.Header.Get("Location") != target) {
+					t.Fatalf("use %d: %s to %q; want %d (to %q the first time)", i+1, resp.Status, resp.Header.Get("Location"), want, target)
+				}
+			}
+			for _, tc := range []struct {
+				id, target string
+				err        error
+			}{
+				{"nope", "/", ErrNoWebForward},
+				{"raw", "/", ErrNoWebForward},
+				{"app", "//evil.example/", forwarder.ErrBadOpenTarget},
+				{"app", "", forwarder.ErrBadOpenTarget},
+			} {
+				if _, err := l.OpenLink(ctxT(t, 10*time.Second), tc.id, tc.target); !errors.Is(err, tc.err) {
+					t.Errorf("OpenLink(%q, %q) = %v, want %v", tc.id, tc.target, err, tc.err)
+				}
+			}
+			if e, found := logs.find(func(e Event) bool {
+				return e.Log != nil && strings.Contains(e.String()+fmt.Sprint(e.Log.Attrs), "c0ffee")
+			}); found {
+				t.Errorf("a log line holds the target: %v", e)
+			}
+			_ = l.Close()
+			if _, err := l.OpenLink(ctxT(t, 10*time.Second), "app", "/"); err == nil {
+				t.Error("OpenLink after Close succeeded")
+			}
+		}},
 		{"set forwards keeps, replaces and reports listen errors", func(t *testing.T, start newLoginFunc) {
 			busy, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {

@@ -518,6 +518,27 @@ func (l *LocalLogin) SetSecrets(ctx context.Context, s Secrets) error {
 	return nil
 }
 
+// OpenLink implements Login: the web forward registers the link.
+func (l *LocalLogin) OpenLink(ctx context.Context, forwardID, target string) (string, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return "", fmt.Errorf("%w: %s", ErrClosed, l.spec.DisplayName())
+	}
+	fwds := l.forwards
+	l.mu.Unlock()
+	for _, f := range fwds {
+		if f.spec.Key() != forwardID {
+			continue
+		}
+		if wf, ok := f.lf.(*forwarder.WebForward); ok {
+			return wf.OpenLink(target)
+		}
+		break
+	}
+	return "", fmt.Errorf("%w: %q of %s", ErrNoWebForward, forwardID, l.spec.DisplayName())
+}
+
 // Stats implements Login.
 func (l *LocalLogin) Stats(ctx context.Context) (Stats, error) {
 	l.mu.Lock()

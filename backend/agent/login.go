@@ -44,6 +44,18 @@ type Login interface {
 	// SetSecrets replaces the secrets answered before asking the user.
 	SetSecrets(ctx context.Context, s Secrets) error
 
+	// OpenLink registers a one-time link on the web forward forwardID (its
+	// ForwardSpec.Key()) to target, a path on the forward's own origin with
+	// its query and fragment ("/lab?token=…"), and returns the link's code:
+	// http://<the forward's address>/.porthole/open/<code>
+	// (forwarder.OpenPathPrefix) takes a browser to target once, within
+	// forwarder.OpenLinkTTL. The code is 128 random bits made where the
+	// forward runs; target may hold a secret, so it crosses only the
+	// agent's pipe and is never logged. It fails with ErrNoWebForward when
+	// forwardID names no listening web forward, and with
+	// forwarder.ErrBadOpenTarget when target is not such a path.
+	OpenLink(ctx context.Context, forwardID, target string) (code string, err error)
+
 	// Exec runs cmd on the server (an SSH "exec" session, like `ssh host
 	// cmd`) and returns its stdout, at most MaxExecOutput bytes. A command
 	// that exits non-zero returns its stdout and an *ExecError.
@@ -95,6 +107,8 @@ var (
 	// ErrExecRefused: the server does not allow running commands (no
 	// "session" channels, or the exec request was refused).
 	ErrExecRefused = errors.New("the server refused to run a command")
+	// ErrNoWebForward: OpenLink named no listening web forward of the login.
+	ErrNoWebForward = errors.New("the login has no such web forward listening")
 )
 
 // ExecError reports a command that ran and failed.

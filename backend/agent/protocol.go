@@ -21,7 +21,7 @@ import (
 // ProtocolVersion is the version of the app ↔ agent protocol. The app's
 // first call is hello{protocol}; an agent of another version answers with
 // an error and exits.
-const ProtocolVersion = 3 // 2: web forwards (ForwardSpec.Web); 3: ping
+const ProtocolVersion = 4 // 2: web forwards (ForwardSpec.Web); 3: ping; 4: openLink
 
 // MaxMessageSize bounds one message on the pipe.
 const MaxMessageSize = 32 << 20
@@ -47,6 +47,7 @@ const (
 	methodProbe       = "probe"       // probeParams → probeResult
 	methodStats       = "stats"       // noParams → Stats
 	methodPing        = "ping"        // noParams → null: the Supervisor's health check
+	methodOpenLink    = "openLink"    // openLinkParams → openLinkResult
 	methodCancel      = "$/cancelRequest"
 
 	methodEvent          = "event"                      // notification: Event
@@ -152,6 +153,33 @@ type probeResult struct {
 	Err      *wireError `json:"err,omitempty"` // the probe's error, with the bytes read so far
 }
 
+// maxOpenLinkTarget bounds OpenLink's target on the pipe (the forward
+// has its own, smaller bound).
+const maxOpenLinkTarget = 64 << 10
+
+// openLinkParams carry a one-time link's target, which may hold a secret
+// (a Jupyter token): validate's errors never quote it, and nothing logs it.
+type openLinkParams struct {
+	Forward string `json:"forward"`
+	Target  string `json:"target"`
+}
+
+func (p *openLinkParams) validate() error {
+	switch {
+	case p.Forward == "":
+		return errors.New("no forward named")
+	case p.Target == "":
+		return errors.New("empty target")
+	case len(p.Target) > maxOpenLinkTarget:
+		return fmt.Errorf("the target is longer than %d bytes", maxOpenLinkTarget)
+	}
+	return nil
+}
+
+type openLinkResult struct {
+	Code string `json:"code"`
+}
+
 type cancelParams struct {
 	ID jsonrpc2.ID `json:"id"`
 }
@@ -229,6 +257,7 @@ var paramTypes = map[string]func() validator{
 	methodProbe:          func() validator { return new(probeParams) },
 	methodStats:          func() validator { return new(noParams) },
 	methodPing:           func() validator { return new(noParams) },
+	methodOpenLink:       func() validator { return new(openLinkParams) },
 	methodCancel:         func() validator { return new(cancelParams) },
 	methodEvent:          func() validator { return new(eventParams) },
 	methodPromptPassword: func() validator { return new(passwordPromptParams) },

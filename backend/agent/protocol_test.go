@@ -133,6 +133,9 @@ func TestDecodeParams(t *testing.T) {
 		{"event with two payloads", methodEvent, raw(`{"kind":"log","log":{"msg":"x","level":"INFO","time":"2024-01-01T00:00:00Z"},"step":{"step":1,"name":"x"},"time":"2024-01-01T00:00:00Z"}`), errBadParams},
 		{"event bad kind", methodEvent, raw(`{"kind":"boom","time":"2024-01-01T00:00:00Z"}`), errBadParams},
 		{"password kind", methodPromptPassword, raw(`{"prompt":{"Kind":7},"info":{}}`), errBadParams},
+		{"openLink", methodOpenLink, raw(`{"forward":"app-8888","target":"/lab?token=x"}`), nil},
+		{"openLink without forward", methodOpenLink, raw(`{"target":"/"}`), errBadParams},
+		{"openLink without target", methodOpenLink, raw(`{"forward":"app-8888"}`), errBadParams},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := decodeParams(tc.method, tc.params)
@@ -231,6 +234,10 @@ func (f *fakeLogin) Exec(context.Context, string) ([]byte, error) {
 func (f *fakeLogin) Probe(context.Context, string, int, []byte, int) ([]byte, error) {
 	f.note("probe")
 	return []byte("HTTP/1.1 200 OK\r\n"), nil
+}
+func (f *fakeLogin) OpenLink(context.Context, string, string) (string, error) {
+	f.note("openLink")
+	return "code", nil
 }
 
 // syncBuffer is a Writer safe for concurrent use.

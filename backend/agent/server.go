@@ -372,6 +372,13 @@ func (s *server) call(ctx context.Context, l Login, method string, p validator) 
 		return l.Stats(ctx)
 	case methodPing:
 		return nil, nil // the answer is the point: this agent reads, runs and writes
+	case methodOpenLink:
+		op := p.(*openLinkParams)
+		code, err := l.OpenLink(ctx, op.Forward, op.Target)
+		if err != nil {
+			return nil, err
+		}
+		return openLinkResult{Code: code}, nil
 	}
 	return nil, fmt.Errorf("%w: %s is not an agent method", ErrProtocol, method)
 }

@@ -1068,6 +1068,24 @@ func (l *RemoteLogin) Probe(ctx context.Context, host string, port int, request 
 	return r.Response, r.Err.toError()
 }
 
+// OpenLink implements Login. The target travels to the agent over its
+// stdin pipe only. A retry on a restarted agent (after a crash during the
+// call) makes a new link there: the old agent's links died with it.
+func (l *RemoteLogin) OpenLink(ctx context.Context, forwardID, target string) (string, error) {
+	params := openLinkParams{Forward: forwardID, Target: target}
+	if err := params.validate(); err != nil {
+		return "", fmt.Errorf("%w: %w", forwarder.ErrBadOpenTarget, err)
+	}
+	var r openLinkResult
+	if err := l.call(ctx, methodOpenLink, params, &r, 0); err != nil {
+		return "", err
+	}
+	if r.Code == "" {
+		return "", fmt.Errorf("%w: the agent answered openLink without a code", ErrProtocol)
+	}
+	return r.Code, nil
+}
+
 // Stats implements Login.
 func (l *RemoteLogin) Stats(ctx context.Context) (Stats, error) {
 	var st Stats

@@ -22,8 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/browser"
-
 	"github.com/porthole-app/porthole/backend/agent"
 	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/browseropen"
@@ -146,11 +144,10 @@ type Manager struct {
 	log       *slog.Logger
 	bus       *events.Bus
 	logins    Logins
-	changed   func()              // the number of forwards changed (app.status)
-	ports     *portmap.Map        // nil: no endpoints (tests of other parts)
-	ancestors []string            // who may frame the apps besides themselves
-	openURL   func(string) error  // starts the browser: all it gets reaches a command line
-	browser   *browseropen.Opener // keeps secrets off that command line
+	changed   func()             // the number of forwards changed (app.status)
+	ports     *portmap.Map       // nil: no endpoints (tests of other parts)
+	ancestors []string           // who may frame the apps besides themselves
+	openURL   func(string) error // starts the browser: all it gets reaches a command line
 	jupyter   JupyterLookup
 	self      []string // file names of Porthole's own executables
 	now       func() time.Time
@@ -216,18 +213,14 @@ func New(log *slog.Logger, bus *events.Bus, logins Logins, ports *portmap.Map, a
 		changed:   func() {},
 		ports:     ports,
 		ancestors: slices.Clone(ancestors),
-		openURL:   browser.OpenURL,
+		openURL:   browseropen.Open,
 		jupyter:   (*discovery.Scanner).Jupyter,
 		self:      portholeExecutables(),
 		now:       time.Now,
 		state:     map[string]*serverApps{},
 	}
-	am.browser = browseropen.New(browseropen.Options{Log: am.log, Launch: func(target string) error { return am.openURL(target) }})
 	return am
 }
-
-// Close deletes the browser pages OpenExternal left (Porthole is quitting).
-func (am *Manager) Close() { am.browser.Close() }
 
 // portholeExecutables are the names Porthole's own processes run as, so
 // that discovery hides their listeners (serve's UI, the agents' forwards).
@@ -1051,18 +1044,121 @@ func connectHint(k discovery.Kind, remotePort int, host string, port int) string
 
 // --- the system browser ---
 
-// OpenExternal opens an http(s) URL in the system browser. A URL with a
-// query (a Jupyter token) reaches the browser through a private page, never
-// on its command line (browseropen).
-func (am *Manager) OpenExternal(raw string) error {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return badInput("only http:// and https:// addresses open in the browser")
+// OpenExternal opens an http(s) URL in the system browser, whose command
+// line every local user can read. A URL on one of this manager's web
+// endpoints that carries a query or a fragment (where Porthole puts a
+// Jupyter token) goes there as a one-time link that the endpoint's web
+// forward redirects once to the URL's path, query and fragment
+// (agent.Login.OpenLink): only its code, worth nothing after one use or a
+// minute, reaches the command line. Other URLs go as they are: Porthole
+// adds secrets only to its own endpoints' URLs, so any other query is the
+// user's own text (or the site's).
+func (am *Manager) OpenExternal(ctx context.Context, raw string) error {
+	u, err := browseropen.Check(strings.TrimSpace(raw))
+	if err != nil {
+		return badInput("only http:// and https:// addresses, without a user name or password, open in the browser")
 	}
-	if err := am.browser.Open(u.String()); err != nil {
+	target := u.String()
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		link, ok, err := am.oneTimeLink(ctx, u)
+		if err != nil {
+			return err
+		}
+		if ok {
+			target = link
+		}
+	}
+	if err := am.openURL(target); err != nil {
 		return fmt.Errorf("could not open the browser: %w", err)
 	}
 	return nil
+}
+
+// oneTimeLink returns a one-time link to u when u is on one of the
+// manager's web endpoints (ok false when it is not).
+func (am *Manager) oneTimeLink(ctx context.Context, u *url.URL) (link string, ok bool, err error) {
+	if u.Scheme != "http" {
+		return "", false, nil // web forwards speak plain HTTP
+	}
+	ep, found := endpointOf(u)
+	if !found {
+		return "", false, nil
+	}
+	var (
+		id  string
+		l   agent.Login
+		fid string
+	)
+	am.mu.Lock()
+	for sid, sa := range am.state {
+		for _, f := range sa.forwards {
+			if f.kind == agent.ForwardWeb && f.bound.AddrPort() == ep {
+				id, l, fid = sid, sa.login, f.id()
+			}
+		}
+	}
+	am.mu.Unlock()
+	if l == nil {
+		return "", false, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	code, err := l.OpenLink(lctx, fid, pathQueryFragment(u))
+	if err != nil {
+		return "", false, fmt.Errorf("could not make a one-time link to open the app in the browser (the address carries a token, which must not be on the browser's command line): %w; open the app from Porthole again", err)
+	}
+	am.log.Info("opening an app in the browser through a one-time link", "server", id, "forward", fid)
+	return "http://" + u.Host + forwarder.OpenPathPrefix + code, true, nil
+}
+
+// endpointOf is the local endpoint u names: an IP address, or localhost
+// (127.0.0.1), with a port (80 by default).
+func endpointOf(u *url.URL) (netip.AddrPort, bool) {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, false
+	}
+	if strings.EqualFold(host, "localhost") {
+		host = "127.0.0.1"
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Zone() != "" {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(p)), true
+}
+
+// pathQueryFragment is what follows u's authority, with spaces, control
+// characters and backslashes percent-encoded (a one-time link's target
+// refuses them).
+func pathQueryFragment(u *url.URL) string {
+	s := u.EscapedPath()
+	if s == "" {
+		s = "/"
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?" + escapeOdd(u.RawQuery)
+	}
+	if u.Fragment != "" {
+		s += "#" + escapeOdd(u.EscapedFragment())
+	}
+	return s
+}
+
+func escapeOdd(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c == 0x7f || c == '\\' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // OnChange sets what runs when the number of forwards changed (app.status).

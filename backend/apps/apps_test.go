@@ -1,14 +1,25 @@
 package apps
 
 import (
+	"bytes"
+	"context"
 	"errors"
-	"net/url"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/porthole-app/porthole/backend/agent"
 	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/discovery"
+	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/portmap"
 )
 
 func TestOpenExternal(t *testing.T) {
@@ -27,7 +38,7 @@ func TestOpenExternal(t *testing.T) {
 		{"http://user:pw@example.com/", false},
 		{"/relative", false},
 	} {
-		err := am.OpenExternal(tc.url)
+		err := am.OpenExternal(context.Background(), tc.url)
 		if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, apperr.ErrBadInput)) {
 			t.Errorf("openExternal(%q) = %v", tc.url, err)
 		}
@@ -37,36 +48,115 @@ func TestOpenExternal(t *testing.T) {
 	}
 }
 
-// TestOpenExternalKeepsTokenOffArgv (issue 14, finding 2): "Open in
+// TestOpenExternalKeepsTokenOffArgvAndDisk (issue 14, finding 2): "Open in
 // browser" on a Jupyter tab must not hand the token to xdg-open, whose argv
-// every local user can read; the browser gets a private page's path.
-func TestOpenExternalKeepsTokenOffArgv(t *testing.T) {
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	am := New(nil, nil, nil, nil, nil)
-	t.Cleanup(am.Close)
-	var argv []string
-	am.openURL = func(u string) error { argv = append(argv, u); return nil }
+// every local user can read, nor write it to any file: the browser gets the
+// app's web forward's one-time link, which leads it to the URL once.
+func TestOpenExternalKeepsTokenOffArgvAndDisk(t *testing.T) {
+	home, run, tmp := t.TempDir(), t.TempDir(), t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	t.Setenv("TMPDIR", tmp)
 	const token = "9f1c2d3e4b5a69788796a5b4c3d2e1f0"
-	if err := am.OpenExternal("http://127.0.0.2:8888/lab?token=" + token); err != nil {
-		t.Fatal(err)
-	}
-	if len(argv) != 1 {
-		t.Fatalf("browser started %d times, want 1", len(argv))
-	}
-	if strings.Contains(argv[0], token) || !strings.HasPrefix(argv[0], "file://") {
-		t.Fatalf("the browser's command line would be %q: it must name a private page, not the token", argv[0])
-	}
-	page, err := url.Parse(argv[0])
+
+	// The login's web forward for remote port 8888, as OpenApp makes it.
+	l, err := agent.NewLocalLogin(agent.LoginSpec{
+		ID: "s1", Name: "gpu1", Host: "127.0.0.1", Port: 1, User: "u", SSHConfigPath: "none", HomeDir: home, AgentSocket: "none",
+		Session:  agent.SessionSettings{StatsInterval: -1},
+		Forwards: []agent.ForwardSpec{{ID: "app-8888", Web: &forwarder.WebSpec{BindAddress: "127.0.0.1", TargetHost: "localhost", TargetPort: 8888}}},
+	}, agent.Secrets{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(page.Path)
-	if err != nil || !strings.Contains(string(b), token) {
-		t.Fatalf("the page does not lead to the app: %v\n%s", err, b)
+	t.Cleanup(func() { _ = l.Close() })
+	st, err := l.Stats(context.Background())
+	if err != nil || len(st.Forwards) != 1 || st.Forwards[0].Addr == "" {
+		t.Fatalf("Stats = %+v, %v", st, err)
 	}
-	am.Close()
-	if _, err := os.Stat(page.Path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the page outlived Close: %v", err)
+	addr := st.Forwards[0].Addr
+	ap := netip.MustParseAddrPort(addr)
+	am := New(nil, nil, nil, nil, nil)
+	am.state["s1"] = &serverApps{login: l, forwards: map[int]*appForward{8888: {
+		kind: agent.ForwardWeb, remotePort: 8888, targetHost: "localhost", bound: portmap.Endpoint{IP: ap.Addr(), Port: int(ap.Port())},
+	}}}
+	var argv []string
+	am.openURL = func(u string) error { argv = append(argv, u); return nil }
+	noFollow := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	local := "http://localhost:" + strconv.Itoa(int(ap.Port()))
+
+	for _, tc := range []struct {
+		name, url string
+		via       string // the origin of the one-time link; "" when the URL goes as it is
+		target    string // where the link leads
+	}{
+		{"token", "http://" + addr + "/lab?token=" + token, "http://" + addr, "/lab?token=" + token},
+		{"token and fragment", "http://" + addr + "/lab/tree/a%20b.ipynb?x=1&token=" + token + "#cell", "http://" + addr, "/lab/tree/a%20b.ipynb?x=1&token=" + token + "#cell"},
+		{"token in the fragment", "http://" + addr + "/#token=" + token, "http://" + addr, "/#token=" + token},
+		{"localhost", local + "/tree?token=" + token, local, "/tree?token=" + token},
+		{"no query", "http://" + addr + "/lab", "", ""},
+		{"not ours", "https://example.com/search?q=porthole", "", ""},
+		{"not ours, loopback", "http://127.0.0.9:8888/?q=x", "", ""},
+		{"https on our endpoint", "https://" + addr + "/?q=x", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			argv = nil
+			if err := am.OpenExternal(context.Background(), tc.url); err != nil {
+				t.Fatal(err)
+			}
+			if len(argv) != 1 {
+				t.Fatalf("browser started %d times, want 1", len(argv))
+			}
+			if strings.Contains(argv[0], token) {
+				t.Fatalf("the browser's command line would be %q: it must not hold the token", argv[0])
+			}
+			if tc.via == "" {
+				if argv[0] != tc.url {
+					t.Fatalf("the browser got %q, want %q as it is", argv[0], tc.url)
+				}
+				return
+			}
+			if !strings.HasPrefix(argv[0], tc.via+forwarder.OpenPathPrefix) {
+				t.Fatalf("the browser got %q, want a one-time link under %s%s", argv[0], tc.via, forwarder.OpenPathPrefix)
+			}
+			for i, want := range []int{http.StatusSeeOther, http.StatusGone} {
+				resp, err := noFollow.Get(argv[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want || (want == http.StatusSeeOther && resp.Header.Get("Location") != tc.target) {
+					t.Fatalf("use %d of the link: %s to %q; want %d (to %q the first time)", i+1, resp.Status, resp.Header.Get("Location"), want, tc.target)
+				}
+			}
+		})
+	}
+
+	// No file anywhere holds the token.
+	for _, root := range []string{home, run, tmp} { // os.TempDir() is tmp
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil // other tests' files come and go
+			}
+			if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(token)) {
+				t.Errorf("%s holds the token", p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// When the link cannot be made, the browser is not started at all.
+	_ = l.Close()
+	argv = nil
+	if err := am.OpenExternal(context.Background(), "http://"+addr+"/lab?token="+token); err == nil || strings.Contains(err.Error(), token) {
+		t.Fatalf("OpenExternal with the login closed = %v; want an error without the token", err)
+	}
+	if len(argv) != 0 {
+		t.Fatalf("the browser was started on %q without a link", argv)
 	}
 }
 

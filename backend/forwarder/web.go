@@ -141,6 +141,8 @@ type WebOptions struct {
 	MaxIdleConns int
 	// ClientIdleTimeout closes browser connections idle this long; default 2 min.
 	ClientIdleTimeout time.Duration
+
+	clock func() time.Time // tests: when one-time links expire; default time.Now
 }
 
 func (o WebOptions) withDefaults() WebOptions {
@@ -165,6 +167,9 @@ func (o WebOptions) withDefaults() WebOptions {
 	if o.ClientIdleTimeout <= 0 {
 		o.ClientIdleTimeout = 2 * time.Minute
 	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
 	return o
 }
 
@@ -187,6 +192,10 @@ func (o WebOptions) withDefaults() WebOptions {
 // reason it refuses (403, a page saying why) requests that another site
 // started: only the app itself, Porthole's origins (the frame ancestors)
 // and the user's own navigations pass (see requestAllowed).
+//
+// Paths under OpenPathPrefix (/.porthole/open/) are the forward's own: its
+// one-time links (OpenLink), which take the system browser to an app URL
+// with a token without that URL on any command line.
 //
 // Stats count requests as connections: TotalConns/ActiveConns are requests
 // (websockets included), FailedConns requests that got an error page or
@@ -219,6 +228,7 @@ type WebForward struct {
 	handlers sync.WaitGroup
 	clients  map[*webClientConn]struct{}
 	backends map[*webConn]struct{}
+	links    map[string]openLink // one-time links by code (OpenLink)
 
 	everUp atomic.Bool // a dial has succeeded once
 	stats  Stats
@@ -333,6 +343,7 @@ func (f *WebForward) Close() error {
 		return nil
 	}
 	f.closed = true
+	f.links = nil
 	f.mu.Unlock()
 	f.cancel()
 	err := f.srv.Close() // the listener and the connections it still tracks
@@ -425,6 +436,10 @@ func (f *WebForward) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		method:         r.Method,
 	}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
+	if strings.HasPrefix(r.URL.Path, OpenPathPrefix) {
+		f.serveOpenLink(w, r)
+		return
+	}
 	if r.Header.Get(probeHeader) != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		f.probe(w, r)
 		return

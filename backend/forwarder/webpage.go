@@ -37,6 +37,9 @@ const (
 	// failCrossSite: another site (not the app, not Porthole, not the user)
 	// started the request (see requestAllowed).
 	failCrossSite
+	// failLinkUsed: a one-time link (OpenLink) that was used already,
+	// expired or never existed.
+	failLinkUsed
 )
 
 var webFailureNames = [...]string{
@@ -48,6 +51,7 @@ var webFailureNames = [...]string{
 	failClosed:       "closed",
 	failBadHost:      "bad-host",
 	failCrossSite:    "cross-site",
+	failLinkUsed:     "link-used",
 }
 
 func (k webFailure) String() string {
@@ -63,6 +67,8 @@ func (k webFailure) status() int {
 		return http.StatusServiceUnavailable
 	case failBadHost, failCrossSite:
 		return http.StatusForbidden
+	case failLinkUsed:
+		return http.StatusGone
 	default:
 		return http.StatusBadGateway
 	}
@@ -178,6 +184,12 @@ func (f *WebForward) message(kind webFailure, method, local string, reconnectPag
 			What:  "A page that is not " + app + " on " + server + " (nor Porthole) tried to reach the app through this address. Porthole lets only the app itself, Porthole's own window and addresses you open yourself reach it, so that no website can act on the app in your name.",
 			Todo:  "Open the app from Porthole, or type its address (http://" + local + "/) into the address bar.",
 		}
+	case failLinkUsed:
+		return webMessage{
+			Title: "This link was already used",
+			What:  "Porthole opens " + app + " on " + server + " in your browser through a link that works once, within a minute, so that it is worth nothing to anyone else. This one was used already, or it expired.",
+			Todo:  "Open the app from Porthole again.",
+		}
 	default:
 		return webMessage{
 			Title: "Porthole could not pass the request on",
@@ -231,6 +243,7 @@ func (f *WebForward) writeFailure(w http.ResponseWriter, r *http.Request, kind w
 		App:         f.upstream,
 		ProbeHeader: probeHeader,
 		Reconnect:   reconnect,
+		Final:       kind == failLinkUsed,
 	}
 	var b bytes.Buffer
 	if err := webPage.Execute(&b, data); err != nil {
@@ -259,6 +272,7 @@ type pageData struct {
 	App         string
 	ProbeHeader string
 	Reconnect   bool // the self-retrying reconnecting page
+	Final       bool // reloading cannot help: no button
 }
 
 var webPage = template.Must(template.New("page").Parse(`<!doctype html>
@@ -289,7 +303,7 @@ footer{margin-top:18px;font-size:11px;color:var(--faint)}
 <p>{{.What}}</p>
 <p>{{.Todo}}</p>
 {{if .Reconnect}}<p id="note" aria-live="polite"></p>
-<button id="retry" type="button">Try now</button>{{else}}<button id="retry" type="button">Reload</button>{{end}}
+<button id="retry" type="button">Try now</button>{{else if not .Final}}<button id="retry" type="button">Reload</button>{{end}}
 {{if .Detail}}<details><summary>Details</summary><code>{{.Detail}}</code></details>{{end}}
 <footer>Porthole · {{.App}} on {{.Server}}</footer>
 </main>
@@ -317,7 +331,7 @@ footer{margin-top:18px;font-size:11px;color:var(--faint)}
   }
   button.addEventListener("click", function () { delay = 1000; probe(); });
   schedule();
-{{- else}}
+{{- else if not .Final}}
   button.addEventListener("click", function () { location.reload(); });
 {{- end}}
 })();

@@ -183,11 +183,9 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	a.rules.ConnectAtStart(func(id string) error { _, err := a.servers.Connect(id); return err })
 }
 
-// Shutdown disconnects every server login and deletes the browser pages
-// OpenExternal left; the UI's lifetime is over.
+// Shutdown disconnects every server login; the UI's lifetime is over.
 func (l *Lifecycle) Shutdown() {
 	l.a.servers.Shutdown()
-	l.a.apps.Close()
 	l.a.rules.Close()
 	l.a.notify.Close()
 }

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"github.com/pkg/browser"
+
 	"context"
 	"fmt"
 	"io/fs"
@@ -17,7 +19,8 @@ import (
 // seen as `porthole serve` sees them (no window to quit, no app views).
 type browserUI struct {
 	mu   sync.Mutex
-	url  string // with the token; "" until started
+	srv  *webui.Server // nil until started
+	addr string        // where srv listens
 	view *App
 }
 
@@ -47,12 +50,15 @@ func (l *Lifecycle) OpenInBrowser(ctx context.Context, assets fs.FS) error {
 	a := l.a
 	a.browserOnce.mu.Lock()
 	defer a.browserOnce.mu.Unlock()
-	if a.browserOnce.url == "" {
-		ln, err := portmap.Listen(ctx, "127.0.0.1:0")
+	if a.browserOnce.srv == nil {
+		// serve's own loopback address, as `porthole serve` (the apps'
+		// partitioned cookies are keyed to it).
+		ln, _, err := portmap.ListenServe(ctx, 0)
 		if err != nil {
 			return fmt.Errorf("serve Porthole to your browser: %w", err)
 		}
 		view := &App{log: a.log, bus: a.bus, settings: a.settings, servers: a.servers, apps: a.apps, tabs: a.tabs,
+			rules: a.rules, notify: a.notify,
 			mode: ModeServe, started: a.started, version: a.version, ctx: a.context()}
 		snapshot := func() []webui.Event {
 			out := WireSnapshot(a.bus)
@@ -75,10 +81,19 @@ func (l *Lifecycle) OpenInBrowser(ctx context.Context, assets fs.FS) error {
 		}
 		a.bus.AddSink(browserSink{srv: srv, view: view})
 		go func() { _ = srv.Serve(ctx, ln) }()
-		a.browserOnce.url, a.browserOnce.view = srv.URL(ln.Addr().String()), view
+		a.browserOnce.srv, a.browserOnce.addr, a.browserOnce.view = srv, ln.Addr().String(), view
 		a.log.Info("serving the Porthole UI to your browser too", "addr", ln.Addr().String())
 	}
-	return a.apps.OpenExternal(a.browserOnce.url)
+	// A single-use code in a 0600 page, as `porthole serve --open` does:
+	// the token never goes on a command line.
+	page, err := a.browserOnce.srv.LaunchFile(a.browserOnce.addr)
+	if err != nil {
+		return fmt.Errorf("open Porthole in your browser: %w", err)
+	}
+	if err := browser.OpenFile(page); err != nil {
+		return fmt.Errorf("open Porthole in your browser: %w", err)
+	}
+	return nil
 }
 
 var _ events.Sink = browserSink{}

@@ -114,8 +114,9 @@ func (a *App) ForwardSocket(serverID string, path string) (apps.SocketForward, e
 	return a.apps.ForwardSocket(a.context(), serverID, path)
 }
 
-// OpenExternal opens an http(s) URL in the system browser.
-func (a *App) OpenExternal(url string) error { return a.apps.OpenExternal(url) }
+// OpenExternal opens an http(s) URL in the system browser (an app's URL
+// with its token as a one-time link: see apps.Manager.OpenExternal).
+func (a *App) OpenExternal(url string) error { return a.apps.OpenExternal(a.context(), url) }
 
 // GetTabs returns the tabs saved by the last SaveTabs (for restoring them).
 func (a *App) GetTabs() []apps.SavedTab { return a.tabs.Get() }
