@@ -11,9 +11,11 @@ import (
 type unit int
 
 const (
-	unitMS   unit = iota // milliseconds, lower is better
-	unitMBps             // 10^6 bytes per second, higher is better
-	unitMB               // 10^6 bytes, lower is better
+	unitMS     unit = iota // milliseconds, lower is better
+	unitMBps               // 10^6 bytes per second, higher is better
+	unitMB                 // 10^6 bytes, lower is better
+	unitCount              // a count (failures, a growth), lower is better
+	unitConnPS             // connections per second, higher is better
 )
 
 func (u unit) String() string {
@@ -24,6 +26,10 @@ func (u unit) String() string {
 		return "MB/s"
 	case unitMB:
 		return "MB"
+	case unitCount:
+		return ""
+	case unitConnPS:
+		return "conn/s"
 	default:
 		return fmt.Sprintf("unit(%d)", int(u))
 	}
@@ -33,6 +39,10 @@ func (u unit) format(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "—"
+	case u == unitCount:
+		return fmt.Sprintf("%.0f", v)
+	case u == unitConnPS:
+		return fmt.Sprintf("%.0f conn/s", v)
 	case u == unitMS && v >= 10000:
 		return fmt.Sprintf("%.2f s", v/1000)
 	case u == unitMS && v >= 100:
@@ -249,7 +259,7 @@ func (rep *report) markdown() string {
 	b.WriteString(rep.modeLine() + "\n\n")
 	b.WriteString("Reproduce with `make bench` (it builds `build/bin/porthole`, then runs\n")
 	b.WriteString("`go run ./internal/bench -porthole build/bin/porthole -out docs/BENCHMARKS.md`; about 5 minutes;\n")
-	b.WriteString("`-quick` takes about 1 minute, `-only get,page,cold,bulk,wake,rss,guard` picks measures).\n\n")
+	b.WriteString("`-quick` takes about 1 minute, `-only get,page,cold,bulk,wake,rss,guard,socks,remote,soak` picks measures).\n\n")
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- date: %s UTC\n", rep.date.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "- CPU: %s, %d cores\n", m.cpu, m.cores)
@@ -310,6 +320,15 @@ func (rep *report) markdown() string {
   owner) that every Porthole listener runs on each accepted connection, timed in the bench process
   around SameUser.Allow for %d loopback connections accepted one at a time (also
   `+"`go test -bench BenchmarkGuard ./backend/guard`"+`).
+- Soak: what `+"`make soak`"+` checks (internal/faults, Soak), with this porthole binary as the agent:
+  one agent process (through the Supervisor, as the app runs it) logged in to a real sshd (directly,
+  no relay, no added RTT), with a web forward and a raw (-L) forward to the test web app.
+  %s connections, %s at a time, each a new TCP connection with one GET /small, half through each
+  forward, after 200 warm-up connections; a connection fails on any error or a wrong answer (60 s
+  limit each). Agent fds (/proc/PID/fd) and the app side's goroutines (the bench process: client,
+  sshd's supervision, web app) are counted 0.5 s after the warm-up and again after the soak, until
+  they are back within the target (at most 30 s); both forwards must still answer afterwards.
+  Agent RSS is VmRSS of the agent process at that point.
 - Limits of the method: loopback only, so the local leg costs nothing and throughput at RTT 0 is
   bound by CPU (2 tools + relay + sshd + client share the cores). SIGSTOP does not make the
   monotonic clock jump, so a forwarder that detects sleep from wall-clock vs monotonic time sees
@@ -317,7 +336,7 @@ func (rep *report) markdown() string {
   go silent instead of being reset.
 `, p.getN, p.pageParallel, p.pageParallel, p.pageLoads, p.coldN, sizeText(p.bulkBytes), p.bulkRepsLAN, p.bulkReps,
 		p.blackout, p.wakeReqLimit, p.wakeErrPause, p.wakeN, p.wakeCap, p.wakeHang,
-		p.rssSettle, p.rssConns, p.rssParallel, p.guardN)
+		p.rssSettle, p.rssConns, p.rssParallel, p.guardN, thousands(p.soakN), thousands(p.soakParallel))
 	return b.String()
 }
 
