@@ -40,9 +40,9 @@ var allowedImports = map[string][]string{
 	"backend/cli":         {},
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
-	"internal/bench":       {"backend/agent", "backend/guard", "internal/testrig"},
+	"internal/bench":       {"backend/agent", "backend/guard", "internal/faults", "internal/testrig"},
 	"internal/desktoptest": {"backend/apps", "backend/profiles", "internal/testrig"},
-	// The fault matrix and soak (tests only; this is what its tests import).
+	// The fault matrix (tests) and the soak's driver (Soak, run by its test and by bench).
 	"internal/faults": {"backend/agent", "backend/forwarder", "backend/profiles", "backend/sshconn", "internal/testrig"},
 }
 

@@ -30,6 +30,7 @@ const (
 	measureGuard
 	measureSocks
 	measureRemote
+	measureSoak
 )
 
 var measureNameText = [...]string{
@@ -42,6 +43,7 @@ var measureNameText = [...]string{
 	measureGuard:  "guard",
 	measureSocks:  "socks",
 	measureRemote: "remote",
+	measureSoak:   "soak",
 }
 
 func (m measureName) String() string {
@@ -82,6 +84,8 @@ type params struct {
 	rssParallel   int           // how many are opened at once
 	rssSettle     time.Duration // wait before reading VmRSS
 	guardN        int           // accepted connections checked by the same-user guard
+	soakN         int           // connections in the soak
+	soakParallel  int           // how many of them at a time
 	highRTT       time.Duration // "RTT 70"
 	gcmCipher     string
 	requestLimit  time.Duration // per-request timeout in latency tests
@@ -108,6 +112,8 @@ func paramsFor(quick bool) params {
 		rssParallel:   50,
 		rssSettle:     2 * time.Second,
 		guardN:        5000,
+		soakN:         100_000,
+		soakParallel:  1000,
 		highRTT:       70 * time.Millisecond,
 		gcmCipher:     "aes128-gcm@openssh.com",
 		requestLimit:  15 * time.Second,
@@ -126,6 +132,7 @@ func paramsFor(quick bool) params {
 		p.rssConns = 100
 		p.rssSettle = time.Second
 		p.guardN = 500
+		p.soakN = 10_000
 	}
 	return p
 }
@@ -167,6 +174,7 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*report, error
 		{measureGuard, benchGuard},
 		{measureSocks, benchSocks},
 		{measureRemote, benchRemote},
+		{measureSoak, benchSoak},
 	}
 	for _, s := range steps {
 		if !cfg.wants(s.m) {

@@ -357,3 +357,24 @@ func TestRenderTable(t *testing.T) {
 		t.Errorf("without porthole, met? should be —:\n%s", got)
 	}
 }
+
+func TestSoakUnits(t *testing.T) {
+	for _, tc := range []struct {
+		u    unit
+		v    float64
+		want string
+	}{{unitCount, 0, "0"}, {unitCount, 12, "12"}, {unitCount, -3, "-3"}, {unitConnPS, 1397.4, "1397 conn/s"}} {
+		if got := tc.u.format(tc.v); got != tc.want {
+			t.Errorf("%v.format(%v) = %q, want %q", tc.u, tc.v, got, tc.want)
+		}
+	}
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10_000: "10,000", 100_000: "100,000", 1_234_567: "1,234,567", -1000: "-1,000"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+	rows := []row{{measure: "soak: failed", unit: unitCount, cells: [2]cell{{err: "n/a"}, value(0)}, target: absMax(0, "0")}}
+	if out := renderTable(rows, true, false); !strings.Contains(out, "| soak: failed | n/a | 0 | — | 0 | yes |") {
+		t.Errorf("soak row wrong:\n%s", out)
+	}
+}

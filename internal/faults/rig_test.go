@@ -6,19 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/porthole-app/porthole/backend/agent"
-	"github.com/porthole-app/porthole/backend/forwarder"
-	"github.com/porthole-app/porthole/backend/sshconn"
 	"github.com/porthole-app/porthole/internal/testrig"
 )
 
@@ -69,26 +63,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		r.relay = testrig.NewRelay(t, r.sshd.Addr)
 		addr = r.relay.Addr()
 	}
-	home := t.TempDir()
-	known := filepath.Join(home, "known_hosts")
-	if err := sshconn.AppendKnownHost(known, addr, r.sshd.HostKeys[0], false); err != nil {
+	spec, err := rigLoginSpec(r.sshd, addr, t.TempDir(), r.web.Port(), o.session)
+	if err != nil {
 		t.Fatal(err)
-	}
-	host, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
-	if o.session.ConnectTimeout == 0 {
-		o.session.ConnectTimeout = 5 * time.Second
-	}
-	spec := agent.LoginSpec{
-		ID: "faults", Name: "faults", Host: host, Port: port, User: r.sshd.User,
-		IdentityFiles: []string{r.sshd.ClientKeyPath}, AuthMethods: []agent.AuthMethod{agent.AuthKey},
-		SSHConfigPath: "none", SystemConfigPath: "none", HomeDir: home, KnownHostsFiles: []string{known}, AgentSocket: "none",
-		Session: o.session,
-		Forwards: []agent.ForwardSpec{
-			{ID: "web", Web: &forwarder.WebSpec{BindAddress: "127.0.0.1", TargetHost: "localhost", TargetPort: r.web.Port(),
-				ServerName: "faults", AllowedFrameAncestors: forwarder.WailsFrameAncestors}},
-			{ID: "raw", Local: forwarder.LocalSpec{BindAddress: "127.0.0.1", TargetHost: "127.0.0.1", TargetPort: r.web.Port()}},
-		},
 	}
 	so := o.supervisor
 	so.Env = append(so.Env, envAgent+"=1", raceEnv)
@@ -110,20 +87,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err := l.Connect(ctx); err != nil {
 		t.Fatalf("connect through sshd: %v", err)
 	}
-	st, err := l.Stats(ctx)
-	if err != nil {
+	if r.webFwd, r.rawFwd, err = forwardAddrs(ctx, l); err != nil {
 		t.Fatal(err)
-	}
-	for _, f := range st.Forwards {
-		switch f.ID {
-		case "web":
-			r.webFwd = f.Addr
-		case "raw":
-			r.rawFwd = f.Addr
-		}
-	}
-	if r.webFwd == "" || r.rawFwd == "" {
-		t.Fatalf("forwards not listening: %+v", st.Forwards)
 	}
 	r.mustWork(t, "before the fault")
 	return r
@@ -221,29 +186,12 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// procCPU is the CPU time (user + system) pid used so far, from
-// /proc/PID/stat.
+// procCPU is the CPU time (user + system) pid used so far.
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := cpuTime(pid)
 	if err != nil {
-		t.Fatalf("read the CPU time of %d: %v", pid, err)
+		t.Fatal(err)
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	// Fields after the command: state(0) … utime(11) stime(12), in clock ticks.
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const hz = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz
-}
-
-// fdCount counts pid's open file descriptors.
-func fdCount(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatalf("list the fds of %d: %v", pid, err)
-	}
-	return len(ents)
+	return d
 }
