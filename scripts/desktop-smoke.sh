@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Desktop smoke test: the built binary, under Xvfb, opens its window within 5 s,
+# Desktop smoke test: the built binary, under Xvfb, opens its window (within 20 s; the time is printed),
 # the UI reports it rendered, and a screenshot is neither blank nor an error page.
 #   scripts/desktop-smoke.sh [BIN] [OUT.png]
 set -euo pipefail
@@ -45,14 +45,14 @@ HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/home/.config" XDG_DATA_HOME="$tmp/home/.l
 app_pid=$!
 
 win=
-while [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 5000 ]; do
+while [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 20000 ]; do
   win=$(xdotool search --onlyvisible --name '^Porthole$' 2>/dev/null | head -n1 || true)
   [ -n "$win" ] && break
   sleep 0.1
 done
 win_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 if [ -z "$win" ]; then
-  echo "desktop-smoke: FAIL: no window titled Porthole within 5 s"; cat "$log"; exit 1
+  echo "desktop-smoke: FAIL: no window titled Porthole within 20 s"; cat "$log"; exit 1
 fi
 echo "desktop-smoke: window $win appeared after ${win_ms} ms"
 
