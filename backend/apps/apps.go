@@ -162,8 +162,11 @@ type serverApps struct {
 	last     []discovery.Service // of the last listing that worked
 	pub      string              // the last published list (JSON, without the time)
 	forwards map[int]*appForward // by remote port
-	host     []string            // the server's host names (`hostname`)
-	hostAt   time.Time
+	// rules are saved forward rules made live by OpenRule, by spec ID
+	// (TODO(rules): the per-login rule registry takes them over).
+	rules  map[string]agent.ForwardSpec
+	host   []string // the server's host names (`hostname`)
+	hostAt time.Time
 }
 
 // appForward is one forward the manager keeps for a server.
@@ -294,7 +297,7 @@ func (am *Manager) Count() int {
 	defer am.mu.Unlock()
 	n := 0
 	for _, sa := range am.state {
-		n += len(sa.forwards)
+		n += len(sa.forwards) + len(sa.rules)
 	}
 	return n
 }
@@ -667,7 +670,7 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 		}
 		next[port] = want
 		am.mu.Unlock()
-		infos, err := l.SetForwards(fctx, am.specs(p, next))
+		infos, err := l.SetForwards(fctx, append(am.specs(p, next), ruleSpecs(sa.rules)...))
 		info, found := findInfo(infos, want.id())
 		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
 			return nil, fmt.Errorf("set up the forward to port %d of %s: %w", port, p.Name, err)
@@ -752,18 +755,18 @@ func (am *Manager) Restore(ctx context.Context, id string) {
 	sa.fwdMu.Lock()
 	defer sa.fwdMu.Unlock()
 	am.mu.Lock()
-	set := sa.forwards
+	set, rules := sa.forwards, sa.rules
 	am.mu.Unlock()
-	if len(set) == 0 {
+	if len(set) == 0 && len(rules) == 0 {
 		return
 	}
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	if _, err := l.SetForwards(fctx, am.specs(p, set)); err != nil {
+	if _, err := l.SetForwards(fctx, append(am.specs(p, set), ruleSpecs(rules)...)); err != nil {
 		am.log.Warn("some forwards of the server could not listen again", "server", id, "err", err)
 		return
 	}
-	am.log.Info("forwards listening again", "server", id, "forwards", len(set))
+	am.log.Info("forwards listening again", "server", id, "forwards", len(set)+len(rules))
 }
 
 // --- URLs ---

@@ -19,6 +19,7 @@ import (
 	"github.com/porthole-app/porthole/backend/apps"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/leaks"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/backend/settings"
@@ -102,6 +103,7 @@ type App struct {
 	servers  *servers.Manager
 	apps     *apps.Manager
 	tabs     *apps.TabsFile
+	leaks    *leaks.Finder
 	mode     Mode
 	started  time.Time
 	quit     func()
@@ -132,6 +134,8 @@ func New(o Options) (*App, *Lifecycle) {
 		ancestors = forwarder.ServeFrameAncestors(o.ServeOrigin)
 	}
 	a.apps = apps.New(log, o.Bus, a.servers, o.Ports, ancestors)
+	// TODO(rules): Rules becomes the per-login rule registry when it lands.
+	a.leaks = leaks.New(leaks.Options{Log: log, Servers: a.servers, Rules: a.apps})
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
 	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
