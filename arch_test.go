@@ -12,15 +12,17 @@ import (
 // package missing here fails the test: add it to the plan first.
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
-	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/events", "backend/forwarder", "backend/portmap",
+	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/desktop", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap",
 		"backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
-	"backend/ui":       {"backend/apperr", "backend/apps", "backend/events", "backend/forwarder", "backend/leaks", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
+	"backend/ui":       {"backend/apperr", "backend/apps", "backend/desktop", "backend/events", "backend/forwarder", "backend/leaks", "backend/notify", "backend/portmap", "backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/webui"},
+	"backend/notify":   {"backend/agent", "backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/prompts", "backend/servers", "backend/settings"},
 	"backend/servers":  {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles", "backend/prompts", "backend/sshconn"},
 	"backend/apps":     {"backend/agent", "backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/discovery", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles"},
 	"backend/prompts":  {"backend/apperr", "backend/events", "backend/profiles", "backend/sshconn"},
 	"backend/settings": {"backend/apperr", "backend/atomicfile", "backend/events"},
 	"backend/leaks":    {"backend/apperr", "backend/cli", "backend/forwarder", "backend/profiles", "backend/servers"},
+	"backend/desktop":  {"backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/servers"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},
 	"backend/forwarder": {"backend/sshconn", "backend/guard"},
@@ -39,7 +41,7 @@ var allowedImports = map[string][]string{
 	// Test-only rigs (imported by tests, `make bench` and the desktop test).
 	"internal/testrig":     {},
 	"internal/bench":       {"backend/agent", "backend/guard", "internal/testrig"},
-	"internal/desktoptest": {"backend/profiles", "internal/testrig"},
+	"internal/desktoptest": {"backend/apps", "backend/profiles", "internal/testrig"},
 	// The fault matrix and soak (tests only; this is what its tests import).
 	"internal/faults": {"backend/agent", "backend/forwarder", "backend/profiles", "backend/sshconn", "internal/testrig"},
 }

@@ -7,8 +7,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -19,7 +21,9 @@ import (
 	wruntime "github.com/wailsapp/wails/v2/pkg/runtime"
 
 	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/desktop"
 	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/ui"
 	"github.com/porthole-app/porthole/backend/webui"
@@ -36,7 +40,24 @@ func runDesktop() error {
 	if err := checkDisplay(); err != nil {
 		return err
 	}
+	launch, err := desktop.ParseLaunch(os.Args[1:])
+	if err != nil { // nothing else happens: no window, no hand-over
+		fmt.Fprintf(os.Stderr, "porthole: %v\n", err)
+		return errUsage
+	}
 	log := newLogger(os.Stderr, false)
+	// A Porthole already running in this session takes the arguments (and
+	// comes forward); this process then opens nothing.
+	if handed, err := desktop.HandOver(os.Args[1:]); handed {
+		log.Info("Porthole is already running; it took this launch's arguments")
+		return nil
+	} else if err != nil {
+		log.Debug("no running Porthole to hand over to", "err", err)
+	}
+	trayUp, err := desktop.TrayHostPresent()
+	if err != nil {
+		log.Debug("no tray host", "err", err)
+	}
 	// Before wails.Run creates the window, on this goroutine (GTK's thread).
 	if err := setupWebData(log); err != nil {
 		log.Warn("apps in tabs will be logged out when Porthole restarts", "err", err)
@@ -46,7 +67,13 @@ func runDesktop() error {
 		uiMu  sync.Mutex
 		uiCtx context.Context // the Wails runtime's, once OnStartup ran
 	)
+	setFile := settings.OpenLogged(log)
+	bg := desktop.NewBackground(log, func() bool { return setFile.Get().HideOnClose })
+	bg.SetTray(trayUp)
+	bg.OnFirstHide(nil) // onFirstHide: the notifications room says "Porthole keeps running" here
+	autostart := desktop.DefaultAutostart(launcherPath())
 	quit := func() {
+		bg.Quitting() // a real quit: the close that follows is not hidden
 		uiMu.Lock()
 		ctx := uiCtx
 		uiMu.Unlock()
@@ -54,9 +81,19 @@ func runDesktop() error {
 			wruntime.Quit(ctx)
 		}
 	}
-	opts := ui.Options{Log: log, Mode: ui.ModeDesktop, Bus: bus, Settings: settings.OpenLogged(log),
-		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: apps.OpenTabsLogged(log),
-		Quit: quit, Version: currentVersion()}
+	withUI := func(f func(ctx context.Context)) {
+		uiMu.Lock()
+		ctx := uiCtx
+		uiMu.Unlock()
+		if ctx != nil {
+			f(ctx)
+		}
+	}
+	tabs := apps.OpenTabsLogged(log)
+	opts := ui.Options{Log: log, Mode: ui.ModeDesktop, Bus: bus, Settings: setFile,
+		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: tabs,
+		Quit: quit, Version: currentVersion(), Background: bg, Autostart: &autostart}
+	opts.Notify = notify.Desktop(log) // OS notifications, else toasts; app-rules.json
 	var life *ui.Lifecycle
 	viewsFailed := func() { life.PublishStatus() } // the shell opens apps in the browser
 	if views := newWindowAppViews(log, bus, viewsFailed); views != nil {
@@ -64,6 +101,16 @@ func runDesktop() error {
 		opts.Views = views
 	}
 	app, life := ui.New(opts)
+	shell := desktop.StartShell(desktop.ShellOptions{Log: log, Bus: bus, Background: bg, Tabs: tabs, Icon: appIcon,
+		Servers: app.ListServers, Connect: func(id string) error { _, err := app.Connect(id); return err },
+		Disconnect: func(id string) error { _, err := app.Disconnect(id); return err },
+		OpenInBrowser: func() (err error) {
+			withUI(func(ctx context.Context) { err = life.OpenInBrowser(ctx, frontendFS()) })
+			return err
+		},
+		Show: func() { withUI(func(ctx context.Context) { wruntime.WindowShow(ctx); wruntime.WindowUnminimise(ctx) }) },
+		Quit: quit})
+	defer shell.Close()
 	// SIGTERM (the session logging out, `kill`) and SIGINT close the window
 	// the way Ctrl+Q does: forwards close, agents stop, tabs stay saved.
 	sigs := make(chan os.Signal, 1)
@@ -99,7 +146,19 @@ func runDesktop() error {
 			uiMu.Unlock()
 			bus.AddSink(wailsSink{ctx: ctx})
 			life.Startup(ctx)
+			shell.Launched(os.Args[1:], true)
 		},
+		// Closing the window with tunnels open hides it (the tray brings it back).
+		OnBeforeClose: func(ctx context.Context) bool {
+			hide := bg.BeforeClose(life.Busy())
+			if hide {
+				wruntime.WindowHide(ctx)
+			}
+			return hide
+		},
+		StartHidden: launch.Hidden && trayUp, // without a tray, nothing could show it
+		SingleInstanceLock: &options.SingleInstanceLock{UniqueId: desktop.SingleInstanceID,
+			OnSecondInstanceLaunch: func(d options.SecondInstanceData) { shell.Launched(d.Args, false) }},
 		OnShutdown: func(context.Context) { life.Shutdown() },
 		Bind:       []any{app},
 		Linux: &linux.Options{
@@ -108,4 +167,22 @@ func runDesktop() error {
 			WebviewGpuPolicy: linux.WebviewGpuPolicyOnDemand,
 		},
 	})
+}
+
+// launcherPath is what starts Porthole at login: the plain porthole next to
+// this executable (it execs the window), else this executable.
+func launcherPath() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if resolved, err := filepath.EvalSymlinks(self); err == nil {
+		self = resolved
+	}
+	if p := filepath.Join(filepath.Dir(self), "porthole"); p != self {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return self
 }

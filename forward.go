@@ -89,9 +89,11 @@ func parseRemotes(raw []string) ([]forwarder.RemoteSpec, error) {
 
 // forward runs the forwards until ctx ends, on the same in-process login
 // the app's agents run (agent.LocalLogin): specs (-L), then a.Dynamics
-// (-D, SOCKS), then a.Remotes (-R). ready, if set, is called with the bound
-// local addresses (-L, then -D) once the listeners are up and the first
-// connect attempt is done.
+// (-D, SOCKS), then a.Remotes (-R); any of -L and -R may have Unix socket
+// ends (forwarder.ParseLocalSpec, ParseRemoteSpec). ready, if set, is
+// called with the bound local addresses (-L, then -D; a *net.UnixAddr for a
+// local socket) once the listeners are up and the first connect attempt is
+// done.
 //
 // With -R forwards it phones home: the connection is kept up (and the
 // forwards requested again) across network changes and sshd restarts, each
@@ -135,11 +137,13 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	// Bind each listener here, so that a port in use names its holder.
 	var lns []net.Listener
 	for _, s := range specs {
+		if s.BindPath != "" {
+			lns = append(lns, nil) // a Unix socket: the login checks and binds it
+			continue
+		}
 		ln, err := portmap.Listen(ctx, s.ListenAddress())
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeListeners(lns)
 			var pe *portmap.PortInUseError
 			if errors.As(err, &pe) {
 				return fmt.Errorf("-L %s: %v; choose another local port", s, pe)
@@ -150,17 +154,13 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	}
 	dyns, err := dynamicSpecs(a)
 	if err != nil {
-		for _, l := range lns {
-			l.Close()
-		}
+		closeListeners(lns)
 		return err
 	}
 	for _, d := range dyns { // held with the -L ones: no two get one free port
 		ln, err := portmap.Listen(ctx, d.ListenAddress())
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeListeners(lns)
 			var pe *portmap.PortInUseError
 			if errors.As(err, &pe) {
 				return fmt.Errorf("-D %s: %v; choose another local port", d, pe)
@@ -177,8 +177,10 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	}
 	lns = lns[:len(specs)]
 	for i, s := range specs {
-		s.BindPort = lns[i].Addr().(*net.TCPAddr).Port
-		lns[i].Close() // the login binds it again at once (same user, same port)
+		if lns[i] != nil {
+			s.BindPort = lns[i].Addr().(*net.TCPAddr).Port
+			lns[i].Close() // the login binds it again at once (same user, same port)
+		}
 		spec.Forwards = append(spec.Forwards, agent.ForwardSpec{ID: fmt.Sprintf("L%d", i+1), Local: s})
 	}
 	spec.Forwards = append(spec.Forwards, dynFwds...)
@@ -221,6 +223,10 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 			}
 			return fmt.Errorf("-L %s: %s", f.Spec, f.Error)
 		}
+		if f.Spec.BindPath != "" {
+			addrs = append(addrs, &net.UnixAddr{Name: f.Addr, Net: "unix"})
+			continue
+		}
 		addr, err := net.ResolveTCPAddr("tcp", f.Addr)
 		if err != nil {
 			return err
@@ -250,6 +256,15 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	}
 	log.Info("stopping")
 	return nil
+}
+
+// closeListeners closes the listeners held so far (nil for socket forwards).
+func closeListeners(lns []net.Listener) {
+	for _, l := range lns {
+		if l != nil {
+			l.Close()
+		}
+	}
 }
 
 // isPermanentForwardError: retrying cannot fix it (ssh exits on these too).

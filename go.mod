@@ -3,6 +3,7 @@ module github.com/porthole-app/porthole
 go 1.26.0
 
 require (
+	fyne.io/systray v1.12.2
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/gorilla/websocket v1.5.3
 	github.com/kevinburke/ssh_config v1.6.0

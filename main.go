@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/porthole-app/porthole/backend/desktop"
 )
 
 //go:embed all:frontend/dist
@@ -54,8 +56,11 @@ func run(args []string) int {
 	case "help", "-h", "--help":
 		fmt.Print(usageText)
 	default:
+		if desktop.LooksLikeLaunch(args) { // porthole [--hidden] [--server NAME] [URL]
+			err = runDesktop()
+			break
+		}
 		if len(mode) > 0 && mode[0] == '-' {
-			// Flags of the desktop mode are Wails' own; Porthole has none.
 			fmt.Fprintf(os.Stderr, "porthole: unknown flag %q\n%s", mode, usageText)
 		} else {
 			fmt.Fprintf(os.Stderr, "porthole: unknown command %q\n%s", mode, usageText)
@@ -74,7 +79,10 @@ func run(args []string) int {
 }
 
 const usageText = `Usage:
-  porthole                              open the desktop window
+  porthole [--hidden] [--server NAME] [URL]
+                                        open the desktop window (or bring it forward);
+                                        URL: http://localhost:PORT/… opens it in a tab,
+                                        ssh://user@host[:port] fills in a new server
   porthole serve [--addr 127.80.72.1:0] [--open]
                                         serve the same UI to your own browser
   porthole forward [-L [bind:]port:host:hostport]... [-J jump] [-i key] [-p port]

@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/browser"
 	"github.com/porthole-app/porthole/backend/apps"
 	"github.com/porthole-app/porthole/backend/events"
+	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/ui"
@@ -84,7 +85,7 @@ func serve(ctx context.Context, f serveFlags, stdout io.Writer, log *slog.Logger
 	origin := "http://" + ln.Addr().String()
 	app, life := ui.New(ui.Options{Log: log, Mode: ui.ModeServe, Bus: bus, Settings: settings.OpenLogged(log),
 		Servers: openServerConfig(log), Ports: openPortmapLogged(log), Tabs: apps.OpenTabsLogged(log),
-		ServeOrigin: origin, Version: currentVersion()})
+		ServeOrigin: origin, Version: currentVersion(), Notify: notify.Desktop(log)})
 	srv, err := webui.New(webui.Options{Bound: app, Assets: frontendFS(), Snapshot: app.Snapshot, Status: ui.HTTPStatus, Logger: log})
 	if err != nil {
 		ln.Close()

@@ -59,7 +59,7 @@ func (l *LocalLogin) exec(ctx context.Context, cmd string, limit int) (execOutco
 		if err != nil {
 			return execOutcome{}, err
 		}
-		if err := l.Connect(ctx); err != nil {
+		if err := l.connectNow(ctx, false); err != nil {
 			return execOutcome{}, fmt.Errorf("run a command on %s: %w", l.spec.DisplayName(), err)
 		}
 		l.mu.Lock()

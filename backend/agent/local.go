@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,13 +228,21 @@ func (l *LocalLogin) Spec() LoginSpec {
 }
 
 // Connect implements Login.
-func (l *LocalLogin) Connect(ctx context.Context) error {
+func (l *LocalLogin) Connect(ctx context.Context) error { return l.connectNow(ctx, true) }
+
+// connectNow connects the session now. interactive: a person waits (Connect),
+// so every failure is final and shown at once; otherwise (a command the app
+// runs in the background, e.g. a listing) failures after the first success
+// leave the session reconnecting by itself, as for a forward's connection.
+func (l *LocalLogin) connectNow(ctx context.Context, interactive bool) error {
 	s, err := l.session()
 	if err != nil {
 		return err
 	}
-	l.interactive.Add(1)
-	defer l.interactive.Add(-1)
+	if interactive {
+		l.interactive.Add(1)
+		defer l.interactive.Add(-1)
+	}
 	err = s.Connect(ctx)
 	if err == nil {
 		return nil
@@ -318,6 +325,22 @@ func (l *LocalLogin) Dial(ctx context.Context, host string, port int) (net.Conn,
 	}
 }
 
+// DialUnix opens a connection to the Unix socket path on the server through
+// the current Session (forwarder.UnixDialer), like Dial.
+func (l *LocalLogin) DialUnix(ctx context.Context, path string) (net.Conn, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := l.session()
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.DialUnix(ctx, path)
+		if err != nil && errors.Is(err, forwarder.ErrSessionClosed) && attempt == 0 {
+			continue // replaced by Disconnect under us
+		}
+		return c, err
+	}
+}
+
 // SetForwards implements Login.
 func (l *LocalLogin) SetForwards(ctx context.Context, fwds []ForwardSpec) ([]ForwardInfo, error) {
 	if err := validateForwards(fwds); err != nil {
@@ -379,7 +402,7 @@ func (l *LocalLogin) setForwards(fwds []ForwardSpec) ([]ForwardInfo, error) {
 			l.log.Info("remote forwarding", "forward", f.spec.Key(), "spec", f.spec.Remote.String())
 			continue
 		}
-		remote := net.JoinHostPort(ep.TargetHost, strconv.Itoa(ep.TargetPort))
+		remote := ep.Target()
 		if f.spec.Dynamic != nil {
 			remote = "any host:port the SOCKS client asks for"
 		}
@@ -417,7 +440,7 @@ func (l *LocalLogin) listen(spec ForwardSpec) (runningForward, error) {
 		}
 		return l.listenRemote(s, *spec.Remote)
 	}
-	d := forwarder.DialerFunc(l.Dial)
+	var d forwarder.Dialer = l // also a forwarder.UnixDialer, for socket targets
 	if spec.Web != nil {
 		return forwarder.ListenWeb(*spec.Web, d, forwarder.WebOptions{Guard: l.guard, Logger: l.log})
 	}

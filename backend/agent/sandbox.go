@@ -22,8 +22,12 @@ type sandboxPolicy struct {
 	// write are the known_hosts files that take new host keys (the first
 	// user file of each hop): read and append, no truncation, no new files.
 	write []string
-	// sockets are Unix sockets the login connects to (ssh-agent).
+	// sockets are Unix sockets the login connects to (ssh-agent, the local
+	// targets of remote socket forwards).
 	sockets []string
+	// socketDirs are directories where the login's local socket forwards
+	// listen: it may create and remove sockets there.
+	socketDirs []string
 }
 
 // systemReadFiles are read by Go's net (DNS, /etc/hosts), os/user (the local
@@ -124,9 +128,20 @@ func sandboxPolicyFor(spec LoginSpec, homeDir string, cgo bool) sandboxPolicy {
 			p.sockets = append(p.sockets, expandHome(s, home))
 		}
 	}
+	// Socket forwards of the spec (later ones, added by SetForwards, are
+	// out of reach until the agent restarts).
+	for _, f := range spec.Forwards {
+		if f.Local.BindPath != "" {
+			p.socketDirs = append(p.socketDirs, filepath.Dir(f.Local.BindPath))
+		}
+		if r := f.Remote; r != nil && r.TargetPath != "" {
+			p.sockets = append(p.sockets, r.TargetPath)
+		}
+	}
 	p.read = cleanPaths(p.read)
 	p.write = cleanPaths(p.write)
 	p.sockets = cleanPaths(p.sockets)
+	p.socketDirs = cleanPaths(p.socketDirs)
 	// A known_hosts file that takes new keys is read through its write rule.
 	p.read = slices.DeleteFunc(p.read, func(f string) bool { return slices.Contains(p.write, f) })
 	return p

@@ -12,6 +12,7 @@ import (
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"github.com/porthole-app/porthole/backend/forwarder"
 	"golang.org/x/sys/unix"
 	"kernel.org/pub/linux/libs/security/libcap/psx"
 )
@@ -47,6 +48,11 @@ func applySandbox(spec LoginSpec, log *slog.Logger) error {
 	for _, f := range p.write {
 		if err := createIfMissing(f); err != nil {
 			log.Warn("agent: cannot create the known_hosts file; new host keys will not be saved", "file", f, "err", err)
+		}
+	}
+	for _, d := range p.socketDirs {
+		if forwarder.IsSocketDir(d) {
+			_ = os.Mkdir(d, 0o700) // Landlock can only grant a directory that exists
 		}
 	}
 	abi, err := landlockABI()
@@ -89,6 +95,12 @@ func landlockRules(p sandboxPolicy) []landlock.Rule {
 	for _, s := range p.sockets {
 		if st, err := os.Stat(filepath.Dir(s)); err == nil && st.IsDir() {
 			rules = append(rules, landlock.PathAccess(llsys.AccessFSResolveUnix, filepath.Dir(s)))
+		}
+	}
+	// Local socket forwards: create, check (connect) and remove sockets.
+	for _, d := range p.socketDirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			rules = append(rules, landlock.PathAccess(llsys.AccessFSMakeSock|llsys.AccessFSRemoveFile|llsys.AccessFSResolveUnix, d))
 		}
 	}
 	return rules

@@ -111,6 +111,12 @@ func (k *ForwardKind) UnmarshalText(b []byte) error {
 // HTTP-aware web forward, or, when Dynamic is set, a SOCKS proxy (-D), or,
 // when Remote is set, a remote forward (-R); Local is then unused and must
 // be zero. At most one of Web, Dynamic and Remote is set.
+//
+// Unix socket forwards are Local and Remote forwards whose spec has a
+// BindPath and/or TargetPath (forwarder.LocalSpec, forwarder.RemoteSpec);
+// those fields are omitted from JSON when empty, so older specs read and
+// write the same. Their kind stays ForwardLocal or ForwardRemote; their
+// ForwardInfo.Addr is the socket path.
 type ForwardSpec struct {
 	// ID names the forward within its login (stats and results refer to
 	// it); "" means Local.String() (or "web:" + Web.String(), or
@@ -157,10 +163,10 @@ func (f ForwardSpec) Key() string {
 // Endpoint is the forward's address and target as a LocalSpec (for a web
 // forward, the WebSpec's bind address, port and target; for a dynamic
 // forward, its bind address and port, with no target; for a remote forward,
-// the server's bind address and port and the local target).
+// the server's bind address and port (or socket path) and the local target).
 func (f ForwardSpec) Endpoint() forwarder.LocalSpec {
 	if r := f.Remote; r != nil {
-		return forwarder.LocalSpec{BindAddress: r.BindAddress, BindPort: r.BindPort, TargetHost: r.TargetHost, TargetPort: r.TargetPort}
+		return forwarder.LocalSpec{BindAddress: r.BindAddress, BindPort: r.BindPort, TargetHost: r.TargetHost, TargetPort: r.TargetPort, BindPath: r.BindPath, TargetPath: r.TargetPath}
 	}
 	if f.Web != nil {
 		w := f.Web

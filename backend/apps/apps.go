@@ -83,11 +83,25 @@ type AppService struct {
 	LocalURL string `json:"localUrl,omitempty"`
 }
 
+// AppSocket is a Unix socket on a server that its login may use (Docker's,
+// PostgreSQL's, MySQL's, the user's own); ForwardSocket forwards it.
+type AppSocket struct {
+	Path string `json:"path"`
+	// Kind is "docker", "postgres", "mysql" or "socket".
+	Kind     discovery.SocketKind `json:"kind"`
+	KindName string               `json:"kindName"` // e.g. "Docker"
+	Title    string               `json:"title"`    // e.g. "Docker — /var/run/docker.sock"
+	// LocalAddr is where it is forwarded ("127.0.0.2:2375"), once it is.
+	LocalAddr string `json:"localAddr,omitempty"`
+}
+
 // AppList is ListApps' answer and the `apps` event.
 type AppList struct {
-	ServerID  string       `json:"serverId"`
-	Services  []AppService `json:"services"`
-	ScannedAt time.Time    `json:"scannedAt"`
+	ServerID string       `json:"serverId"`
+	Services []AppService `json:"services"`
+	// Sockets are the server's usable Unix sockets (none for "local").
+	Sockets   []AppSocket `json:"sockets,omitempty"`
+	ScannedAt time.Time   `json:"scannedAt"`
 	// Error says why the listing failed (Services are then those of the
 	// last listing that worked, if any).
 	Error string `json:"error,omitempty"`
@@ -141,7 +155,7 @@ type Manager struct {
 	self      []string // file names of Porthole's own executables
 	now       func() time.Time
 
-	localOnly func(discovery.Service) bool // SetLocalOnly (tests)
+	probeOnly func(discovery.Service) bool // SetProbeOnly (tests)
 	localOnce sync.Once
 	local     *discovery.LocalSource
 	localMu   sync.Mutex
@@ -159,9 +173,11 @@ type serverApps struct {
 	// Guarded by appsManager.mu:
 	login    agent.Login // the running login the rest belongs to
 	scanner  *discovery.Scanner
-	last     []discovery.Service // of the last listing that worked
-	pub      string              // the last published list (JSON, without the time)
-	forwards map[int]*appForward // by remote port
+	last     []discovery.Service    // of the last listing that worked
+	lastAt   time.Time              // when it was made
+	pub      string                 // the last published list (JSON, without the time)
+	forwards map[int]*appForward    // by remote port
+	sockets  map[string]*appForward // socket forwards, by path on the server
 	// rules are saved forward rules made live by OpenRule, by spec ID
 	// (TODO(rules): the per-login rule registry takes them over).
 	rules  map[string]agent.ForwardSpec
@@ -176,9 +192,13 @@ type appForward struct {
 	targetHost string
 	bound      portmap.Endpoint // where it listens
 	notice     string           // why bound is not the usual endpoint
+	targetPath string           // a Unix socket on the server (remotePort is 0)
 }
 
 func (f *appForward) id() string {
+	if f.targetPath != "" {
+		return "socket-" + socketKeyHost(f.targetPath)
+	}
 	if f.kind == agent.ForwardWeb {
 		return "app-" + strconv.Itoa(f.remotePort)
 	}
@@ -282,11 +302,15 @@ func (am *Manager) stateFor(id string, l agent.Login) (sa *serverApps, fresh boo
 	if sa.login != l {
 		fresh = sa.login != nil
 		sa.login = l
+		skip := am.isPorthole
+		if only := am.probeOnly; only != nil {
+			skip = func(svc discovery.Service) bool { return am.isPorthole(svc) || !only(svc) }
+		}
 		sa.scanner = discovery.NewScanner(l, agent.ProbeDialer{Login: l}, discovery.Options{
 			Logger: am.log.With("server", id),
-			Skip:   am.isPorthole,
+			Skip:   skip,
 		})
-		sa.last, sa.host, sa.hostAt = nil, nil, time.Time{}
+		sa.last, sa.lastAt, sa.host, sa.hostAt = nil, time.Time{}, nil, time.Time{}
 	}
 	return sa, fresh
 }
@@ -297,7 +321,7 @@ func (am *Manager) Count() int {
 	defer am.mu.Unlock()
 	n := 0
 	for _, sa := range am.state {
-		n += len(sa.forwards) + len(sa.rules)
+		n += len(sa.forwards) + len(sa.sockets) + len(sa.rules)
 	}
 	return n
 }
@@ -336,7 +360,7 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 	list := AppList{ServerID: id, ScannedAt: am.now().UTC().Truncate(time.Second)}
 	am.mu.Lock()
 	if serr == nil {
-		sa.last = svcs
+		sa.last, sa.lastAt = svcs, am.now()
 	} else {
 		svcs = sa.last
 		list.Error = scanErrorMessage(p.Name, serr)
@@ -352,6 +376,13 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 		}
 		list.Services = append(list.Services, as)
 	}
+	for _, u := range sc.Sockets() {
+		as := AppSocket{Path: u.Path, Kind: u.Kind, KindName: u.Kind.DisplayName(), Title: u.Title()}
+		if f := sa.sockets[u.Path]; f != nil {
+			as.LocalAddr = f.bound.String()
+		}
+		list.Sockets = append(list.Sockets, as)
+	}
 	if am.changedLocked(&sa.pub, list) {
 		events.Publish(am.bus, TopicApps, list) // under am.mu: events stay in order
 	}
@@ -360,6 +391,18 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 		am.log.Warn("listing the apps failed", "server", id, "err", serr)
 	}
 	return list, nil
+}
+
+// ScannedAt is when a server's apps were last listed successfully (zero:
+// never with its current login), so that a background watcher lists only
+// servers nobody looked at lately.
+func (am *Manager) ScannedAt(id string) time.Time {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	if sa := am.state[id]; sa != nil {
+		return sa.lastAt
+	}
+	return time.Time{}
 }
 
 // changedLocked records list as published and reports whether it differs
@@ -390,7 +433,7 @@ func scanErrorMessage(name string, err error) string {
 func (am *Manager) listLocal(ctx context.Context) AppList {
 	am.localOnce.Do(func() {
 		skip := am.isPorthole
-		if only := am.localOnly; only != nil {
+		if only := am.probeOnly; only != nil {
 			skip = func(svc discovery.Service) bool { return am.isPorthole(svc) || !only(svc) }
 		}
 		am.local = discovery.NewLocalSource(discovery.Options{Logger: am.log.With("server", LocalServerID), Skip: skip})
@@ -670,7 +713,10 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 		}
 		next[port] = want
 		am.mu.Unlock()
-		infos, err := l.SetForwards(fctx, append(am.specs(p, next), ruleSpecs(sa.rules)...))
+		am.mu.Lock()
+		socks := sa.sockets
+		am.mu.Unlock()
+		infos, err := l.SetForwards(fctx, append(am.specs(p, next, socks), ruleSpecs(sa.rules)...))
 		info, found := findInfo(infos, want.id())
 		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
 			return nil, fmt.Errorf("set up the forward to port %d of %s: %w", port, p.Name, err)
@@ -710,8 +756,9 @@ func findInfo(infos []agent.ForwardInfo, id string) (agent.ForwardInfo, bool) {
 	return agent.ForwardInfo{}, false
 }
 
-// specs are the agent's forwards for a set, in port order.
-func (am *Manager) specs(p profiles.Profile, set map[int]*appForward) []agent.ForwardSpec {
+// specs are the agent's forwards for a set, in port order, then the
+// socket forwards in path order.
+func (am *Manager) specs(p profiles.Profile, set map[int]*appForward, socks map[string]*appForward) []agent.ForwardSpec {
 	ports := make([]int, 0, len(set))
 	for port := range set {
 		ports = append(ports, port)
@@ -731,6 +778,17 @@ func (am *Manager) specs(p profiles.Profile, set map[int]*appForward) []agent.Fo
 			fs.Local = forwarder.LocalSpec{BindAddress: addr, BindPort: f.bound.Port, TargetHost: f.targetHost, TargetPort: f.remotePort}
 		}
 		out = append(out, fs)
+	}
+	paths := make([]string, 0, len(socks))
+	for path := range socks {
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+	for _, path := range paths {
+		f := socks[path]
+		out = append(out, agent.ForwardSpec{ID: f.id(), Local: forwarder.LocalSpec{
+			BindAddress: f.bound.IP.String(), BindPort: f.bound.Port, TargetPath: f.targetPath,
+		}})
 	}
 	return out
 }
@@ -755,14 +813,14 @@ func (am *Manager) Restore(ctx context.Context, id string) {
 	sa.fwdMu.Lock()
 	defer sa.fwdMu.Unlock()
 	am.mu.Lock()
-	set, rules := sa.forwards, sa.rules
+	set, socks, rules := sa.forwards, sa.sockets, sa.rules
 	am.mu.Unlock()
-	if len(set) == 0 && len(rules) == 0 {
+	if len(set)+len(socks)+len(rules) == 0 {
 		return
 	}
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	if _, err := l.SetForwards(fctx, append(am.specs(p, set), ruleSpecs(rules)...)); err != nil {
+	if _, err := l.SetForwards(fctx, append(am.specs(p, set, socks), ruleSpecs(rules)...)); err != nil {
 		am.log.Warn("some forwards of the server could not listen again", "server", id, "err", err)
 		return
 	}

@@ -40,11 +40,11 @@ func (am *Manager) OpenRule(ctx context.Context, id string, rule profiles.Forwar
 		next = map[string]agent.ForwardSpec{}
 	}
 	next[spec.ID] = spec
-	set := sa.forwards
+	set, socks := sa.forwards, sa.sockets
 	am.mu.Unlock()
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	infos, err := l.SetForwards(fctx, append(am.specs(p, set), ruleSpecs(next)...))
+	infos, err := l.SetForwards(fctx, append(am.specs(p, set, socks), ruleSpecs(next)...))
 	info, found := findInfo(infos, spec.ID)
 	if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
 		return "", fmt.Errorf("set up the forward %s of %s: %w", spec.ID, p.Name, err)
@@ -58,7 +58,7 @@ func (am *Manager) OpenRule(ctx context.Context, id string, rule profiles.Forwar
 		am.mu.Lock()
 		cur := sa.rules
 		am.mu.Unlock()
-		_, _ = l.SetForwards(fctx, append(am.specs(p, set), ruleSpecs(cur)...))
+		_, _ = l.SetForwards(fctx, append(am.specs(p, set, socks), ruleSpecs(cur)...))
 		return "", apperr.Mark(fmt.Errorf("cannot listen on %s for %s: %s", specAddr(spec), p.Name, why), apperr.ErrConflict)
 	}
 	am.mu.Lock()

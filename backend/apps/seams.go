@@ -27,11 +27,14 @@ func (am *Manager) NoteService(id string, svc discovery.Service) {
 	}
 }
 
-// SetLocalOnly restricts what "This computer" lists and probes to the
-// listeners only accepts (Porthole's own stay hidden). Tests use it so that
-// the listing never probes other tests' loopback listeners, which run in
-// parallel on the same machine and count their connections. Call it before
-// the first local listing.
-func (am *Manager) SetLocalOnly(only func(discovery.Service) bool) {
-	am.localOnly = only
+// SetProbeOnly restricts what listings (of servers and of This computer)
+// show and probe to the listeners only accepts (Porthole's own stay
+// hidden). Tests use it so that a listing never probes other tests'
+// loopback listeners — a test SSH server on this machine lists this
+// machine's sockets, and tests of other packages run in parallel and count
+// their connections. Call it before the first listing.
+func (am *Manager) SetProbeOnly(only func(discovery.Service) bool) {
+	am.mu.Lock()
+	am.probeOnly = only
+	am.mu.Unlock()
 }

@@ -53,6 +53,18 @@ type TabsFile struct {
 	tabs   []SavedTab
 	broken error  // the file on disk could not be read
 	raw    []byte // its contents, kept until they are backed up
+	onSave func([]SavedTab)
+}
+
+// OnSave sets what runs after each successful Save, with the tabs saved
+// (the tray lists the open apps). Nil TabsFile: nothing.
+func (f *TabsFile) OnSave(fn func([]SavedTab)) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	f.onSave = fn
+	f.mu.Unlock()
 }
 
 // errTabsBroken: tabs.json exists but cannot be read.
@@ -106,6 +118,19 @@ func (f *TabsFile) Get() []SavedTab {
 
 // Save replaces the saved tabs (a nil TabsFile only checks them).
 func (f *TabsFile) Save(tabs []SavedTab) error {
+	if err := f.save(tabs); err != nil || f == nil {
+		return err
+	}
+	f.mu.Lock()
+	fn, saved := f.onSave, append([]SavedTab{}, f.tabs...)
+	f.mu.Unlock()
+	if fn != nil {
+		fn(saved)
+	}
+	return nil
+}
+
+func (f *TabsFile) save(tabs []SavedTab) error {
 	if err := validateTabs(tabs); err != nil {
 		return apperr.BadInput("SaveTabs: %w", err)
 	}

@@ -122,6 +122,10 @@ type Options struct {
 	// few seconds while the Start page shows, so an open from there costs
 	// no extra round trip.
 	TokenMaxAge time.Duration
+	// SocketDirs are extra directories on the server whose Unix sockets
+	// Scanner.Sockets lists (besides the well-known paths and the user's
+	// runtime directory).
+	SocketDirs []string
 }
 
 func (o Options) withDefaults() Options {

@@ -44,6 +44,8 @@ const listingHeader = "porthole-sockets v1"
 //	J <name>\t<json>          a Jupyter runtime file (jpserver-PID.json,
 //	                          nbserver-PID.json) on one line; it holds a
 //	                          token: never log it
+//	X <kind>\t<path>          a Unix socket the login may read and write
+//	                          (kind: docker, postgres, mysql, socket)
 //	E                         end of output
 //
 // Unknown tags and garbled records are skipped (and logged), never fatal.
@@ -70,6 +72,7 @@ type listing struct {
 	sockets []sockEntry
 	procs   map[int]*Process
 	jupyter []runtimeFile // unchecked: see verifiedJupyter
+	unix    []Socket      // usable Unix sockets (X records)
 	skipped int           // garbled or unknown lines
 }
 
@@ -234,6 +237,13 @@ func parseListing(out []byte, log *slog.Logger) (*listing, error) {
 				continue
 			}
 			l.jupyter = append(l.jupyter, f)
+		case "X":
+			u, err := parseSocketRecord(rest)
+			if err != nil {
+				skip(line, err.Error())
+				continue
+			}
+			l.unix = append(l.unix, u)
 		case "E":
 			ended = true
 		default:

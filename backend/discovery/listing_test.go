@@ -431,7 +431,7 @@ func TestParsePSLine(t *testing.T) {
 }
 
 func FuzzParseListing(f *testing.F) {
-	for _, s := range []string{procListing, lsofListing, netstatListing, "porthole-sockets v1\nP 1\t\t\t\t\n", "porthole-sockets v1\nW p\nW n/x\n"} {
+	for _, s := range []string{procListing, lsofListing, netstatListing, socketListing, "porthole-sockets v1\nP 1\t\t\t\t\n", "porthole-sockets v1\nW p\nW n/x\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -445,6 +445,11 @@ func FuzzParseListing(f *testing.F) {
 		for _, s := range l.sockets {
 			if s.port <= 0 || s.port > 65535 || !s.addr.IsValid() {
 				t.Fatalf("bad socket accepted: %+v", s)
+			}
+		}
+		for _, u := range l.unix {
+			if !strings.HasPrefix(u.Path, "/") || u.Kind < 0 || u.Kind >= socketKindCount {
+				t.Fatalf("bad Unix socket accepted: %+v", u)
 			}
 		}
 		for _, c := range buildCandidates(l) {

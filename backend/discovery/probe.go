@@ -279,7 +279,16 @@ func isLoopbackHost(h string) bool {
 // htmlTitle extracts the <title> of an HTML document, unescaped, whitespace
 // collapsed, at most 200 bytes; "" when there is none.
 func htmlTitle(body []byte) string {
-	lower := bytes.ToLower(body)
+	// ASCII-only lower case keeps every index valid in body: bytes.ToLower
+	// turns invalid UTF-8 into 3-byte U+FFFD and shifts them (a fuzz
+	// finding: a slice out of range on a title with \xfd bytes).
+	lower := make([]byte, len(body))
+	for k, c := range body {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[k] = c
+	}
 	i := bytes.Index(lower, []byte("<title"))
 	for i >= 0 {
 		rest := lower[i+len("<title"):]

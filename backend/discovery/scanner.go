@@ -23,9 +23,10 @@ type Scanner struct {
 	log   *slog.Logger
 	local bool
 
-	mu     sync.Mutex // held for a whole Scan
-	cache  map[svcKey]cachedProbe
-	source Source
+	mu      sync.Mutex // held for a whole Scan
+	cache   map[svcKey]cachedProbe
+	source  Source
+	sockets []Socket // of the last listing
 
 	now   func() time.Time
 	jupMu sync.Mutex // not held across an exec
@@ -50,7 +51,9 @@ type cachedProbe struct {
 func NewScanner(ex Execer, d Dialer, opts Options) *Scanner {
 	opts = opts.withDefaults()
 	s := newScanner(d, opts)
-	s.list = func(ctx context.Context) (*listing, error) { return remoteListing(ctx, ex, opts.Logger) }
+	s.list = func(ctx context.Context) (*listing, error) {
+		return remoteListing(ctx, ex, opts.Logger, opts.SocketDirs...)
+	}
 	return s
 }
 
@@ -67,7 +70,17 @@ func newScanner(d Dialer, opts Options) *Scanner {
 // socketsCommand is the command sent to the server: the script, run by sh
 // whatever the login shell is (POSIX shells and fish; not csh, whose
 // quoted strings cannot span lines).
-func socketsCommand() string { return "sh -c " + shQuote(socketsScript) }
+// Extra socket directories go as arguments.
+func socketsCommand(socketDirs ...string) string {
+	cmd := "sh -c " + shQuote(socketsScript)
+	if len(socketDirs) > 0 {
+		cmd += " porthole"
+		for _, d := range socketDirs {
+			cmd += " " + shQuote(d)
+		}
+	}
+	return cmd
+}
 
 // shQuote quotes s for a POSIX shell (and fish).
 func shQuote(s string) string {
@@ -75,8 +88,8 @@ func shQuote(s string) string {
 }
 
 // remoteListing runs the script through ex and parses its output.
-func remoteListing(ctx context.Context, ex Execer, log *slog.Logger) (*listing, error) {
-	out, err := ex.Exec(ctx, socketsCommand())
+func remoteListing(ctx context.Context, ex Execer, log *slog.Logger, socketDirs ...string) (*listing, error) {
+	out, err := ex.Exec(ctx, socketsCommand(socketDirs...))
 	if err != nil {
 		if ctx.Err() != nil || len(out) == 0 {
 			return nil, fmt.Errorf("run the socket listing script on the server: %w", err)
@@ -92,6 +105,15 @@ func remoteListing(ctx context.Context, ex Execer, log *slog.Logger) (*listing, 
 		return nil, perr
 	}
 	return l, nil
+}
+
+// Sockets are the Unix sockets the last Scan found that the login may use:
+// Docker's, PostgreSQL's and MySQL's at their usual paths, the user's own
+// in their runtime directory, and those in Options.SocketDirs.
+func (s *Scanner) Sockets() []Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sockets)
 }
 
 // Source reports how the last Scan listed the host's sockets (SourceNone
@@ -115,6 +137,7 @@ func (s *Scanner) Scan(ctx context.Context) ([]Service, error) {
 		return nil, fmt.Errorf("list listening sockets: %w", err)
 	}
 	s.source = l.source
+	s.sockets = l.unix
 	if l.source == SourceNone {
 		s.log.Warn("discovery: the host has neither /proc/net/tcp, lsof nor netstat; no listeners can be listed")
 	}

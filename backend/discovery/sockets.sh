@@ -8,8 +8,10 @@
 #   P pid<TAB>start<TAB>comm<TAB>cwd<TAB>cmdline
 #   O lsof-line  Q ps-line  W lsof-cwd-line  N netstat-line
 #   J name<TAB>json                           (a Jupyter runtime file)
+#   X kind<TAB>path                           (a Unix socket the user may use)
 #   E                                         (end)
 # It only reads: it creates no file or directory and runs no jupyter.
+# Arguments, if any, are extra directories whose sockets are listed too.
 LC_ALL=C
 export LC_ALL
 echo 'porthole-sockets v1'
@@ -17,6 +19,43 @@ echo "T $(date +%s 2>/dev/null)"
 echo "U $(id -u 2>/dev/null) $(id -un 2>/dev/null)"
 printf 'H %s\n' "$HOME"
 echo "M $(uname -m 2>/dev/null)"
+
+# Unix sockets of well-known services, the user's own sockets in their
+# runtime directory and those in the directories given as arguments: only
+# sockets the login may use (test -S, -r and -w; nothing is connected to).
+# At most 64 lines. First, while "$@" still holds the arguments.
+rt=${XDG_RUNTIME_DIR:-}
+if [ -z "$rt" ] && [ -d "/run/user/$(id -u 2>/dev/null)" ]; then
+	rt=/run/user/$(id -u 2>/dev/null)
+fi
+xseen=' '
+xn=0
+xsock() {
+	[ "$xn" -lt 64 ] || return 0
+	[ -S "$2" ] && [ -r "$2" ] && [ -w "$2" ] || return 0
+	case $xseen in *" $2 "*) return 0 ;; esac
+	xseen="$xseen$2 "
+	xn=$((xn + 1))
+	printf 'X %s\t%s\n' "$1" "$2"
+}
+xkind() {
+	case ${1##*/} in
+	docker.sock) echo docker ;;
+	.s.PGSQL.*) echo postgres ;;
+	mysqld.sock | mysql.sock) echo mysql ;;
+	*) echo socket ;;
+	esac
+}
+for f in /var/run/docker.sock /run/docker.sock ${rt:+"$rt/docker.sock"}; do xsock docker "$f"; done
+for f in /var/run/postgresql/.s.PGSQL.* /run/postgresql/.s.PGSQL.* /tmp/.s.PGSQL.*; do xsock postgres "$f"; done
+for f in /var/run/mysqld/mysqld.sock /run/mysqld/mysqld.sock /tmp/mysql.sock; do xsock mysql "$f"; done
+for d in ${rt:+"$rt"} "$@"; do
+	[ -d "$d" ] || continue
+	for f in "$d"/* "$d"/.s.PGSQL.*; do
+		[ -O "$f" ] || [ "$d" != "$rt" ] || continue
+		xsock "$(xkind "$f")" "$f"
+	done
+done
 
 if [ -r /proc/net/tcp ]; then
 	echo 'S proc'

@@ -77,6 +77,15 @@ type LocalForward struct {
 
 // ListenLocal starts a local forward: it binds the listener now (loopback
 // unless the spec asks for another address) and serves until Close.
+//
+// With spec.BindPath it listens on a Unix socket (mode 0600; a relative
+// name in SocketDir, created 0700). An existing file at the path is
+// replaced only when it is a stale socket of this user (a socket owned by
+// this user on which connecting fails with ECONNREFUSED); anything else is
+// refused with ErrSocketPathTaken and left intact. Close removes the
+// socket. The Guard checks Unix socket clients too. With spec.TargetPath
+// connections go to that socket on the server, which needs a Dialer that
+// is also a UnixDialer (a *Session is).
 func ListenLocal(spec LocalSpec, d Dialer, opts LocalOptions) (*LocalForward, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -97,12 +106,23 @@ func listen(spec LocalSpec, name, what string, d Dialer, opts LocalOptions, sock
 		opts.DialTimeout = 20 * time.Second
 	}
 	ln := opts.Listener
-	if ln == nil {
+	switch {
+	case ln != nil:
+	case spec.BindPath != "":
+		ul, err := listenUnixSocket(spec.BindPath, opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", what, name, err)
+		}
+		ln = ul
+	default:
 		var err error
 		ln, err = net.Listen("tcp", spec.ListenAddress())
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: listen on %s: %w (is the port already in use?)", what, name, spec.ListenAddress(), err)
 		}
+	}
+	if ua, ok := ln.Addr().(*net.UnixAddr); ok && ua.Name != "" {
+		spec.BindPath = ua.Name
 	}
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		spec.BindPort = ta.Port
@@ -189,7 +209,7 @@ func (f *LocalForward) acceptLoop() {
 			continue
 		}
 		delay = 0
-		fc := &fwdConn{f: f, client: c, target: target{host: f.spec.TargetHost, port: f.spec.TargetPort}}
+		fc := &fwdConn{f: f, client: c, target: target{host: f.spec.TargetHost, port: f.spec.TargetPort, path: f.spec.TargetPath}}
 		f.mu.Lock()
 		if f.closed {
 			f.mu.Unlock()
@@ -209,14 +229,26 @@ func (f *LocalForward) acceptLoop() {
 	}
 }
 
+// dialOnce gets a channel to t: host:port, or a Unix socket on the server.
+func (f *LocalForward) dialOnce(ctx context.Context, t target) (net.Conn, error) {
+	if t.path == "" {
+		return f.d.Dial(ctx, t.host, t.port)
+	}
+	ud, ok := f.d.(UnixDialer)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: this forward's Dialer cannot reach Unix sockets", ErrBadTarget, t.path)
+	}
+	return ud.DialUnix(ctx, t.path)
+}
+
 // dial gets a channel to t, retrying once when the failure may be transient.
 func (f *LocalForward) dial(ctx context.Context, t target) (net.Conn, error) {
 	start := time.Now()
-	c, err := f.d.Dial(ctx, t.host, t.port)
+	c, err := f.dialOnce(ctx, t)
 	if err != nil && retryableDial(ctx, err) {
 		f.stats.retried.Add(1)
 		f.log.Debug("dial failed; retrying once", "err", err)
-		c, err = f.d.Dial(ctx, t.host, t.port)
+		c, err = f.dialOnce(ctx, t)
 	}
 	if err != nil {
 		return nil, err
@@ -265,7 +297,7 @@ func (fc *fwdConn) serve() {
 		if err := f.opts.Guard.Allow(fc.client); err != nil {
 			f.stats.refused.Add(1)
 			f.stats.setErr(err)
-			f.log.Warn("connection refused by guard", "peer", fc.client.RemoteAddr().String(), "err", err)
+			f.log.Warn("connection refused by guard", "peer", peerName(fc.client), "err", err)
 			_ = fc.client.Close()
 			return
 		}
@@ -281,7 +313,7 @@ func (fc *fwdConn) serve() {
 			if f.ctx.Err() == nil {
 				f.stats.failed.Add(1)
 				f.stats.setErr(err)
-				f.log.Info("SOCKS handshake failed", "peer", fc.client.RemoteAddr().String(), "err", err)
+				f.log.Info("SOCKS handshake failed", "peer", peerName(fc.client), "err", err)
 			}
 			_ = fc.client.Close()
 			return
@@ -393,7 +425,7 @@ func (fc *fwdConn) retry(cur net.Conn, why error) (net.Conn, error) {
 	}
 	_ = cur.Close()
 	ctx, cancel := context.WithTimeout(f.ctx, f.opts.DialTimeout)
-	nc, err := f.d.Dial(ctx, fc.target.host, fc.target.port)
+	nc, err := f.dialOnce(ctx, fc.target)
 	cancel()
 
 	fc.mu.Lock()
@@ -583,5 +615,5 @@ func (fc *fwdConn) send(b []byte) error {
 
 // String is for logs.
 func (fc *fwdConn) String() string {
-	return fc.client.RemoteAddr().String() + " → " + fc.target.String()
+	return peerName(fc.client) + " → " + fc.target.String()
 }

@@ -241,8 +241,12 @@ func (RemoteAddr) Network() string { return "tcp" }
 // String is host:port.
 func (a RemoteAddr) String() string { return net.JoinHostPort(a.Host, strconv.Itoa(a.Port)) }
 
-// Addr is where the server listens (Port 0 while it does not).
+// Addr is where the server listens (Port 0 while it does not); for a Unix
+// socket forward, the socket's path on the server (a *net.UnixAddr).
 func (f *RemoteForward) Addr() net.Addr {
+	if f.spec.BindPath != "" {
+		return &net.UnixAddr{Name: f.spec.BindPath, Net: "unix"}
+	}
 	st := f.Status()
 	host := f.spec.BindAddress
 	if host == "" {
@@ -358,6 +362,10 @@ func (f *RemoteForward) serveConn(c SSHClient, gen uint64, dead <-chan struct{})
 		f.wait(dead)
 		return
 	}
+	if f.spec.BindPath != "" {
+		f.serveConnUnix(c, rc, conn, gen, dead)
+		return
+	}
 	wire := f.spec.wireAddress()
 	failures := 0
 	reclaims := 0
@@ -444,6 +452,28 @@ func (f *RemoteForward) wait(dead <-chan struct{}) {
 // connection (which ends it if dead); it returns an error only when the
 // connection ended or the forward was closed.
 func (f *RemoteForward) request(c SSHClient, gen uint64, dead <-chan struct{}, addr string, port int) (bool, int, error) {
+	payload := ssh.Marshal(&struct {
+		Addr string
+		Port uint32
+	}{addr, uint32(port)})
+	ok, reply, err := f.sendGlobal(c, gen, dead, "tcpip-forward", payload)
+	if err != nil || !ok {
+		return false, 0, err
+	}
+	if port != 0 {
+		return true, port, nil
+	}
+	var p struct{ Port uint32 }
+	if err := ssh.Unmarshal(reply, &p); err != nil || p.Port == 0 || p.Port > 65535 {
+		return false, 0, fmt.Errorf("tcpip-forward: the server allocated no valid port (reply %x)", reply)
+	}
+	return true, int(p.Port), nil
+}
+
+// sendGlobal sends a global request (want-reply) and returns the answer.
+// A slow answer makes the Session verify the connection; it returns an
+// error only when the connection ended or the forward was closed.
+func (f *RemoteForward) sendGlobal(c SSHClient, gen uint64, dead <-chan struct{}, name string, payload []byte) (bool, []byte, error) {
 	rc := c.(remoteClient)
 	type answer struct {
 		ok    bool
@@ -451,15 +481,11 @@ func (f *RemoteForward) request(c SSHClient, gen uint64, dead <-chan struct{}, a
 		err   error
 	}
 	res := make(chan answer, 1)
-	payload := ssh.Marshal(&struct {
-		Addr string
-		Port uint32
-	}{addr, uint32(port)})
 	if !f.s.spawn(func() {
-		ok, reply, err := rc.SendRequest("tcpip-forward", true, payload)
+		ok, reply, err := rc.SendRequest(name, true, payload)
 		res <- answer{ok, reply, err}
 	}) {
-		return false, 0, ErrSessionClosed
+		return false, nil, ErrSessionClosed
 	}
 	stall := time.NewTimer(f.s.stallTimeout())
 	defer stall.Stop()
@@ -469,20 +495,10 @@ func (f *RemoteForward) request(c SSHClient, gen uint64, dead <-chan struct{}, a
 		select {
 		case a := <-res:
 			if a.err != nil {
-				return false, 0, fmt.Errorf("tcpip-forward: %w", a.err)
+				return false, nil, fmt.Errorf("%s: %w", name, a.err)
 			}
 			f.s.touch()
-			if !a.ok {
-				return false, 0, nil
-			}
-			if port != 0 {
-				return true, port, nil
-			}
-			var p struct{ Port uint32 }
-			if err := ssh.Unmarshal(a.reply, &p); err != nil || p.Port == 0 || p.Port > 65535 {
-				return false, 0, fmt.Errorf("tcpip-forward: the server allocated no valid port (reply %x)", a.reply)
-			}
-			return true, int(p.Port), nil
+			return a.ok, a.reply, nil
 		case <-stall.C:
 			f.s.checkAlive(gen, "a remote forward request is unanswered")
 		case <-limit.C:
@@ -491,9 +507,9 @@ func (f *RemoteForward) request(c SSHClient, gen uint64, dead <-chan struct{}, a
 			f.s.MarkSuspect("a remote forward request was unanswered for " + fmtDur(f.opts.RequestTimeout))
 			limit.Reset(f.opts.RequestTimeout)
 		case <-dead:
-			return false, 0, errConnLost
+			return false, nil, errConnLost
 		case <-f.ctx.Done():
-			return false, 0, f.ctx.Err()
+			return false, nil, f.ctx.Err()
 		}
 	}
 }
@@ -659,7 +675,8 @@ func (f *RemoteForward) handle(nc ssh.NewChannel, origin string) {
 	start := time.Now()
 	d := net.Dialer{Timeout: f.opts.DialTimeout}
 	ctx, cancel := context.WithTimeout(f.ctx, f.opts.DialTimeout)
-	local, err := d.DialContext(ctx, "tcp", f.spec.Target())
+	network, addr := f.spec.targetNet()
+	local, err := d.DialContext(ctx, network, addr)
 	cancel()
 	if err != nil {
 		f.stats.failed.Add(1)
@@ -754,11 +771,13 @@ const maxPeers = 8
 type muxConn struct {
 	mu     sync.Mutex
 	routes map[*RemoteForward]route
+	unix   bool // this connection's forwarded-streamlocal channels come here
 }
 
 type route struct {
 	addr string
 	port int
+	path string // a Unix socket forward's path on the server
 }
 
 func (s *Session) remoteMux() *remoteMux {
@@ -782,6 +801,9 @@ func (m *remoteMux) attach(s *Session, rc remoteClient, c SSHClient, gen uint64,
 	if in == nil {
 		return nil, fmt.Errorf("%w: something else handles its forwarded-tcpip channels", ErrRemoteUnsupported)
 	}
+	// Unix socket forwards' channels; nil when something else takes them
+	// (then only those forwards fail).
+	inUnix := rc.HandleChannelOpen(forwardedStreamlocal)
 	mc := &muxConn{routes: map[*RemoteForward]route{}}
 	m.conns[gen] = mc
 	if la, ok := c.(interface{ LocalAddr() net.Addr }); ok {
@@ -801,6 +823,17 @@ func (m *remoteMux) attach(s *Session, rc remoteClient, c SSHClient, gen uint64,
 	}
 	if !s.spawn(route) {
 		go route() // the Session is closing; the channel closes with the connection
+	}
+	if inUnix != nil {
+		mc.unix = true
+		routeUnix := func() {
+			for nc := range inUnix {
+				mc.dispatchUnix(nc)
+			}
+		}
+		if !s.spawn(routeUnix) {
+			go routeUnix()
+		}
 	}
 	return mc, nil
 }
@@ -834,7 +867,7 @@ func (mc *muxConn) dispatch(nc ssh.NewChannel) {
 	var match *RemoteForward
 	n := 0
 	for f, r := range mc.routes {
-		if r.port != int(p.Port) {
+		if r.path != "" || r.port != int(p.Port) {
 			continue
 		}
 		n++
@@ -848,17 +881,22 @@ func (mc *muxConn) dispatch(nc ssh.NewChannel) {
 		return
 	}
 	origin := net.JoinHostPort(p.OriginAddr, strconv.Itoa(int(p.OriginPort)))
-	match.mu.Lock()
-	if match.closed {
-		match.mu.Unlock()
+	match.serve(nc, origin)
+}
+
+// serve hands nc to f's handler unless f is closing.
+func (f *RemoteForward) serve(nc ssh.NewChannel, origin string) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
 		_ = nc.Reject(ssh.Prohibited, "the forward is closing")
 		return
 	}
-	match.wg.Add(1)
-	match.mu.Unlock()
+	f.wg.Add(1)
+	f.mu.Unlock()
 	go func() {
-		defer match.wg.Done()
-		match.handle(nc, origin)
+		defer f.wg.Done()
+		f.handle(nc, origin)
 	}()
 }
 

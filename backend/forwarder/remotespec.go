@@ -8,7 +8,7 @@ import (
 )
 
 // remoteSpecForm is shown in parse errors.
-const remoteSpecForm = "expected [bind_address:]port:host:hostport, e.g. 8080:localhost:80 or *:8080:localhost:80"
+const remoteSpecForm = "expected [bind_address:]port:host:hostport, e.g. 8080:localhost:80 or *:8080:localhost:80, or with Unix sockets /remote.sock:host:hostport, /remote.sock:/local.sock or [bind_address:]port:/local.sock"
 
 // RemoteSpec is one remote forward (-R): the server listens on
 // BindAddress:BindPort and every connection it accepts there is forwarded
@@ -29,6 +29,20 @@ type RemoteSpec struct {
 	// login's own previous connection when it still holds the port: the
 	// forward then waits for the server to release it.
 	NoReclaim bool `json:"noReclaim,omitempty"`
+	// BindPath, when set, makes the server listen on this Unix socket
+	// (streamlocal-forward@openssh.com; an absolute path on the server)
+	// instead of BindAddress:BindPort, which are then zero. Porthole never
+	// removes a file on the server: if the path exists, sshd replaces it
+	// only with StreamLocalBindUnlink yes, and the forward says so.
+	BindPath string `json:"bindPath,omitempty"`
+	// TargetPath, when set, is the Unix socket here to connect to instead
+	// of TargetHost:TargetPort (a relative name lives in SocketDir).
+	TargetPath string `json:"targetPath,omitempty"`
+}
+
+// local is the spec's fields as a LocalSpec (for String and checks).
+func (s RemoteSpec) local() LocalSpec {
+	return LocalSpec{BindAddress: s.BindAddress, BindPort: s.BindPort, TargetHost: s.TargetHost, TargetPort: s.TargetPort, BindPath: s.BindPath, TargetPath: s.TargetPath}
 }
 
 // wireAddress is the address sent in the tcpip-forward request, as OpenSSH's
@@ -58,6 +72,9 @@ func isLoopbackName(h string) bool {
 
 // listenName is the server-side address in the user's words.
 func (s RemoteSpec) listenName(port int) string {
+	if s.BindPath != "" {
+		return "Unix socket " + s.BindPath
+	}
 	host := s.BindAddress
 	switch host {
 	case "":
@@ -70,18 +87,30 @@ func (s RemoteSpec) listenName(port int) string {
 
 // String formats the spec the way ssh -R takes it (ParseRemoteSpec inverts
 // it; NoReclaim is not part of it).
-func (s RemoteSpec) String() string {
-	return LocalSpec{BindAddress: s.BindAddress, BindPort: s.BindPort, TargetHost: s.TargetHost, TargetPort: s.TargetPort}.String()
+func (s RemoteSpec) String() string { return s.local().String() }
+
+// Target is host:port of the target (or its socket path), dialed from this
+// machine.
+func (s RemoteSpec) Target() string { return s.local().Target() }
+
+// targetNet is the network and address to dial the target on.
+func (s RemoteSpec) targetNet() (string, string) {
+	if s.TargetPath != "" {
+		return "unix", s.TargetPath
+	}
+	return "tcp", s.Target()
 }
 
-// Target is host:port of the target, dialed from this machine.
-func (s RemoteSpec) Target() string {
-	return net.JoinHostPort(s.TargetHost, strconv.Itoa(s.TargetPort))
-}
-
-// Validate checks ports, host and bind address.
+// Validate checks ports, host and bind address (or the socket paths).
 func (s RemoteSpec) Validate() error {
-	l := LocalSpec{BindAddress: s.BindAddress, BindPort: s.BindPort, TargetHost: s.TargetHost, TargetPort: s.TargetPort}
+	if s.BindPath != "" || s.TargetPath != "" {
+		l := s.local()
+		if err := l.validateSockets(true); err != nil {
+			return fmt.Errorf("remote forward: %w", err)
+		}
+		return nil
+	}
+	l := s.local()
 	if err := l.Validate(); err != nil {
 		return fmt.Errorf("remote forward: %w", err)
 	}
@@ -92,7 +121,22 @@ func (s RemoteSpec) Validate() error {
 // IPv6 addresses go in brackets. An empty bind address (":8080:host:80") or
 // "*" means all interfaces of the server; no bind address means its
 // loopback. Errors wrap ErrBadSpec, quote the spec and show the form.
+//
+// A field with a '/' (or ending in ".sock") is a Unix socket, as in ssh:
+// "/remote.sock:host:hostport" and "/remote.sock:/local.sock" make the
+// server listen on a socket, "[bind_address:]port:/local.sock" sends to a
+// socket here. A relative local name lives in SocketDir.
 func ParseRemoteSpec(spec string) (RemoteSpec, error) {
+	if fields, err := splitSpec(spec); err == nil && hasSocketField(fields) {
+		l, err := parseSocketSpec(fields)
+		if err == nil {
+			err = l.validateSockets(true)
+		}
+		if err != nil {
+			return RemoteSpec{}, fmt.Errorf("%w: %q: %s; %s", ErrBadSpec, spec, strings.TrimPrefix(err.Error(), ErrBadSpec.Error()+": "), remoteSpecForm)
+		}
+		return RemoteSpec{BindAddress: l.BindAddress, BindPort: l.BindPort, TargetHost: l.TargetHost, TargetPort: l.TargetPort, BindPath: l.BindPath, TargetPath: l.TargetPath}, nil
+	}
 	l, err := ParseLocalSpec(spec)
 	if err != nil {
 		msg := strings.Replace(err.Error(), localSpecForm, remoteSpecForm, 1)

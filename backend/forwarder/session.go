@@ -543,8 +543,14 @@ func (s *Session) Dial(ctx context.Context, host string, port int) (net.Conn, er
 	if host == "" || port <= 0 || port > 65535 {
 		return nil, fmt.Errorf("%w: %q port %d: need a host name and a port in 1-65535", ErrBadTarget, host, port)
 	}
-	t := target{host: host, port: port}
-	s.pool.demand(t)
+	return s.dialTarget(ctx, target{host: host, port: port})
+}
+
+// dialTarget is Dial for a host:port or (without the pool) a Unix socket.
+func (s *Session) dialTarget(ctx context.Context, t target) (net.Conn, error) {
+	if t.path == "" {
+		s.pool.demand(t)
+	}
 	s.mu.Lock()
 	s.lastUse = time.Now()
 	s.mu.Unlock()
@@ -554,9 +560,11 @@ func (s *Session) Dial(ctx context.Context, host string, port int) (net.Conn, er
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", t, err)
 		}
-		if c := s.pool.take(t, gen); c != nil {
-			s.register(c)
-			return c, nil
+		if t.path == "" {
+			if c := s.pool.take(t, gen); c != nil {
+				s.register(c)
+				return c, nil
+			}
 		}
 		c, err := s.open(ctx, client, gen, t)
 		if err == nil {
@@ -572,6 +580,11 @@ func (s *Session) Dial(ctx context.Context, host string, port int) (net.Conn, er
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
 			s.touch()
+			if t.path != "" {
+				if why := s.unixRefusal(ctx, client, gen, t.path); why != "" {
+					return nil, fmt.Errorf("dial %s: %w: %s (%w)", t, ErrChannelRefused, why, err)
+				}
+			}
 			return nil, fmt.Errorf("dial %s: %w: %w", t, ErrChannelRefused, err)
 		}
 		// The connection died under the open: nothing was sent, move on.
@@ -601,6 +614,10 @@ type openResult struct {
 // server answers or the connection dies.
 func openChannel(client SSHClient, t target) openResult {
 	start := time.Now()
+	if t.path != "" {
+		ch, reqs, err := client.OpenChannel("direct-streamlocal@openssh.com", ssh.Marshal(&directStreamlocal{SocketPath: t.path}))
+		return openResult{ch: ch, reqs: reqs, err: err, took: time.Since(start)}
+	}
 	payload := ssh.Marshal(&directTCPIP{Host: t.host, Port: uint32(t.port), OrigAddr: "127.0.0.1", OrigPort: 0})
 	ch, reqs, err := client.OpenChannel("direct-tcpip", payload)
 	return openResult{ch: ch, reqs: reqs, err: err, took: time.Since(start)}
@@ -815,12 +832,19 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// target is host:port on the server's side, or (path set) a Unix socket there.
 type target struct {
 	host string
 	port int
+	path string
 }
 
-func (t target) String() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+func (t target) String() string {
+	if t.path != "" {
+		return t.path
+	}
+	return net.JoinHostPort(t.host, strconv.Itoa(t.port))
+}
 
 // eventQueue is an unbounded FIFO of events drained by one goroutine, so
 // that publishing never blocks the Session.

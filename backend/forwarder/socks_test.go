@@ -46,13 +46,13 @@ var socksCases = []struct {
 	written []byte       // what the proxy writes during the handshake (and its error reply)
 	errHas  string
 }{
-	{name: "socks5 name", in: s5name("only-on-server.test", 80), want: socksRequest{socks5, target{"only-on-server.test", 80}}, written: s5ok},
-	{name: "socks5 ipv4", in: s5req(1, []byte{127, 0, 0, 1}, 8080), want: socksRequest{socks5, target{"127.0.0.1", 8080}}, written: s5ok},
-	{name: "socks5 ipv6", in: s5req(4, []byte{15: 1}, 443), want: socksRequest{socks5, target{"::1", 443}}, written: s5ok},
-	{name: "socks5 several methods", in: cat([]byte{5, 3, 2, 1, 0}, s5name("h", 1)[3:]), want: socksRequest{socks5, target{"h", 1}}, written: s5ok},
-	{name: "socks5 ipv6 name is kept", in: s5name("::1", 22), want: socksRequest{socks5, target{"::1", 22}}, written: s5ok},
-	{name: "socks4", in: s4req(8888, [4]byte{10, 1, 2, 3}, "alice", ""), want: socksRequest{socks4, target{"10.1.2.3", 8888}}},
-	{name: "socks4a", in: s4req(80, [4]byte{0, 0, 0, 1}, "", "only-on-server.test"), want: socksRequest{socks4, target{"only-on-server.test", 80}}},
+	{name: "socks5 name", in: s5name("only-on-server.test", 80), want: socksRequest{socks5, target{host: "only-on-server.test", port: 80}}, written: s5ok},
+	{name: "socks5 ipv4", in: s5req(1, []byte{127, 0, 0, 1}, 8080), want: socksRequest{socks5, target{host: "127.0.0.1", port: 8080}}, written: s5ok},
+	{name: "socks5 ipv6", in: s5req(4, []byte{15: 1}, 443), want: socksRequest{socks5, target{host: "::1", port: 443}}, written: s5ok},
+	{name: "socks5 several methods", in: cat([]byte{5, 3, 2, 1, 0}, s5name("h", 1)[3:]), want: socksRequest{socks5, target{host: "h", port: 1}}, written: s5ok},
+	{name: "socks5 ipv6 name is kept", in: s5name("::1", 22), want: socksRequest{socks5, target{host: "::1", port: 22}}, written: s5ok},
+	{name: "socks4", in: s4req(8888, [4]byte{10, 1, 2, 3}, "alice", ""), want: socksRequest{socks4, target{host: "10.1.2.3", port: 8888}}},
+	{name: "socks4a", in: s4req(80, [4]byte{0, 0, 0, 1}, "", "only-on-server.test"), want: socksRequest{socks4, target{host: "only-on-server.test", port: 80}}},
 
 	{name: "empty", in: nil, errHas: "EOF"},
 	{name: "http request", in: []byte("GET / HTTP/1.1\r\n\r\n"), errHas: "not an HTTP proxy"},

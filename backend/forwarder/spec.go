@@ -13,7 +13,7 @@ import (
 var ErrBadSpec = errors.New("bad forward spec")
 
 // localSpecForm is shown in parse errors.
-const localSpecForm = "expected [bind_address:]port:host:hostport, e.g. 8080:localhost:80 or [::1]:8080:[::1]:80"
+const localSpecForm = "expected [bind_address:]port:host:hostport, e.g. 8080:localhost:80 or [::1]:8080:[::1]:80, or with Unix sockets [bind_address:]port:/remote.sock, /local.sock:host:hostport or /local.sock:/remote.sock"
 
 // AllInterfaces is the BindAddress that listens on every interface. Spell it
 // "*" (or leave the bind address empty, as in ":8080:host:80") in a spec.
@@ -21,6 +21,11 @@ const AllInterfaces = "*"
 
 // LocalSpec is one local forward (-L): connections to BindAddress:BindPort
 // here are forwarded to TargetHost:TargetPort as seen from the server.
+//
+// Either end may be a Unix socket instead: BindPath (then BindAddress and
+// BindPort are zero) is a socket here, TargetPath (then TargetHost and
+// TargetPort are zero) a socket on the server, reached through
+// direct-streamlocal@openssh.com. Specs without them marshal as before.
 type LocalSpec struct {
 	// BindAddress is where to listen: "" means loopback (127.0.0.1), "*"
 	// means all interfaces; anything else is an address or host name.
@@ -29,6 +34,14 @@ type LocalSpec struct {
 	BindPort   int    `json:"bindPort"`
 	TargetHost string `json:"targetHost"`
 	TargetPort int    `json:"targetPort"`
+	// BindPath, when set, is the local Unix socket to listen on (mode
+	// 0600). A relative name lives in SocketDir (ParseLocalSpec resolves
+	// it). An existing file there is replaced only when it is a stale
+	// socket of this user; see ListenLocal.
+	BindPath string `json:"bindPath,omitempty"`
+	// TargetPath, when set, is the Unix socket on the server to connect to
+	// (an absolute path).
+	TargetPath string `json:"targetPath,omitempty"`
 }
 
 // ListenAddress is the host:port to listen on.
@@ -46,16 +59,32 @@ func (s LocalSpec) ListenAddress() string {
 // String formats the spec the way ssh -L takes it (ParseLocalSpec inverts it).
 func (s LocalSpec) String() string {
 	var b strings.Builder
-	if s.BindAddress != "" {
-		b.WriteString(bracket(s.BindAddress))
-		b.WriteByte(':')
+	if s.BindPath != "" {
+		b.WriteString(s.BindPath)
+	} else {
+		if s.BindAddress != "" {
+			b.WriteString(bracket(s.BindAddress))
+			b.WriteByte(':')
+		}
+		b.WriteString(strconv.Itoa(s.BindPort))
 	}
-	b.WriteString(strconv.Itoa(s.BindPort))
 	b.WriteByte(':')
+	if s.TargetPath != "" {
+		b.WriteString(s.TargetPath)
+		return b.String()
+	}
 	b.WriteString(bracket(s.TargetHost))
 	b.WriteByte(':')
 	b.WriteString(strconv.Itoa(s.TargetPort))
 	return b.String()
+}
+
+// Target is where connections go on the server: host:port, or the socket path.
+func (s LocalSpec) Target() string {
+	if s.TargetPath != "" {
+		return s.TargetPath
+	}
+	return net.JoinHostPort(s.TargetHost, strconv.Itoa(s.TargetPort))
 }
 
 func bracket(h string) string {
@@ -65,8 +94,11 @@ func bracket(h string) string {
 	return h
 }
 
-// Validate checks ports, host and bind address.
+// Validate checks ports, host and bind address (or the socket paths).
 func (s LocalSpec) Validate() error {
+	if s.BindPath != "" || s.TargetPath != "" {
+		return s.validateSockets(false)
+	}
 	if s.BindPort < 0 || s.BindPort > 65535 {
 		return fmt.Errorf("%w: %q: bind port %d is out of range 0-65535", ErrBadSpec, s.String(), s.BindPort)
 	}
@@ -103,6 +135,11 @@ func checkHost(h, what string) error {
 // IPv6 addresses go in brackets ("[::1]:8080:[::1]:80"). An empty bind
 // address (":8080:host:80") or "*" means all interfaces; no bind address
 // means loopback. Errors wrap ErrBadSpec, quote the spec and show the form.
+//
+// A field with a '/' (or ending in ".sock") is a Unix socket, as in ssh:
+// "[bind_address:]port:/remote.sock", "/local.sock:host:hostport" and
+// "/local.sock:/remote.sock". The remote path must be absolute; a relative
+// local name (e.g. "docker.sock") is resolved in SocketDir.
 func ParseLocalSpec(spec string) (LocalSpec, error) {
 	bad := func(detail string) (LocalSpec, error) {
 		return LocalSpec{}, fmt.Errorf("%w: %q: %s; %s", ErrBadSpec, spec, detail, localSpecForm)
@@ -110,6 +147,16 @@ func ParseLocalSpec(spec string) (LocalSpec, error) {
 	fields, err := splitSpec(spec)
 	if err != nil {
 		return bad(err.Error())
+	}
+	if hasSocketField(fields) {
+		s, err := parseSocketSpec(fields)
+		if err == nil {
+			err = s.validateSockets(false)
+		}
+		if err != nil {
+			return bad(strings.TrimPrefix(err.Error(), ErrBadSpec.Error()+": "))
+		}
+		return s, nil
 	}
 	var s LocalSpec
 	switch len(fields) {

@@ -43,8 +43,7 @@ var localSpecCases = []struct {
 	{name: "bracketed port", spec: "[8080]:localhost:80", bad: "ports cannot be in brackets"},
 	{name: "bracketed non-ip with colon", spec: "8080:[a:b]:80", bad: "not an IPv6 address"},
 	{name: "space in host", spec: "8080:local host:80", bad: "contains"},
-	{name: "unix socket path", spec: "/tmp/sock:localhost:80", bad: "not a port number"},
-	{name: "slash in host", spec: "8080:/tmp/sock:80", bad: "contains"},
+	{name: "socket path in the middle", spec: "8080:/tmp/sock:80", bad: "must be the listening end"},
 	{name: "user at host", spec: "8080:me@host:80", bad: "contains"},
 }
 

@@ -20,7 +20,8 @@ var ErrUnknownPeer = errors.New("owner of the connecting socket is unknown")
 // SameUser allows loopback connections only from sockets owned by this process's
 // user (and root's, which can bypass any local check anyway). Connections from
 // other hosts reach a listener only when the user bound it to a non-loopback
-// address on purpose; those are allowed.
+// address on purpose; those are allowed. Connections to a Unix socket are
+// checked the same way, by the peer's credentials (SO_PEERCRED on Linux).
 type SameUser struct {
 	UID    int // the allowed user; NewSameUser sets os.Getuid()
 	Logger *slog.Logger
@@ -36,10 +37,13 @@ func NewSameUser(log *slog.Logger) *SameUser {
 
 // Allow returns nil when conn may be served.
 func (g *SameUser) Allow(conn net.Conn) error {
+	if uc, ok := conn.(*net.UnixConn); ok {
+		return g.allowUnix(uc)
+	}
 	local, ok1 := conn.LocalAddr().(*net.TCPAddr)
 	remote, ok2 := conn.RemoteAddr().(*net.TCPAddr)
 	if !ok1 || !ok2 {
-		return nil // not TCP (e.g. a unix socket with its own file permissions)
+		return nil // neither TCP nor a Unix socket
 	}
 	if !remote.IP.IsLoopback() {
 		return nil
@@ -60,3 +64,25 @@ func (g *SameUser) Allow(conn net.Conn) error {
 }
 
 var errUnsupported = errors.New("peer lookup not supported on this OS")
+
+// allowUnix checks the user of the process at the other end of a Unix
+// socket connection (its credentials as of connect).
+func (g *SameUser) allowUnix(c *net.UnixConn) error {
+	where := "a Unix socket"
+	if a := c.LocalAddr(); a != nil && a.String() != "" {
+		where = a.String()
+	}
+	uid, err := unixPeerUID(c)
+	if errors.Is(err, errUnsupported) {
+		return nil // the socket's mode (0600) still keeps other users out
+	}
+	if err != nil {
+		g.Logger.Warn("refused a local connection whose owner is unknown", "socket", where, "err", err)
+		return fmt.Errorf("%w: %s: %w", ErrUnknownPeer, where, err)
+	}
+	if uid != uint32(g.UID) && uid != 0 {
+		g.Logger.Warn("refused a local connection from another user", "socket", where, "uid", uid)
+		return fmt.Errorf("%w (uid %d, on %s)", ErrOtherUser, uid, where)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -100,4 +101,63 @@ func TestSameUserRefusesOtherUser(t *testing.T) {
 func portOf(ln net.Listener) string {
 	_, p, _ := net.SplitHostPort(ln.Addr().String())
 	return p
+}
+
+// TestSameUserUnixSockets checks Unix socket connections by the peer's
+// credentials: this process's own connection is allowed, and one from a
+// child running as another user (needs root and python3) is refused.
+func TestSameUserUnixSockets(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/g.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	t.Run("own", func(t *testing.T) {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conn := acceptOne(t, ln)
+		uid, err := unixPeerUID(conn.(*net.UnixConn))
+		if err != nil || int(uid) != os.Getuid() {
+			t.Fatalf("unixPeerUID = %d, %v; want %d", uid, err, os.Getuid())
+		}
+		if err := NewSameUser(nil).Allow(conn); err != nil {
+			t.Fatalf("own connection refused: %v", err)
+		}
+	})
+	t.Run("other user", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("needs root to start a process as another user")
+		}
+		py, err := exec.LookPath("/usr/bin/python3")
+		if err != nil {
+			t.Skip("needs python3 to connect to a Unix socket from a child")
+		}
+		for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir's are 0700
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(path, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(py, "-c", "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntime.sleep(5)", path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		conn := acceptOne(t, ln)
+		g := &SameUser{UID: 1000, Logger: NewSameUser(nil).Logger}
+		if err := g.Allow(conn); !errors.Is(err, ErrOtherUser) {
+			t.Fatalf("Allow(unix conn from uid 65534) = %v, want ErrOtherUser", err)
+		}
+		if err := (&SameUser{UID: 65534, Logger: g.Logger}).Allow(conn); err != nil {
+			t.Fatalf("policy for uid 65534 refused its own connection: %v", err)
+		}
+	})
 }

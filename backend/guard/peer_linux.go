@@ -85,3 +85,23 @@ func putAddr(dst []byte, ip net.IP, family uint8) {
 	}
 	copy(dst, ip.To16())
 }
+
+// unixPeerUID is the uid of the process that connected to a Unix socket
+// (SO_PEERCRED).
+func unixPeerUID(c *net.UnixConn) (uint32, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("SO_PEERCRED: %w", err)
+	}
+	var cred *unix.Ucred
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, fmt.Errorf("SO_PEERCRED: %w", err)
+	}
+	if serr != nil {
+		return 0, fmt.Errorf("SO_PEERCRED: %w", serr)
+	}
+	return cred.Uid, nil
+}

@@ -87,7 +87,11 @@ type ArgForward struct {
 	Port       int
 	TargetHost string
 	TargetPort int
-	Err        string // the spec could not be read (e.g. a Unix socket path)
+	// BindPath and TargetPath are Unix sockets in place of an address and
+	// port (-L /run/x.sock:host:80, -L 8080:/run/app.sock).
+	BindPath   string
+	TargetPath string
+	Err        string // the spec could not be read
 }
 
 // Command is what a tunnel's command line says.
@@ -208,11 +212,13 @@ func parseArgForward(k ForwardKind, spec string) ArgForward {
 		var s forwarder.LocalSpec
 		if s, err = forwarder.ParseLocalSpec(spec); err == nil {
 			f.Bind, f.Port, f.TargetHost, f.TargetPort = s.BindAddress, s.BindPort, s.TargetHost, s.TargetPort
+			f.BindPath, f.TargetPath = s.BindPath, s.TargetPath
 		}
 	case ForwardRemote:
 		var s forwarder.RemoteSpec
 		if s, err = forwarder.ParseRemoteSpec(spec); err == nil {
 			f.Bind, f.Port, f.TargetHost, f.TargetPort = s.BindAddress, s.BindPort, s.TargetHost, s.TargetPort
+			f.BindPath, f.TargetPath = s.BindPath, s.TargetPath
 		}
 	case ForwardDynamic:
 		var s forwarder.DynamicSpec

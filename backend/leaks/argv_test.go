@@ -42,9 +42,14 @@ var commandLineCases = []struct {
 	{"autossh -M attached", []string{"/usr/lib/autossh/autossh", "-M20000", "-NR", "2222:localhost:22", "h"},
 		Command{Program: ProgramAutossh, Destination: "h", Host: "h", Forwards: []ArgForward{
 			{Kind: ForwardRemote, Spec: "2222:localhost:22", Port: 2222, TargetHost: "localhost", TargetPort: 22}}}, ""},
-	{"a Unix socket forward is kept with its error", []string{"ssh", "-L", "/tmp/s.sock:localhost:80", "h"},
+	{"Unix socket forwards", []string{"ssh", "-L", "/tmp/s.sock:localhost:80", "-L", "8080:/run/app.sock", "-R", "/tmp/r.sock:localhost:22", "h"},
 		Command{Program: ProgramSSH, Destination: "h", Host: "h", Forwards: []ArgForward{
-			{Kind: ForwardLocal, Spec: "/tmp/s.sock:localhost:80", Err: "x"}}}, ""},
+			{Kind: ForwardLocal, Spec: "/tmp/s.sock:localhost:80", BindPath: "/tmp/s.sock", TargetHost: "localhost", TargetPort: 80},
+			{Kind: ForwardLocal, Spec: "8080:/run/app.sock", Port: 8080, TargetPath: "/run/app.sock"},
+			{Kind: ForwardRemote, Spec: "/tmp/r.sock:localhost:22", BindPath: "/tmp/r.sock", TargetHost: "localhost", TargetPort: 22}}}, ""},
+	{"a forward that cannot be read is kept with its error", []string{"ssh", "-L", "a:b:c:d:e", "h"},
+		Command{Program: ProgramSSH, Destination: "h", Host: "h", Forwards: []ArgForward{
+			{Kind: ForwardLocal, Spec: "a:b:c:d:e", Err: "x"}}}, ""},
 	{"no forwards", []string{"ssh", "h"}, Command{Program: ProgramSSH, Destination: "h", Host: "h"}, ""},
 	{"not ssh", []string{"sleep", "10"}, Command{}, "neither ssh nor autossh"},
 	{"empty", nil, Command{}, "empty command line"},
@@ -101,7 +106,7 @@ func FuzzParseCommandLine(f *testing.F) {
 			t.Fatalf("%q: parsed without a host: %+v", argv, c)
 		}
 		for _, fw := range c.Forwards {
-			if fw.Err != "" {
+			if fw.Err != "" || fw.BindPath != "" || fw.TargetPath != "" {
 				continue
 			}
 			if fw.Port < 0 || fw.Port > 65535 || fw.TargetPort < 0 || fw.TargetPort > 65535 {

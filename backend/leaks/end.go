@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,14 +121,16 @@ func (f *Finder) signalAndWait(ctx context.Context, pid int32) (Ended, error) {
 }
 
 // gone waits up to d for the process to exit. A zombie (an orphan that
-// init has not reaped yet) has exited: it holds no socket any more.
+// init has not reaped yet) has exited and holds no socket any more, once
+// every one of its threads has (a thread group's leader turns zombie
+// before its other threads, which still hold the sockets, are gone).
 func gone(ctx context.Context, op *os.Process, pid int32, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		if err := op.Signal(syscall.Signal(0)); errors.Is(err, os.ErrProcessDone) {
 			return true
 		}
-		if p, err := process.NewProcessWithContext(ctx, pid); err != nil || isZombie(ctx, p) {
+		if p, err := process.NewProcessWithContext(ctx, pid); err != nil || isZombie(ctx, p) && threadsExited(pid) {
 			return true
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -138,4 +141,27 @@ func gone(ctx context.Context, op *os.Process, pid int32, d time.Duration) bool 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// threadsExited: every thread of pid is a zombie or gone (Linux's
+// /proc/PID/task; true where there is no such directory).
+func threadsExited(pid int32) bool {
+	dir := "/proc/" + strconv.Itoa(int(pid)) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// The state follows the command's closing parenthesis.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+			if st := b[i+2]; st != 'Z' && st != 'X' {
+				return false
+			}
+		}
+	}
+	return true
 }

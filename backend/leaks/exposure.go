@@ -21,6 +21,9 @@ const (
 	// ReachServerNetwork: machines that reach the server too (-R on every
 	// interface, where the server's sshd allows GatewayPorts).
 	ReachServerNetwork
+	// ReachSocketOwner: a Unix socket, which ssh (or sshd, for -R) makes
+	// for its owner alone unless StreamLocalBindMask says otherwise.
+	ReachSocketOwner
 )
 
 func (r Reach) String() string {
@@ -33,6 +36,8 @@ func (r Reach) String() string {
 		return "server-users"
 	case ReachServerNetwork:
 		return "server-network"
+	case ReachSocketOwner:
+		return "socket-owner"
 	}
 	return fmt.Sprintf("Reach(%d)", int(r))
 }
@@ -45,6 +50,18 @@ func (r Reach) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 // (-L/-D), which decide over the command line when known.
 func describe(f ArgForward, gateway bool, server string, listeners []string) (exposes, who string, reach Reach) {
 	port := strconv.Itoa(f.Port)
+	target := net.JoinHostPort(f.TargetHost, strconv.Itoa(f.TargetPort))
+	if f.TargetPath != "" {
+		target = "the Unix socket " + f.TargetPath
+	}
+	if f.BindPath != "" {
+		if f.Kind == ForwardRemote {
+			return fmt.Sprintf("the Unix socket %s on %s → %s on this computer", f.BindPath, server, target),
+				fmt.Sprintf("Only who may open that socket file on %s can connect: sshd makes it for you alone unless its StreamLocalBindMask says otherwise.", server), ReachSocketOwner
+		}
+		return fmt.Sprintf("the Unix socket %s → %s, as seen from %s", f.BindPath, target, server),
+			"Only who may open the socket file can connect: ssh makes it for you alone unless StreamLocalBindMask says otherwise.", ReachSocketOwner
+	}
 	switch f.Kind {
 	case ForwardRemote:
 		where, all := "its loopback", false
@@ -55,8 +72,8 @@ func describe(f ArgForward, gateway bool, server string, listeners []string) (ex
 		default:
 			where, all = f.Bind, !isLoopback(f.Bind)
 		}
-		exposes = fmt.Sprintf("port %s of %s (%s) → %s on this computer", port, server, where, net.JoinHostPort(f.TargetHost, strconv.Itoa(f.TargetPort)))
-		who = fmt.Sprintf("Every user of %s can connect to it and reach %s on this computer, as you: ssh does not check who connects.", server, net.JoinHostPort(f.TargetHost, strconv.Itoa(f.TargetPort)))
+		exposes = fmt.Sprintf("port %s of %s (%s) → %s on this computer", port, server, where, target)
+		who = fmt.Sprintf("Every user of %s can connect to it and reach %s on this computer, as you: ssh does not check who connects.", server, target)
 		if all {
 			return exposes, who + fmt.Sprintf(" If %s's sshd allows it (GatewayPorts), so can other machines that reach %s.", server, server), ReachServerNetwork
 		}
@@ -81,7 +98,6 @@ func describe(f ArgForward, gateway bool, server string, listeners []string) (ex
 		exposes = fmt.Sprintf("%s → a SOCKS proxy out of %s", listen, server)
 		who = fmt.Sprintf("Every user of this computer can use %s as a proxy to reach anything %s can reach, as you: ssh does not check who connects.", listen, server)
 	default:
-		target := net.JoinHostPort(f.TargetHost, strconv.Itoa(f.TargetPort))
 		exposes = fmt.Sprintf("%s → %s, as seen from %s", listen, target, server)
 		who = fmt.Sprintf("Every user of this computer can connect to %s and reach %s on %s, as you: ssh does not check who connects.", listen, target, server)
 	}

@@ -42,7 +42,10 @@ type Forward struct {
 	// Who says who can connect, in plain words.
 	Who   string `json:"who"`
 	Reach Reach  `json:"reach"`
-	Error string `json:"error,omitempty"` // the spec could not be read
+	// Socket: one end is a Unix socket (shown, not adopted: Porthole's
+	// rules are TCP).
+	Socket bool   `json:"socket,omitempty"`
+	Error  string `json:"error,omitempty"` // the spec could not be read
 }
 
 // Tunnel is one ssh or autossh process with forwards.
@@ -249,14 +252,15 @@ func (f *Finder) tunnel(ctx context.Context, p proc, sshChild int32) (Tunnel, bo
 	}
 	used := map[int]bool{}
 	for _, af := range cmd.Forwards {
-		fw := Forward{Kind: af.Kind, Spec: af.Spec, BindHost: af.Bind, Port: af.Port, TargetHost: af.TargetHost, TargetPort: af.TargetPort, Listeners: []string{}, Error: af.Err}
+		fw := Forward{Kind: af.Kind, Spec: af.Spec, BindHost: af.Bind, Port: af.Port, TargetHost: af.TargetHost, TargetPort: af.TargetPort, Listeners: []string{},
+			Socket: af.BindPath != "" || af.TargetPath != "", Error: af.Err}
 		if af.Err != "" {
 			fw.Exposes = af.Kind.Flag() + " " + af.Spec
 			fw.Who = "Porthole cannot read this forward; it may accept other users' connections."
 			t.Forwards = append(t.Forwards, fw)
 			continue
 		}
-		if af.Kind != ForwardRemote {
+		if af.Kind != ForwardRemote && af.BindPath == "" {
 			fw.Listeners = append(fw.Listeners, listening[af.Port]...)
 			used[af.Port] = true
 		}
@@ -284,7 +288,7 @@ func (f *Finder) tunnel(ctx context.Context, p proc, sshChild int32) (Tunnel, bo
 		if fw.Reach == ReachNetwork || fw.Reach == ReachServerNetwork {
 			t.OtherMachines = true
 		}
-		if fw.Spec == "" || fw.Error != "" {
+		if fw.Spec == "" || fw.Error != "" || fw.Socket {
 			t.Adoptable = false
 		}
 	}

@@ -62,6 +62,10 @@ func TestDescribe(t *testing.T) {
 			ReachServerUsers, "port 9000 of web1 (its loopback) → localhost:3000 on this computer", "Every user of web1"},
 		{"remote everywhere", ArgForward{Kind: ForwardRemote, Spec: "*:9000:localhost:3000", Bind: "*", Port: 9000, TargetHost: "localhost", TargetPort: 3000}, false, nil,
 			ReachServerNetwork, "every interface", "GatewayPorts"},
+		{"a local Unix socket", ArgForward{Kind: ForwardLocal, Spec: "/tmp/s:h:80", BindPath: "/tmp/s", TargetHost: "h", TargetPort: 80}, false, nil,
+			ReachSocketOwner, "the Unix socket /tmp/s → h:80", "for you alone"},
+		{"to a socket on the server", ArgForward{Kind: ForwardLocal, Spec: "8080:/run/a.sock", Port: 8080, TargetPath: "/run/a.sock"}, false, nil,
+			ReachLocalUsers, "127.0.0.1:8080 → the Unix socket /run/a.sock", "Every user of this computer"},
 		{"a listener not on the command line", ArgForward{Kind: ForwardLocal, Port: 20000}, false, []string{"127.0.0.1:20000"},
 			ReachLocalUsers, "not on the command line", "can connect to 127.0.0.1:20000"},
 	}

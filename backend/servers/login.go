@@ -51,7 +51,8 @@ type runnerEnv struct {
 	ssh            SSHBase
 	onStep         func(step sshconn.Step, detail string)
 	onEvent        func(forwarder.Event)
-	connectTimeout time.Duration // one attempt, every question included
+	onAgent        func(agent.AgentEvent) // events of the login's agent process
+	connectTimeout time.Duration          // one attempt, every question included
 }
 
 // LoginSpec maps a profile to the login's spec (no secrets in it). It is

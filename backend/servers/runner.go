@@ -74,8 +74,13 @@ func (r *runner) onEvent(e agent.Event) {
 			attrs = append(attrs, a.Key, a.Value)
 		}
 		r.env.log.Log(context.Background(), e.Log.Level, e.Log.Message, attrs...)
-	case e.Agent != nil && e.Agent.Kind == agent.AgentFailed:
-		r.env.log.Error("the login's background process was stopped: " + e.Agent.Message)
+	case e.Agent != nil:
+		if e.Agent.Kind == agent.AgentFailed {
+			r.env.log.Error("the login's background process was stopped: " + e.Agent.Message)
+		}
+		if r.env.onAgent != nil {
+			r.env.onAgent(*e.Agent)
+		}
 	}
 }
 

@@ -287,6 +287,9 @@ type Manager struct {
 	// again in a new agent); removed after a server was deleted.
 	connected func(id string)
 	removed   func(id string)
+	// agentEvent runs for every event of a login's agent process (crashed,
+	// restarted, failed…); see OnAgentEvent.
+	agentEvent func(id string, e agent.AgentEvent)
 
 	mu     sync.Mutex
 	ctx    context.Context
@@ -305,6 +308,9 @@ type Manager struct {
 
 	pubMu sync.Mutex // orders `servers` events so the last is current
 	wg    sync.WaitGroup
+
+	userMu       sync.Mutex
+	userConnects map[string]int // Connect calls (a person's action) in flight, by server
 }
 
 // serverLive is the runtime state of one server.
@@ -339,6 +345,8 @@ func New(log *slog.Logger, bus *events.Bus, cfg Config) *Manager {
 		cancel:  cancel,
 		live:    map[string]*serverLive{},
 		logs:    map[string]*logRing{},
+
+		userConnects: map[string]int{},
 	}
 }
 
@@ -872,6 +880,16 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 		lv.lastErr = nil
 	}
 	m.mu.Unlock()
+	m.userMu.Lock()
+	m.userConnects[id]++
+	m.userMu.Unlock()
+	defer func() {
+		m.userMu.Lock()
+		if m.userConnects[id]--; m.userConnects[id] <= 0 {
+			delete(m.userConnects, id)
+		}
+		m.userMu.Unlock()
+	}()
 	m.note(id, slog.LevelInfo, "connecting", "to", userHost(p))
 	m.publishServers()
 
@@ -973,6 +991,11 @@ func (m *Manager) envFor(p profiles.Profile, gen uint64) runnerEnv {
 		ssh:     m.cfg.SSH,
 		onStep:  func(step sshconn.Step, detail string) { m.onStep(id, gen, step, detail) },
 		onEvent: func(e forwarder.Event) { m.onEvent(id, gen, e) },
+		onAgent: func(e agent.AgentEvent) {
+			if m.agentEvent != nil {
+				m.agentEvent(id, e)
+			}
+		},
 		// Room for a host-key question and every password attempt.
 		connectTimeout: 10*m.cfg.PromptTimeout + time.Minute,
 	}
@@ -1175,6 +1198,21 @@ func (m *Manager) OnConnected(f func(id string)) { m.connected = f }
 
 // OnRemoved: see OnConnected.
 func (m *Manager) OnRemoved(f func(id string)) { m.removed = f }
+
+// OnAgentEvent sets what runs for every event of a server login's agent
+// process (started, crashed, restarted, failed, stopped), from the login's
+// event goroutine: f must not block. Call it before Start.
+func (m *Manager) OnAgentEvent(f func(id string, e agent.AgentEvent)) { m.agentEvent = f }
+
+// UserConnecting reports whether a Connect call (a person's action) is in
+// flight for the server: a question asked meanwhile is one they wait for; a
+// question asked otherwise comes from a background reconnect.
+// It takes a lock of its own, so that it may be called from any event.
+func (m *Manager) UserConnecting(id string) bool {
+	m.userMu.Lock()
+	defer m.userMu.Unlock()
+	return m.userConnects[id] > 0
+}
 
 // ErrNotConnected: the server has no live login; connect it first.
 var ErrNotConnected = errors.New("the server is not connected")

@@ -66,10 +66,16 @@ type Settings struct {
 	// Linux window's app views; off by default, since a page could otherwise
 	// be inspected and changed by anyone at the keyboard without notice.
 	Inspector bool `json:"inspector"`
+	// Notify says which notifications Porthole sends (all on by default).
+	Notify NotifySettings `json:"notify"`
+	// HideOnClose: closing the window while tunnels are open hides it (the
+	// tray brings it back) instead of quitting. On by default; it has effect
+	// only where a tray shows Porthole's icon (AppStatus.HideOnClose).
+	HideOnClose bool `json:"hideOnClose"`
 }
 
 // Default is the settings of a new user.
-func Default() Settings { return Settings{Theme: ThemeSystem} }
+func Default() Settings { return Settings{Theme: ThemeSystem, Notify: allNotify(), HideOnClose: true} }
 
 // ErrBroken means settings.json exists but cannot be read; it is kept untouched.
 var ErrBroken = errors.New("settings file is unreadable")
@@ -97,7 +103,7 @@ func Open(path string) (*File, error) {
 		f.broken = fmt.Errorf("%w: %s: %w", ErrBroken, path, err)
 		return f, f.broken
 	}
-	var s Settings
+	s := Default() // a field the file lacks keeps its default
 	if err := json.Unmarshal(b, &s); err != nil {
 		f.broken = fmt.Errorf("%w: %s: %s; Porthole is using default settings and will not overwrite the file: fix it or delete it", ErrBroken, path, atomicfile.DescribeJSONError(b, err))
 		return f, f.broken
@@ -175,4 +181,109 @@ func (f *File) SetInspector(on bool) (Settings, error) {
 		return s, nil
 	}
 	return f.Update(func(s *Settings) { s.Inspector = on })
+}
+
+// NotifyKind is a kind of notification the user can switch off.
+type NotifyKind int
+
+const (
+	NotifyServerDown NotifyKind = iota + 1 // a server unreachable for over 30 s, and back again
+	NotifyNeedsYou                         // a background reconnect waits for a password, code or host key
+	NotifyAgentCrash                       // a server's background process keeps crashing
+	NotifyNewApp                           // a new web app appeared on a connected server
+)
+
+var notifyKindNames = [...]string{
+	NotifyServerDown: "server-down",
+	NotifyNeedsYou:   "needs-you",
+	NotifyAgentCrash: "agent-crash",
+	NotifyNewApp:     "new-app",
+}
+
+func (k NotifyKind) String() string {
+	if k > 0 && int(k) < len(notifyKindNames) {
+		return notifyKindNames[k]
+	}
+	return fmt.Sprintf("NotifyKind(%d)", int(k))
+}
+
+// MarshalText writes the name.
+func (k NotifyKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads a name written by MarshalText.
+func (k *NotifyKind) UnmarshalText(b []byte) error {
+	v, err := ParseNotifyKind(string(b))
+	*k = v
+	return err
+}
+
+// ParseNotifyKind reads a notification kind's name.
+func ParseNotifyKind(s string) (NotifyKind, error) {
+	for i, n := range notifyKindNames {
+		if n != "" && n == s {
+			return NotifyKind(i), nil
+		}
+	}
+	return 0, apperr.BadInput("unknown notification kind %q: use \"server-down\", \"needs-you\", \"agent-crash\" or \"new-app\"", s)
+}
+
+// NotifySettings switches each kind of notification on or off.
+type NotifySettings struct {
+	ServerDown bool `json:"serverDown"`
+	NeedsYou   bool `json:"needsYou"`
+	AgentCrash bool `json:"agentCrash"`
+	NewApp     bool `json:"newApp"`
+}
+
+func allNotify() NotifySettings {
+	return NotifySettings{ServerDown: true, NeedsYou: true, AgentCrash: true, NewApp: true}
+}
+
+// field is the switch of kind k (nil for an unknown kind).
+func (n *NotifySettings) field(k NotifyKind) *bool {
+	switch k {
+	case NotifyServerDown:
+		return &n.ServerDown
+	case NotifyNeedsYou:
+		return &n.NeedsYou
+	case NotifyAgentCrash:
+		return &n.AgentCrash
+	case NotifyNewApp:
+		return &n.NewApp
+	}
+	return nil
+}
+
+// On reports whether notifications of kind k are on.
+func (n NotifySettings) On(k NotifyKind) bool {
+	f := n.field(k)
+	return f != nil && *f
+}
+
+// SetNotify switches one kind of notification on or off ("server-down",
+// "needs-you", "agent-crash", "new-app") and saves it; an unknown kind is
+// refused. A nil File changes nothing and returns what it would be.
+func (f *File) SetNotify(kind string, on bool) (Settings, error) {
+	k, err := ParseNotifyKind(kind)
+	if err != nil {
+		return f.Get(), err
+	}
+	if f == nil {
+		s := Default()
+		*s.Notify.field(k) = on
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { *s.Notify.field(k) = on })
+}
+
+// SetHideOnClose sets whether closing the window with tunnels open hides it
+// (on, the default) or quits, and saves it. A nil File changes nothing and
+// returns what it would be.
+func (f *File) SetHideOnClose(on bool) (Settings, error) {
+	if f == nil {
+		s := Default()
+		s.HideOnClose = on
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { s.HideOnClose = on })
 }

@@ -198,3 +198,92 @@ func FuzzParseTheme(f *testing.F) {
 		}
 	})
 }
+
+func TestNotifySettingsRoundTripAndInvalidRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := NotifyServerDown; k <= NotifyNewApp; k++ {
+		if !s.Get().Notify.On(k) {
+			t.Errorf("%s is off for a new user; every notification starts on", k)
+		}
+	}
+	got, err := s.SetNotify("new-app", false)
+	if err != nil || got.Notify.NewApp || !got.Notify.ServerDown {
+		t.Fatalf("SetNotify(new-app, false) = %+v, %v; want only new-app off", got.Notify, err)
+	}
+	s2, err := Open(path)
+	if err != nil || s2.Get().Notify.On(NotifyNewApp) || !s2.Get().Notify.On(NotifyNeedsYou) {
+		t.Fatalf("reopened: %+v, %v; want new-app off, the rest on", s2.Get().Notify, err)
+	}
+	for _, bad := range []string{"", "New-App", "everything", "server_down", "NotifyKind(9)"} {
+		t.Run(bad, func(t *testing.T) {
+			got, err := s2.SetNotify(bad, false)
+			if !errors.Is(err, apperr.ErrBadInput) {
+				t.Fatalf("SetNotify(%q) err = %v; want a bad-input error", bad, err)
+			}
+			if got.Notify != s2.Get().Notify || !got.Notify.ServerDown {
+				t.Fatalf("SetNotify(%q) changed the settings: %+v", bad, got.Notify)
+			}
+		})
+	}
+	// An older file without the notify block keeps every kind on.
+	if err := os.WriteFile(path, []byte(`{"theme":"dark"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := Open(path)
+	if err != nil || s3.Get().Theme != ThemeDark || s3.Get().Notify != allNotify() {
+		t.Fatalf("old file: %+v, %v; want dark with every notification on", s3.Get(), err)
+	}
+	var nilFile *File
+	if got, err := nilFile.SetNotify("needs-you", false); err != nil || got.Notify.NeedsYou {
+		t.Fatalf("nil File: %+v, %v", got.Notify, err)
+	}
+}
+
+func FuzzParseNotifyKind(f *testing.F) {
+	for _, s := range []string{"server-down", "needs-you", "agent-crash", "new-app", "", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseNotifyKind(s)
+		if err != nil {
+			return
+		}
+		if k.String() != s {
+			t.Fatalf("ParseNotifyKind(%q) = %v, whose name differs", s, k)
+		}
+	})
+}
+
+// TestHideOnCloseDefaultOnAndKept (issue 13): on for a new user and for a
+// settings file written before the setting existed; off is kept; a value
+// of the wrong type is a broken file.
+func TestHideOnCloseDefaultOnAndKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	if err := os.WriteFile(path, []byte(`{"theme":"dark","inspector":false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil || !s.Get().HideOnClose || s.Get().Theme != ThemeDark {
+		t.Fatalf("an older file: %+v, %v; want hideOnClose on, theme kept", s.Get(), err)
+	}
+	if got, err := s.SetHideOnClose(false); err != nil || got.HideOnClose {
+		t.Fatalf("SetHideOnClose(false) = %+v, %v", got, err)
+	}
+	if s2, err := Open(path); err != nil || s2.Get().HideOnClose {
+		t.Fatalf("reopened: %+v, %v; want off", s2.Get(), err)
+	}
+	if err := os.WriteFile(path, []byte(`{"theme":"dark","hideOnClose":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrBroken) {
+		t.Fatalf("hideOnClose 1: %v; want ErrBroken", err)
+	}
+	var nilFile *File
+	if got, _ := nilFile.SetHideOnClose(false); got.HideOnClose || !Default().HideOnClose {
+		t.Fatalf("nil File / Default: %+v", got)
+	}
+}

@@ -17,9 +17,11 @@ import (
 
 	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/desktop"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/leaks"
+	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/backend/settings"
@@ -63,6 +65,15 @@ type AppStatus struct {
 	// ("desktop" on "linux") apps are never framed; without app views they
 	// open in the system browser.
 	OS string `json:"os"`
+	// Tray: Porthole's icon is in the system tray (a StatusNotifierWatcher
+	// took it). HideOnClose is the effective hide-on-close: the setting,
+	// and a tray to come back from; without one, closing the window quits.
+	Tray        bool `json:"tray"`
+	HideOnClose bool `json:"hideOnClose"`
+	// StartAtLogin: the start-at-login file is there; StartAtLoginSupported:
+	// this system can have one (not yet on Windows).
+	StartAtLogin          bool `json:"startAtLogin"`
+	StartAtLoginSupported bool `json:"startAtLoginSupported"`
 }
 
 // VersionInfo is what App.Version returns.
@@ -92,6 +103,13 @@ type Options struct {
 	Quit        func()      // closes the desktop window; nil in serve mode
 	Views       AppViewHost // the Linux window's app views; nil: iframes
 	Version     VersionInfo
+	// Notify: where notifications go and the rules for new apps (zero:
+	// in-app toasts only, rules in memory); notify.Desktop in the app.
+	Notify notify.Config
+	// Background is the desktop window's life in the background (hide on
+	// close, tray); Autostart its start-at-login file. Nil in serve mode.
+	Background *desktop.Background
+	Autostart  *desktop.Autostart
 }
 
 // App holds the methods the UI calls. Keep every method one line into a
@@ -102,6 +120,7 @@ type App struct {
 	settings *settings.File
 	servers  *servers.Manager
 	apps     *apps.Manager
+	notify   *notify.Notifier
 	tabs     *apps.TabsFile
 	leaks    *leaks.Finder
 	mode     Mode
@@ -109,6 +128,10 @@ type App struct {
 	quit     func()
 	views    AppViewHost
 	version  VersionInfo
+	bg       *desktop.Background
+	autorun  *desktop.Autostart
+
+	browserOnce browserUI // OpenInBrowser's server
 
 	mu  sync.Mutex
 	ctx context.Context // the UI's lifetime; set by Lifecycle.Startup
@@ -125,7 +148,7 @@ func New(o Options) (*App, *Lifecycle) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &App{log: log, bus: o.Bus, settings: o.Settings, tabs: o.Tabs, mode: o.Mode, started: time.Now(),
-		quit: o.Quit, views: o.Views, version: o.Version, ctx: context.Background()}
+		quit: o.Quit, views: o.Views, version: o.Version, bg: o.Background, autorun: o.Autostart, ctx: context.Background()}
 	a.servers = servers.New(log, o.Bus, o.Servers)
 	// Who may frame the apps besides themselves: only the running mode's
 	// own page (serve's, under both of its host names) or window.
@@ -139,7 +162,9 @@ func New(o Options) (*App, *Lifecycle) {
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
 	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
-	a.servers.OnRemoved(a.apps.Forget)
+	a.notify = notify.New(notify.Options{Config: o.Notify, Log: log, Bus: o.Bus, Settings: o.Settings, Servers: a.servers, Apps: a.apps})
+	a.servers.OnAgentEvent(a.notify.AgentEvent)
+	a.servers.OnRemoved(func(id string) { a.apps.Forget(id); a.notify.Forget(id) })
 	return a, &Lifecycle{a: a}
 }
 
@@ -153,16 +178,32 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	a.mu.Unlock()
 	a.publishStatus()
 	events.Publish(a.bus, settings.Topic, a.GetSettings())
+	a.notify.Start(ctx)
 	a.servers.Start(ctx)
 }
 
 // Shutdown disconnects every server login and deletes the browser pages
 // OpenExternal left; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close() }
+func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close(); l.a.notify.Close() }
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).
 func (l *Lifecycle) PublishStatus() { l.a.publishStatus() }
+
+// Busy reports whether something runs in the background: a server is
+// connected (or on its way) or an app is open. Closing the window then
+// hides it rather than quitting (desktop.Background.BeforeClose).
+func (l *Lifecycle) Busy() bool {
+	if l.a.apps.Count() > 0 {
+		return true
+	}
+	for _, s := range l.a.servers.Summaries() {
+		if s.State != servers.ServerDisconnected && s.State != servers.ServerFailed {
+			return true
+		}
+	}
+	return false
+}
 
 // context is the UI's lifetime.
 func (a *App) context() context.Context {
@@ -176,7 +217,9 @@ func (a *App) Version() VersionInfo { return a.version }
 
 // Status returns the app-wide status.
 func (a *App) Status() AppStatus {
-	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available(), OS: runtime.GOOS}
+	return AppStatus{Mode: a.mode, StartedAt: a.started.UTC().Truncate(time.Second), Servers: a.servers.Count(), Forwards: a.apps.Count(), AppViews: a.views != nil && a.views.Available(), OS: runtime.GOOS,
+		Tray: a.bg.Tray(), HideOnClose: a.bg.HideOnClose(), StartAtLogin: a.autorun != nil && a.autorun.Enabled(),
+		StartAtLoginSupported: a.autorun != nil && a.autorun.Kind != desktop.AutostartNone}
 }
 
 // Snapshot returns the latest event of every topic. The desktop UI calls it right
@@ -205,6 +248,25 @@ func (a *App) SetTheme(theme string) (settings.Settings, error) {
 // views on or off (off by default).
 func (a *App) SetInspector(on bool) (settings.Settings, error) {
 	return a.saved(a.settings.SetInspector(on))
+}
+
+// SetNotification switches one kind of notification on or off:
+// "server-down", "needs-you", "agent-crash" or "new-app".
+func (a *App) SetNotification(kind string, on bool) (settings.Settings, error) {
+	return a.saved(a.settings.SetNotify(kind, on))
+}
+
+// SetHideOnClose sets whether closing the window with tunnels open hides it
+// to the tray (on, the default) or quits.
+func (a *App) SetHideOnClose(on bool) (settings.Settings, error) {
+	defer a.publishStatus() // the effective value is in the status
+	return a.saved(a.settings.SetHideOnClose(on))
+}
+
+// SetStartAtLogin turns starting Porthole (hidden) at login on or off.
+func (a *App) SetStartAtLogin(on bool) error {
+	defer a.publishStatus()
+	return a.autorun.Set(on)
 }
 
 // saved publishes settings a change saved.

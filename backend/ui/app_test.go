@@ -26,7 +26,16 @@ func TestSetThemeValidatesAndPublishes(t *testing.T) {
 		t.Fatalf("snapshot = %+v; want the settings event", snap)
 	}
 	b, _ := json.Marshal(snap[0].Data)
-	if string(b) != `{"theme":"dark","inspector":false}` {
-		t.Fatalf("settings JSON = %s", b)
+	if want := `{"theme":"dark","inspector":false,"notify":{"serverDown":true,"needsYou":true,"agentCrash":true,"newApp":true},"hideOnClose":true}`; string(b) != want {
+		t.Fatalf("settings JSON = %s; want %s", b, want)
+	}
+	if _, err := app.SetNotification("sometimes", true); !errors.Is(err, apperr.ErrBadInput) {
+		t.Fatalf("SetNotification(sometimes) err = %v; want bad input", err)
+	}
+	if s, err := app.SetNotification("new-app", false); err != nil || s.Notify.NewApp || !s.Notify.NeedsYou {
+		t.Fatalf("SetNotification(new-app, false) = %+v, %v", s.Notify, err)
+	}
+	if got, _ := events.Latest(bus, settings.Topic); got.Notify.NewApp {
+		t.Fatalf("the settings event still has new-app on: %+v", got.Notify)
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/porthole-app/porthole/backend/agent"
 	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/discovery"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/profiles"
@@ -106,6 +107,13 @@ func newAppsRig(t *testing.T, srv *testrig.SSHServer, key string, web *webAppPro
 		StartLogin:  servers.SupervisorLogins(sup),
 		CloseLogins: func() { _ = sup.Close() },
 	}, Ports: pm, Tabs: apps.OpenTabs(filepath.Join(cfgDir, "tabs.json"), log), ServeOrigin: "http://127.0.0.1:9"})
+	// Listings probe only this test's own processes (the web app, the
+	// agents): the test SSH server runs on this machine, so it lists this
+	// machine's sockets, and other packages' tests run in parallel and
+	// count the connections their listeners get.
+	app.apps.SetProbeOnly(func(svc discovery.Service) bool {
+		return svc.Process != nil && testrig.DescendsFromThisProcess(svc.Process.PID)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	life.Startup(ctx)
 	r := &appsRig{testApp: &testApp{app: app, life: life, bus: bus, rec: rec, secrets: secrets, store: store, home: home, logs: logs}, srv: srv, key: key, web: web, endpoint: pm.Path()}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/profiles"
 	"github.com/porthole-app/porthole/backend/prompts"
 	"github.com/porthole-app/porthole/backend/servers"
@@ -106,6 +107,12 @@ func (a *App) ForwardPort(serverID string, port int) (apps.RawForward, error) {
 	return a.apps.ForwardPort(a.context(), serverID, port)
 }
 
+// ForwardSocket forwards a Unix socket of a server (e.g. /var/run/docker.sock)
+// to a stable local endpoint and says how to use it.
+func (a *App) ForwardSocket(serverID string, path string) (apps.SocketForward, error) {
+	return a.apps.ForwardSocket(a.context(), serverID, path)
+}
+
 // OpenExternal opens an http(s) URL in the system browser.
 func (a *App) OpenExternal(url string) error { return a.apps.OpenExternal(url) }
 
@@ -114,3 +121,29 @@ func (a *App) GetTabs() []apps.SavedTab { return a.tabs.Get() }
 
 // SaveTabs saves the open tabs, to restore them at the next start.
 func (a *App) SaveTabs(tabs []apps.SavedTab) error { return a.tabs.Save(tabs) }
+
+// --- notifications (backend/notify) ---
+
+// GetAppAttributes returns a port's label and what to do when an app
+// appears on it.
+func (a *App) GetAppAttributes(serverID string, port int) (notify.AppAttributes, error) {
+	return a.notify.AppAttributes(serverID, port)
+}
+
+// SetAppAttributes sets a port's label and what to do when an app appears
+// on it: "auto" (notify, unless the port is ephemeral or ignored),
+// "notify", "open-tab" or "ignore".
+func (a *App) SetAppAttributes(serverID string, port int, attrs notify.AppAttributes) (notify.AppAttributes, error) {
+	return a.notify.SetAppAttributes(serverID, port, attrs)
+}
+
+// GetAppRules returns a server's rules for new apps.
+func (a *App) GetAppRules(serverID string) (notify.ServerRules, error) {
+	return a.notify.AppRules(serverID)
+}
+
+// SetIgnoredPorts sets the port ranges of a server whose new apps notify
+// nobody ("8000-8100, 9000") and whether ephemeral ports (32768 and up) do.
+func (a *App) SetIgnoredPorts(serverID string, ranges string, notifyEphemeral bool) (notify.ServerRules, error) {
+	return a.notify.SetIgnoredPorts(serverID, ranges, notifyEphemeral)
+}

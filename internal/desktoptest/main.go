@@ -18,6 +18,10 @@
 //  3. Porthole starts again: the tab is restored, its server connects by
 //     itself, and the page loads. Ctrl+R inside the app reloads it; Ctrl+Q
 //     (pressed inside the app) quits.
+//  4. Porthole starts a third time on a session bus of the test's own, with
+//     a test StatusNotifierWatcher: its tray menu, closing the window with
+//     the tab open (it hides; the tunnel answers), a second launch with a
+//     URL (handed to the first), and Quit from the tray (see background.go).
 //
 // Assertions use the test app's own record of the requests it received: the
 // restored page's request carries the same cookie, and its report names the
@@ -283,6 +287,10 @@ func (t *run) main(ctx context.Context, bin string) error {
 		}
 	}
 	if err := t.quit(ctx, win, 2); err != nil {
+		return err
+	}
+	// ---- Third run: life in the background (tray, hide on close, second launch, tray Quit). ----
+	if err := t.background(ctx, bin, keyringSession, disp, webPort); err != nil {
 		return err
 	}
 	return t.checkLogs()
@@ -665,7 +673,7 @@ func (t *run) fail(ctx context.Context, win, what string, err error) error {
 }
 
 func (t *run) checkLogs() error {
-	for n := 1; n <= 2; n++ {
+	for n := 1; n <= 3; n++ {
 		log, err := os.ReadFile(filepath.Join(t.out, fmt.Sprintf("desktop-persist-run%d.log", n)))
 		if err != nil {
 			return err

@@ -238,6 +238,11 @@ func (s *Sshd) writeConfig(hostKeyPaths []string) error {
 	w("AuthorizedKeysFile %s", filepath.Join(s.Dir, "authorized_keys"))
 	w("PermitRootLogin yes")
 	w("StrictModes no")
+	// Commands run through the login user's shell, and bash reads ~/.bashrc
+	// for sshd's commands unless SHLVL ≥ 2. A machine whose root ~/.bashrc
+	// runs `pyenv init` made every command wait 60 s on pyenv's lock after
+	// a test ended a session mid-rehash; tests must not depend on that file.
+	w("SetEnv SHLVL=9")
 	w("PubkeyAuthentication yes")
 	if s.opts.Password != "" {
 		w("UsePAM yes")

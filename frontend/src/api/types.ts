@@ -22,6 +22,26 @@ export interface AppStatus {
   appViews?: boolean
   /** The backend's system (Go's GOOS: 'linux', 'darwin', 'windows'). */
   os?: string
+  /** Porthole's icon is in the system tray (the desktop window). */
+  tray?: boolean
+  /** Closing the window with tunnels open hides it: the setting, and a tray to come back from. */
+  hideOnClose?: boolean
+  /** Porthole starts (hidden) at login; whether this system supports it. */
+  startAtLogin?: boolean
+  startAtLoginSupported?: boolean
+}
+
+/** What a launch or the tray asks the desktop window to do (the `desktop.request` event). */
+export interface DesktopRequest {
+  seq: number
+  kind: 'show' | 'open-url' | 'add-server' | 'focus-tab' | 'message'
+  url?: string
+  serverId?: string
+  user?: string
+  host?: string
+  port?: number
+  tabId?: string
+  message?: string
 }
 
 /** One app tab's view (the Linux desktop window): what it loads, and how many reloads were asked. */
@@ -60,6 +80,70 @@ export interface Settings {
   theme: Theme
   /** WebKit's developer tools in the Linux window's app views (off unless turned on). */
   inspector?: boolean
+  /** Closing the window with tunnels open hides it to the tray (on unless turned off). */
+  hideOnClose?: boolean
+  /** Which notifications Porthole sends (all on by default). */
+  notify?: NotifySettings
+}
+
+// ---- Notifications (backend/notify) ----
+
+export interface NotifySettings {
+  serverDown: boolean
+  needsYou: boolean
+  agentCrash: boolean
+  newApp: boolean
+}
+
+/** The switch names SetNotification takes, by NotifySettings field. */
+export const NOTIFY_KINDS = {
+  serverDown: 'server-down',
+  needsYou: 'needs-you',
+  agentCrash: 'agent-crash',
+  newApp: 'new-app',
+} as const satisfies Record<keyof NotifySettings, string>
+export type NotifyKind = (typeof NOTIFY_KINDS)[keyof NotifySettings]
+
+export type NotificationKind = 'server-unreachable' | 'server-back' | 'needs-you' | 'agent-crash-loop' | 'new-app'
+
+/** A notification the desktop could not show: the `notify.toast` event. */
+export interface Notification {
+  id: number
+  kind: NotificationKind
+  serverId: string
+  port?: number
+  path?: string
+  title: string
+  body: string
+  /** The button's label ("Open", "Show"). */
+  action?: string
+  time: string
+}
+
+/** The `notify.open` event: open an app in a tab (port 0/absent: show the server). */
+export interface OpenRequest {
+  id: number
+  serverId: string
+  port?: number
+  path?: string
+  /** The person clicked a notification: bring the window forward. */
+  show: boolean
+  time: string
+}
+
+export type OnAppear = 'auto' | 'notify' | 'open-tab' | 'ignore'
+
+/** What the user set for one port of a server. */
+export interface AppAttributes {
+  label?: string
+  onAppear?: OnAppear
+}
+
+/** A server's rules for apps that appear on it. */
+export interface ServerRules {
+  ignorePorts?: string
+  notifyEphemeral?: boolean
+  ports?: Record<string, AppAttributes>
 }
 
 // ---- Server logins (servers.go, prompts.go, backend/profiles) ----
@@ -365,10 +449,32 @@ export interface AppService {
 }
 
 /** ListApps' answer, and the `apps` event. */
+/** A Unix socket on a server that its login may use (Docker's, PostgreSQL's, MySQL's, the user's own). */
+export interface AppSocket {
+  path: string
+  /** 'docker' | 'postgres' | 'mysql' | 'socket' */
+  kind: string
+  kindName: string
+  title: string
+  /** Where it is forwarded, once it is. */
+  localAddr?: string
+}
+
+/** A server's Unix socket forwarded to a local TCP endpoint (ForwardSocket). */
+export interface SocketForward {
+  path: string
+  localAddr: string
+  /** e.g. "DOCKER_HOST=tcp://127.0.0.2:2375 docker ps". */
+  hint: string
+  notice?: string
+}
+
 export interface AppList {
   /** 'local' is This computer. */
   serverId: string
   services: AppService[] | null
+  /** The server's usable Unix sockets. */
+  sockets?: AppSocket[] | null
   scannedAt: string
   /** The scan failed (partially); services may still hold the last good list. */
   error?: string
@@ -402,7 +508,7 @@ export interface RawForward {
 /** Leaked tunnels (backend/leaks): is the program that started a tunnel still there? */
 export type TunnelOrphan = 'attached' | 'parent-init' | 'parent-subreaper' | 'parent-gone'
 /** Who can connect to a tunnel's listener. */
-export type TunnelReach = 'local-users' | 'network' | 'server-users' | 'server-network'
+export type TunnelReach = 'local-users' | 'network' | 'server-users' | 'server-network' | 'socket-owner'
 
 export interface TunnelForward {
   kind: 'local' | 'remote' | 'dynamic'
@@ -419,6 +525,8 @@ export interface TunnelForward {
   /** Who can connect, in plain words. */
   who: string
   reach: TunnelReach
+  /** One end is a Unix socket (shown, not adopted). */
+  socket?: boolean
   error?: string
 }
 
@@ -491,6 +599,17 @@ export interface PortholeApi {
   setTheme(theme: Theme): Promise<Settings>
   /** Turns the app views' developer tools (Inspect Element) on or off; the Linux window only. */
   setInspector(on: boolean): Promise<Settings>
+  /** Switches one kind of notification on or off. */
+  setNotification(kind: NotifyKind, on: boolean): Promise<Settings>
+  getAppAttributes(serverId: string, port: number): Promise<AppAttributes>
+  setAppAttributes(serverId: string, port: number, attrs: AppAttributes): Promise<AppAttributes>
+  getAppRules(serverId: string): Promise<ServerRules>
+  /** Port ranges ("8000-8100, 9000") whose new apps do not notify, and whether ports from 32768 up do. */
+  setIgnoredPorts(serverId: string, ranges: string, notifyEphemeral: boolean): Promise<ServerRules>
+  /** Hide to the tray (rather than quit) when the window is closed with tunnels open. */
+  setHideOnClose(on: boolean): Promise<Settings>
+  /** Start Porthole, hidden, at login (the desktop window). */
+  setStartAtLogin(on: boolean): Promise<void>
   listServers(): Promise<ServerSummary[]>
   reloadServers(): Promise<ServerList>
   getServer(id: string): Promise<Profile>
@@ -517,6 +636,8 @@ export interface PortholeApi {
   parseAppURL(serverId: string, raw: string): Promise<OpenedApp>
   /** A raw forward (databases, anything not HTTP) on a stable endpoint. */
   forwardPort(serverId: string, port: number): Promise<RawForward>
+  /** Forwards a server's Unix socket to a stable local endpoint. */
+  forwardSocket(serverId: string, path: string): Promise<SocketForward>
   /** This user's ssh/autossh processes with -L/-R/-D forwards, the leaked ones first. */
   listLeakedTunnels(): Promise<TunnelList>
   /** Ends one of them (SIGTERM, then SIGKILL); another user's process is refused. */
@@ -557,6 +678,15 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getSettings: () => call<Settings>('GetSettings'),
     setTheme: (theme: Theme) => call<Settings>('SetTheme', theme),
     setInspector: (on: boolean) => call<Settings>('SetInspector', on),
+    setNotification: (kind: NotifyKind, on: boolean) => call<Settings>('SetNotification', kind, on),
+    getAppAttributes: (serverId: string, port: number) => call<AppAttributes>('GetAppAttributes', serverId, port),
+    setAppAttributes: (serverId: string, port: number, attrs: AppAttributes) =>
+      call<AppAttributes>('SetAppAttributes', serverId, port, attrs),
+    getAppRules: (serverId: string) => call<ServerRules>('GetAppRules', serverId),
+    setIgnoredPorts: (serverId: string, ranges: string, notifyEphemeral: boolean) =>
+      call<ServerRules>('SetIgnoredPorts', serverId, ranges, notifyEphemeral),
+    setHideOnClose: (on: boolean) => call<Settings>('SetHideOnClose', on),
+    setStartAtLogin: (on: boolean) => call<void>('SetStartAtLogin', on),
     listServers: async () => (await call<ServerSummary[] | null>('ListServers')) ?? [],
     reloadServers: () => call<ServerList>('ReloadServers'),
     getServer: (id: string) => call<Profile>('GetServer', id),
@@ -578,6 +708,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     openApp: (serverId: string, port: number, path: string) => call<OpenedApp>('OpenApp', serverId, port, path),
     parseAppURL: (serverId: string, raw: string) => call<OpenedApp>('ParseAppURL', serverId, raw),
     forwardPort: (serverId: string, port: number) => call<RawForward>('ForwardPort', serverId, port),
+    forwardSocket: (serverId: string, path: string) => call<SocketForward>('ForwardSocket', serverId, path),
     listLeakedTunnels: async () => {
       const l = await call<TunnelList>('ListLeakedTunnels')
       return { ...l, tunnels: l.tunnels ?? [] }

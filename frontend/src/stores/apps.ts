@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref, shallowRef } from 'vue'
-import { isUnauthorized, on, type AppList, type PortholeApi, type RawForward } from '@/api'
+import { isUnauthorized, on, type AppList, type PortholeApi, type RawForward, type SocketForward } from '@/api'
 import { errorText } from './servers'
 
 /** What the Start page of one server shows. */
@@ -179,6 +179,13 @@ export const useAppsStore = defineStore('apps', () => {
     return f
   }
 
+  /** A forward of a server's Unix socket to a local TCP endpoint. */
+  async function forwardSocket(serverId: string, path: string): Promise<SocketForward> {
+    const a = api.value
+    if (!a) throw new Error('Porthole is not connected to its backend yet')
+    return a.forwardSocket(serverId, path)
+  }
+
   /** Discovery's kind of a server port, if a scan has seen it. */
   function kindOf(serverId: string, port: number): string {
     return byServer.value[serverId]?.list?.services?.find((x) => x.port === port)?.kind ?? ''
@@ -188,5 +195,5 @@ export const useAppsStore = defineStore('apps', () => {
     return forwards.value[forwardKey(serverId, port)]
   }
 
-  return { api, byServer, forwards, of, start, stop, refresh, track, tracked, forward, forwardOf, kindOf }
+  return { api, byServer, forwards, of, start, stop, refresh, track, tracked, forward, forwardSocket, forwardOf, kindOf }
 })

@@ -151,6 +151,23 @@ export const useOpenUrlStore = defineStore('openUrl', () => {
     }
   }
 
+  /**
+   * A URL from a launch (`porthole http://localhost:8888/lab?token=…`): on the server the launch
+   * named (--server), else the URL bar's flow asks which computer (panel 'pick').
+   */
+  async function openLaunched(url: string, serverId?: string): Promise<OpenedApp | null> {
+    const parsed = parseUrlInput(url)
+    if (parsed.kind !== 'url') {
+      panel.value = { kind: 'error', message: 'Porthole was asked to open an address it cannot use.' }
+      return null
+    }
+    if (serverId) return openOn(serverId, parsed.url, !parsed.loopback)
+    const named = serversForHost(parsed.host, servers.servers)
+    if (named.length === 1) return openOn(named[0]!.id, parsed.url, false)
+    panel.value = { kind: 'pick', url: parsed.url, candidates: [LOCAL, ...connectedFirst().map((s) => s.id)] }
+    return null
+  }
+
   /** The computer chosen in the 'pick' panel. */
   async function pick(serverId: string): Promise<OpenedApp | null> {
     const p = panel.value
@@ -187,5 +204,5 @@ export const useOpenUrlStore = defineStore('openUrl', () => {
     panel.value = null
   }
 
-  return { busy, panel, submit, pick, connectThenRetry, openAsIs, openExternal, dismiss }
+  return { busy, panel, submit, openLaunched, pick, connectThenRetry, openAsIs, openExternal, dismiss }
 })

@@ -1,0 +1,158 @@
+package desktop
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/porthole-app/porthole/backend/apperr"
+	"github.com/porthole-app/porthole/backend/atomicfile"
+)
+
+// ErrAutostartUnsupported: starting at login is not implemented on this system yet.
+var ErrAutostartUnsupported = errors.New("starting Porthole at login is not supported on this system yet")
+
+// AutostartKind is the format of the start-at-login file.
+type AutostartKind int
+
+const (
+	AutostartNone        AutostartKind = iota // not supported here (Windows: the Run key, not done yet)
+	AutostartXDG                              // ~/.config/autostart/porthole.desktop (Linux, BSDs)
+	AutostartLaunchAgent                      // ~/Library/LaunchAgents/app.porthole.plist (macOS)
+)
+
+var autostartNames = [...]string{AutostartNone: "none", AutostartXDG: "xdg", AutostartLaunchAgent: "launch-agent"}
+
+func (k AutostartKind) String() string {
+	if int(k) >= 0 && int(k) < len(autostartNames) {
+		return autostartNames[k]
+	}
+	return fmt.Sprintf("AutostartKind(%d)", int(k))
+}
+
+// Autostart is the file that starts Porthole, hidden, when the user logs in.
+type Autostart struct {
+	Kind AutostartKind
+	Path string // the file; "" for AutostartNone
+	Exe  string // the program to start (absolute path)
+}
+
+// DefaultAutostart is this system's start-at-login file for exe: the XDG
+// autostart entry on Linux (under $XDG_CONFIG_HOME, else ~/.config), a
+// LaunchAgent on macOS, none (unsupported) on Windows.
+func DefaultAutostart(exe string) Autostart {
+	switch runtime.GOOS {
+	case "windows":
+		return Autostart{Kind: AutostartNone, Exe: exe}
+	case "darwin":
+		home, _ := os.UserHomeDir()
+		return Autostart{Kind: AutostartLaunchAgent, Path: filepath.Join(home, "Library", "LaunchAgents", "app.porthole.plist"), Exe: exe}
+	}
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".config")
+	}
+	return Autostart{Kind: AutostartXDG, Path: filepath.Join(dir, "autostart", "porthole.desktop"), Exe: exe}
+}
+
+// Enabled reports whether the start-at-login file is there.
+func (a *Autostart) Enabled() bool {
+	if a == nil || a.Kind == AutostartNone || a.Path == "" {
+		return false
+	}
+	_, err := os.Stat(a.Path)
+	return err == nil
+}
+
+// Set writes (on) or removes (off) the start-at-login file. A failure (a
+// read-only directory) changes nothing and says what to do. A nil Autostart
+// (serve mode) or AutostartNone answers ErrAutostartUnsupported.
+func (a *Autostart) Set(on bool) error {
+	if a == nil || a.Kind == AutostartNone || a.Path == "" {
+		return apperr.Mark(ErrAutostartUnsupported, apperr.ErrUnavailable)
+	}
+	if !on {
+		if err := os.Remove(a.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot turn off starting at login: removing %s failed; remove it yourself: %w", a.Path, err)
+		}
+		return nil
+	}
+	if !filepath.IsAbs(a.Exe) {
+		return fmt.Errorf("cannot turn on starting at login: the program's path %q is not absolute", a.Exe)
+	}
+	var body []byte
+	switch a.Kind {
+	case AutostartXDG:
+		body = []byte(DesktopEntry(a.Exe))
+	case AutostartLaunchAgent:
+		body = []byte(LaunchAgentPlist(a.Exe))
+	}
+	if err := atomicfile.WriteFile(a.Path, body, 0o644); err != nil {
+		return fmt.Errorf("cannot turn on starting at login: %w", err)
+	}
+	return nil
+}
+
+// DesktopEntry is the XDG autostart entry that starts exe hidden.
+func DesktopEntry(exe string) string {
+	return "[Desktop Entry]\n" +
+		"Type=Application\n" +
+		"Name=Porthole\n" +
+		"Comment=Keeps your servers' apps and tunnels ready in the background\n" +
+		"Exec=" + desktopExecArg(exe) + " --hidden\n" +
+		"Icon=porthole\n" +
+		"Terminal=false\n" +
+		"X-GNOME-Autostart-enabled=true\n"
+}
+
+// desktopExecArg quotes one Exec argument as the Desktop Entry
+// Specification says: inside double quotes, \ " ` $ are escaped with a
+// backslash; a literal % is %%. The entry's value is then escaped again
+// (\ as \\), as every string value is.
+func desktopExecArg(s string) string {
+	s = strings.ReplaceAll(s, "%", "%%")
+	if strings.ContainsAny(s, " \t\n\"'\\><~|&;$*?#()`=") {
+		var b strings.Builder
+		b.WriteByte('"')
+		for _, r := range s {
+			if strings.ContainsRune("\"`$\\", r) {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+		s = b.String()
+	}
+	s = strings.ReplaceAll(s, "\\", "\\\\")
+	s = strings.ReplaceAll(s, "\n", "\\n")
+	return s
+}
+
+// LaunchAgentPlist is the macOS LaunchAgent that starts exe hidden at login.
+func LaunchAgentPlist(exe string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>app.porthole</string>
+	<key>ProgramArguments</key>
+	<array>
+		<string>` + xmlEscape(exe) + `</string>
+		<string>--hidden</string>
+	</array>
+	<key>RunAtLoad</key>
+	<true/>
+</dict>
+</plist>
+`
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
+}

@@ -1,0 +1,95 @@
+package desktop
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestAutostartFiles(t *testing.T) {
+	for _, c := range []struct {
+		name, exe string
+		kind      AutostartKind
+		want      []string
+	}{
+		{"xdg plain", "/usr/bin/porthole", AutostartXDG, []string{"[Desktop Entry]\n", "\nExec=/usr/bin/porthole --hidden\n", "\nType=Application\n"}},
+		{"xdg spaces", "/opt/My Apps/porthole", AutostartXDG, []string{"\nExec=\"/opt/My Apps/porthole\" --hidden\n"}},
+		{"xdg quote dollar percent", `/opt/a"b$c%d/porthole`, AutostartXDG, []string{"\nExec=\"/opt/a\\\\\"b\\\\$c%%d/porthole\" --hidden\n"}},
+		{"launch agent", "/Applications/Porthole & Co/porthole", AutostartLaunchAgent, []string{"<string>/Applications/Porthole &amp; Co/porthole</string>", "<string>--hidden</string>", "<key>RunAtLoad</key>"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "autostart", "porthole.desktop")
+			a := &Autostart{Kind: c.kind, Path: path, Exe: c.exe}
+			if a.Enabled() {
+				t.Fatal("enabled before Set")
+			}
+			if err := a.Set(true); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil || !a.Enabled() {
+				t.Fatalf("after Set(true): %v, enabled %v", err, a.Enabled())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("file lacks %q:\n%s", w, b)
+				}
+			}
+			if err := a.Set(false); err != nil || a.Enabled() {
+				t.Fatalf("Set(false): %v, enabled %v", err, a.Enabled())
+			}
+			if err := a.Set(false); err != nil {
+				t.Fatalf("Set(false) twice: %v", err)
+			}
+		})
+	}
+}
+
+func TestAutostartReadOnlyDirChangesNothing(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Log("running as root: a read-only directory is simulated by a file in the directory's place")
+	}
+	base := t.TempDir()
+	// A file where the autostart directory should be: no directory can be made there, even as root.
+	if err := os.WriteFile(filepath.Join(base, "autostart"), []byte("x"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	a := &Autostart{Kind: AutostartXDG, Path: filepath.Join(base, "autostart", "porthole.desktop"), Exe: "/usr/bin/porthole"}
+	err := a.Set(true)
+	if err == nil || !strings.Contains(err.Error(), "cannot turn on starting at login") {
+		t.Fatalf("Set(true) in an unusable directory: %v; want a clear error", err)
+	}
+	if a.Enabled() {
+		t.Fatal("Enabled after a failed Set")
+	}
+	if b, _ := os.ReadFile(filepath.Join(base, "autostart")); string(b) != "x" {
+		t.Fatalf("the file in the way was changed: %q", b)
+	}
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(base, "ro")
+		if err := os.MkdirAll(ro, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		a2 := &Autostart{Kind: AutostartXDG, Path: filepath.Join(ro, "porthole.desktop"), Exe: "/usr/bin/porthole"}
+		if err := a2.Set(true); err == nil {
+			t.Fatal("Set(true) in a read-only directory succeeded")
+		}
+	}
+}
+
+func TestAutostartUnsupported(t *testing.T) {
+	var nilA *Autostart
+	for _, a := range []*Autostart{nilA, {Kind: AutostartNone}} {
+		if err := a.Set(true); !errors.Is(err, ErrAutostartUnsupported) {
+			t.Errorf("Set on %+v: %v, want ErrAutostartUnsupported", a, err)
+		}
+		if a.Enabled() {
+			t.Errorf("%+v enabled", a)
+		}
+	}
+	if err := (&Autostart{Kind: AutostartXDG, Path: filepath.Join(t.TempDir(), "x.desktop"), Exe: "porthole"}).Set(true); err == nil {
+		t.Error("a relative program path was accepted")
+	}
+}
