@@ -70,7 +70,6 @@ func runDesktop() error {
 	setFile := settings.OpenLogged(log)
 	bg := desktop.NewBackground(log, func() bool { return setFile.Get().HideOnClose })
 	bg.SetTray(trayUp)
-	bg.OnFirstHide(nil) // onFirstHide: the notifications room says "Porthole keeps running" here
 	autostart := desktop.DefaultAutostart(launcherPath())
 	quit := func() {
 		bg.Quitting() // a real quit: the close that follows is not hidden
@@ -101,6 +100,7 @@ func runDesktop() error {
 		opts.Views = views
 	}
 	app, life := ui.New(opts)
+	bg.OnFirstHide(life.NotifyBackground) // "Porthole keeps running" (OS notification, else a toast)
 	shell := desktop.StartShell(desktop.ShellOptions{Log: log, Bus: bus, Background: bg, Tabs: tabs, Icon: appIcon,
 		Servers: app.ListServers, Connect: func(id string) error { _, err := app.Connect(id); return err },
 		Disconnect: func(id string) error { _, err := app.Disconnect(id); return err },
@@ -111,6 +111,12 @@ func runDesktop() error {
 		Show: func() { withUI(func(ctx context.Context) { wruntime.WindowShow(ctx); wruntime.WindowUnminimise(ctx) }) },
 		Quit: quit})
 	defer shell.Close()
+	// A click on a notification brings the (maybe hidden) window forward.
+	defer events.Subscribe(bus, notify.TopicOpen, func(r notify.OpenRequest) {
+		if r.Show {
+			withUI(func(ctx context.Context) { wruntime.WindowShow(ctx); wruntime.WindowUnminimise(ctx) })
+		}
+	})()
 	// SIGTERM (the session logging out, `kill`) and SIGINT close the window
 	// the way Ctrl+Q does: forwards close, agents stop, tabs stay saved.
 	sigs := make(chan os.Signal, 1)

@@ -178,11 +178,8 @@ type serverApps struct {
 	pub      string                 // the last published list (JSON, without the time)
 	forwards map[int]*appForward    // by remote port
 	sockets  map[string]*appForward // socket forwards, by path on the server
-	// rules are saved forward rules made live by OpenRule, by spec ID
-	// (TODO(rules): the per-login rule registry takes them over).
-	rules  map[string]agent.ForwardSpec
-	host   []string // the server's host names (`hostname`)
-	hostAt time.Time
+	host     []string               // the server's host names (`hostname`)
+	hostAt   time.Time
 }
 
 // appForward is one forward the manager keeps for a server.
@@ -321,7 +318,7 @@ func (am *Manager) Count() int {
 	defer am.mu.Unlock()
 	n := 0
 	for _, sa := range am.state {
-		n += len(sa.forwards) + len(sa.sockets) + len(sa.rules)
+		n += len(sa.forwards) + len(sa.sockets)
 	}
 	return n
 }
@@ -716,7 +713,7 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 		am.mu.Lock()
 		socks := sa.sockets
 		am.mu.Unlock()
-		infos, err := l.SetForwards(fctx, append(am.specs(p, next, socks), ruleSpecs(sa.rules)...))
+		infos, err := l.SetForwards(fctx, am.specs(p, next, socks))
 		info, found := findInfo(infos, want.id())
 		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
 			return nil, fmt.Errorf("set up the forward to port %d of %s: %w", port, p.Name, err)
@@ -813,18 +810,18 @@ func (am *Manager) Restore(ctx context.Context, id string) {
 	sa.fwdMu.Lock()
 	defer sa.fwdMu.Unlock()
 	am.mu.Lock()
-	set, socks, rules := sa.forwards, sa.sockets, sa.rules
+	set, socks := sa.forwards, sa.sockets
 	am.mu.Unlock()
-	if len(set)+len(socks)+len(rules) == 0 {
+	if len(set)+len(socks) == 0 {
 		return
 	}
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	if _, err := l.SetForwards(fctx, append(am.specs(p, set, socks), ruleSpecs(rules)...)); err != nil {
+	if _, err := l.SetForwards(fctx, am.specs(p, set, socks)); err != nil {
 		am.log.Warn("some forwards of the server could not listen again", "server", id, "err", err)
 		return
 	}
-	am.log.Info("forwards listening again", "server", id, "forwards", len(set)+len(rules))
+	am.log.Info("forwards listening again", "server", id, "forwards", len(set))
 }
 
 // --- URLs ---

@@ -119,7 +119,7 @@ func (am *Manager) ForwardSocket(ctx context.Context, id, socketPath string) (So
 		next[socketPath] = want
 		ports := sa.forwards
 		am.mu.Unlock()
-		infos, err := l.SetForwards(fctx, append(am.specs(p, ports, next), ruleSpecs(sa.rules)...))
+		infos, err := l.SetForwards(fctx, am.specs(p, ports, next))
 		info, found := findInfo(infos, want.id())
 		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
 			return SocketForward{}, fmt.Errorf("set up the forward to %s of %s: %w", socketPath, p.Name, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/porthole-app/porthole/backend/apperr"
 	"github.com/porthole-app/porthole/backend/profiles"
+	"github.com/porthole-app/porthole/backend/rules"
 	"github.com/porthole-app/porthole/backend/servers"
 )
 
@@ -18,7 +19,6 @@ type Servers interface {
 	Summaries() []servers.ServerSummary
 	Get(id string) (profiles.Profile, error)
 	Add(p profiles.Profile) (profiles.Profile, error)
-	Update(p profiles.Profile) (profiles.Profile, error)
 	ImportCandidates() (servers.ImportList, error)
 	ImportServers(aliases []string, link bool) (servers.ImportResult, error)
 	// ResolveHost resolves a host through ~/.ssh/config like the import.
@@ -26,14 +26,12 @@ type Servers interface {
 	Connect(id string) (servers.ServerSummary, error)
 }
 
-// Rules makes a saved forward rule live in a connected server's login, on
-// exactly the address and port the rule names.
-//
-// TODO(rules): the per-login forward registry of saved rules (h-rules)
-// implements this; until it lands, apps.Manager.OpenRule does, as a raw
-// forward kept next to the app forwards.
+// Rules are the servers' saved forward rules (rules.Manager): Add and
+// Update save a rule and start it when its server is connected.
 type Rules interface {
-	OpenRule(ctx context.Context, serverID string, rule profiles.ForwardRule) (addr string, err error)
+	Add(serverID string, r profiles.ForwardRule) (profiles.ForwardRule, error)
+	Update(serverID string, r profiles.ForwardRule) (profiles.ForwardRule, error)
+	List(serverID string) (rules.RuleList, error)
 }
 
 // Adopted is what Adopt did.
@@ -49,19 +47,19 @@ type Adopted struct {
 // AdoptedForward is one forward Porthole took over.
 type AdoptedForward struct {
 	Rule  profiles.ForwardRule `json:"rule"`
-	Addr  string               `json:"addr,omitempty"` // where Porthole listens (the server's side for -R)
+	Addr  string               `json:"addr,omitempty"` // where Porthole listens (for -R: the server's side)
 	Error string               `json:"error,omitempty"`
 }
 
-// rebindWait is how long Adopt keeps trying to bind a port the ended ssh
-// held (its sockets close as it exits).
-const rebindWait = 5 * time.Second
+// rebindWait is how long Adopt waits for each rule to listen on the port
+// the ended ssh held, starting it again while the port is not free yet.
+const rebindWait = 10 * time.Second
 
 // Adopt takes one of this user's tunnels over: the tunnel's host gets a
 // profile (an existing one, or one made from its ~/.ssh/config entry like
-// the import does), Porthole connects it, saves each forward as a rule of
-// that profile, ends the ssh, and then makes each forward on the same
-// address and port, so its clients keep working. Nothing is ended when the
+// the import does), Porthole connects it, ends the ssh, and saves each
+// forward as a rule of that profile on the same address and port, which
+// starts it at once, so its clients keep working. Nothing is ended when the
 // server cannot be connected.
 func (f *Finder) Adopt(ctx context.Context, pid int) (Adopted, error) {
 	if _, _, err := f.ownTunnelProcess(ctx, pid); err != nil {
@@ -83,9 +81,9 @@ func (f *Finder) Adopt(ctx context.Context, pid int) (Adopted, error) {
 		return Adopted{}, mark(fmt.Errorf("%s (PID %d): %w: Porthole cannot read all of its forwards from its command line; end it and make them in Porthole instead", t.Program, pid, ErrNotAdoptable), apperr.ErrBadInput)
 	}
 	cmd := t.cmd
-	rules := make([]profiles.ForwardRule, 0, len(t.Forwards))
+	adopt := make([]profiles.ForwardRule, 0, len(t.Forwards))
 	for _, fw := range t.Forwards {
-		rules = append(rules, RuleFor(fw, cmd.GatewayPorts, fmt.Sprintf("adopted from %s PID %d", t.Program, t.PID)))
+		adopt = append(adopt, RuleFor(fw, cmd.GatewayPorts, fmt.Sprintf("adopted from %s PID %d", t.Program, t.PID)))
 	}
 
 	p, created, err := f.serverFor(cmd)
@@ -96,42 +94,74 @@ func (f *Finder) Adopt(ctx context.Context, pid int) (Adopted, error) {
 	if _, err := f.servers.Connect(p.ID); err != nil {
 		return res, fmt.Errorf("connect %s before taking the tunnel over (the ssh keeps running): %w", p.Name, err)
 	}
-	if p, err = f.saveRules(p, rules); err != nil {
-		return res, fmt.Errorf("save the forwards in %s (the ssh keeps running): %w", p.Name, err)
-	}
 	if res.Ended, err = f.End(ctx, pid); err != nil {
 		return res, fmt.Errorf("end the ssh: %w", err)
 	}
 	var failed []string
-	for _, r := range rules {
+	for _, r := range adopt {
 		af := AdoptedForward{Rule: r}
-		af.Addr, err = f.openRule(ctx, p.ID, r)
+		af.Rule, af.Addr, err = f.startRule(ctx, p, r)
 		if err != nil {
 			af.Error = err.Error()
 			failed = append(failed, fmt.Sprintf("%s %s: %v", r.Kind, ruleAddr(r), err))
 		}
 		res.Forwards = append(res.Forwards, af)
 	}
-	f.log.Info("adopted a tunnel", "pid", pid, "server", p.ID, "forwards", len(rules), "failed", len(failed))
+	f.log.Info("adopted a tunnel", "pid", pid, "server", p.ID, "forwards", len(adopt), "failed", len(failed))
 	if len(failed) > 0 {
-		return res, mark(fmt.Errorf("the ssh was ended and its forwards are saved in %s, but Porthole could not make %s; open them again from the server's page", p.Name, strings.Join(failed, "; ")), apperr.ErrConflict)
+		return res, mark(fmt.Errorf("the ssh was ended, but in %s Porthole could not make %s; see the server's rules", p.Name, strings.Join(failed, "; ")), apperr.ErrConflict)
 	}
 	return res, nil
 }
 
-// openRule makes r live, trying again while the ended ssh's port is not free yet.
-func (f *Finder) openRule(ctx context.Context, id string, r profiles.ForwardRule) (string, error) {
+// startRule saves r as a rule of p (or reuses p's rule with the same ends)
+// and waits until it listens; while the ended ssh's port is not free yet,
+// it starts the rule again.
+func (f *Finder) startRule(ctx context.Context, p profiles.Profile, r profiles.ForwardRule) (profiles.ForwardRule, string, error) {
+	var err error
+	if i := slices.IndexFunc(p.Forwards, func(o profiles.ForwardRule) bool { return sameRule(o, r) }); i >= 0 {
+		r, err = f.rules.Update(p.ID, p.Forwards[i]) // saved already: start it again, now that the port is free
+	} else {
+		r, err = f.rules.Add(p.ID, r)
+	}
+	if err != nil {
+		return r, "", err
+	}
 	deadline := time.Now().Add(rebindWait)
 	for {
-		addr, err := f.rules.OpenRule(ctx, id, r)
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return addr, err
+		st, found := f.ruleStatus(p.ID, r.ID)
+		switch {
+		case found && st.State == rules.RuleListening:
+			return r, st.Local, nil
+		case time.Now().After(deadline) || ctx.Err() != nil:
+			why := "it did not start"
+			if found && st.Reason != "" {
+				why = st.Reason
+			}
+			return r, "", errors.New(why)
+		case found && (st.State == rules.RuleFailed || st.State == rules.RuleRefused):
+			if r2, err := f.rules.Update(p.ID, r); err == nil { // again, in case the port was still closing
+				r = r2
+			}
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func (f *Finder) ruleStatus(serverID, ruleID string) (rules.RuleStatus, bool) {
+	l, err := f.rules.List(serverID)
+	if err != nil {
+		return rules.RuleStatus{}, false
+	}
+	for _, st := range l.Rules {
+		if st.Rule.ID == ruleID {
+			return st, true
+		}
+	}
+	return rules.RuleStatus{}, false
 }
 
 func ruleAddr(r profiles.ForwardRule) string {
@@ -182,24 +212,9 @@ func localBind(bind string, gateway bool) string {
 	return bind
 }
 
-// saveRules adds the rules the profile does not have yet.
-func (f *Finder) saveRules(p profiles.Profile, rules []profiles.ForwardRule) (profiles.Profile, error) {
-	changed := false
-	for _, r := range rules {
-		if !slices.ContainsFunc(p.Forwards, func(o profiles.ForwardRule) bool { return sameRule(o, r) }) {
-			p.Forwards = append(p.Forwards, r)
-			changed = true
-		}
-	}
-	if !changed {
-		return p, nil
-	}
-	return f.servers.Update(p)
-}
-
+// sameRule: a and b have the same kind and ends (labels aside).
 func sameRule(a, b profiles.ForwardRule) bool {
-	a.Label, b.Label = "", ""
-	return a == b
+	return a.Kind == b.Kind && a.LocalHost == b.LocalHost && a.LocalPort == b.LocalPort && a.RemoteHost == b.RemoteHost && a.RemotePort == b.RemotePort
 }
 
 // serverFor finds the profile for a tunnel's destination, or makes one: the

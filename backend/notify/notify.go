@@ -50,6 +50,7 @@ const (
 	KindNeedsYou                       // a background reconnect waits for an answer
 	KindAgentCrashLoop                 // a server's agent process keeps crashing
 	KindNewApp                         // a new web app appeared on a connected server
+	KindBackground                     // the window was closed the first time: Porthole keeps running
 )
 
 var kindNames = [...]string{
@@ -58,6 +59,7 @@ var kindNames = [...]string{
 	KindNeedsYou:       "needs-you",
 	KindAgentCrashLoop: "agent-crash-loop",
 	KindNewApp:         "new-app",
+	KindBackground:     "running-in-background",
 }
 
 func (k Kind) String() string {
@@ -70,7 +72,7 @@ func (k Kind) String() string {
 // MarshalText writes the name.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
-// Setting is the settings switch that turns k off.
+// Setting is the settings switch that turns k off (0: none; always sent).
 func (k Kind) Setting() settings.NotifyKind {
 	switch k {
 	case KindUnreachable, KindBack:
@@ -658,6 +660,16 @@ func (n *Notifier) SetIgnoredPorts(serverID, ranges string, notifyEphemeral bool
 	return n.rules.SetIgnore(serverID, ranges, notifyEphemeral)
 }
 
+// Background says, once per run, that closing the window did not quit:
+// the tunnels and apps keep working and the tray brings the window back.
+func (n *Notifier) Background() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.queueLocked(Notification{Kind: KindBackground, Title: "Porthole keeps running",
+		Body:   "The window is closed, but your tunnels and apps keep working. Porthole's tray icon brings the window back; Quit there stops everything.",
+		Action: "Show"}, n.o.Now())
+}
+
 // Forget drops a deleted server's rules.
 func (n *Notifier) Forget(id string) {
 	if err := n.rules.Forget(id); err != nil {
@@ -670,7 +682,7 @@ func (n *Notifier) Forget(id string) {
 // queueLocked sends nt unless its kind is off or it went out within
 // RepeatAfter (same kind, server and port).
 func (n *Notifier) queueLocked(nt Notification, now time.Time) {
-	if !n.o.Settings.Get().Notify.On(nt.Kind.Setting()) {
+	if k := nt.Kind.Setting(); k != 0 && !n.o.Settings.Get().Notify.On(k) {
 		n.log.Debug("notification switched off", "kind", nt.Kind, "server", nt.ServerID)
 		return
 	}

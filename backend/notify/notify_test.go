@@ -409,3 +409,25 @@ func TestAppRulesNeedAKnownServer(t *testing.T) {
 		t.Errorf("get: %+v, %v", a, err)
 	}
 }
+
+// TestBackgroundNoticeOnce (issue 13): the first close that hides the
+// window says Porthole keeps running; it has no switch of its own, and a
+// second hide within the minute is not repeated.
+func TestBackgroundNoticeOnce(t *testing.T) {
+	sf, err := settings.Open(filepath.Join(t.TempDir(), "settings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"server-down", "needs-you", "agent-crash", "new-app"} {
+		if _, err := sf.SetNotify(k, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newUnitRig(t, Options{Settings: sf})
+	r.n.Background()
+	r.n.Background()
+	got := r.flush()
+	if len(got) != 1 || got[0].Kind != KindBackground || got[0].Title != "Porthole keeps running" || got[0].Action != "Show" {
+		t.Fatalf("sent %+v; want one running-in-background notice with a Show action", got)
+	}
+}

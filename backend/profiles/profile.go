@@ -37,7 +37,9 @@ type Profile struct {
 	// "[user@]host[:port]" like ssh -J (a host may be an ssh_config alias).
 	JumpHosts []string `json:"jumpHosts,omitempty"`
 
-	// Forwards are the saved forward rules, opened when the user asks.
+	// Forwards are the saved forward rules: they start when the server
+	// connects (backend/rules), and a rule with ConnectAtStart connects the
+	// server when Porthole starts.
 	Forwards []ForwardRule `json:"forwards,omitempty"`
 
 	Options Options `json:"options"`
@@ -222,13 +224,23 @@ func (k *ForwardKind) UnmarshalText(b []byte) error {
 //     (host "" means the server's loopback; port 0 lets the server choose),
 //     LocalHost:LocalPort is the target on this machine (port required; host
 //     "" means localhost).
+//
+// The model leaves room for more kinds (Unix sockets: a path instead of a
+// host and port) without changing the existing fields.
 type ForwardRule struct {
+	// ID is random, assigned when the rule is added (rules.Manager.Add),
+	// and never changes; "" in rules written by hand or by older versions
+	// (they get one when the server's rules are next saved).
+	ID         string      `json:"id,omitempty"`
 	Kind       ForwardKind `json:"kind"`
 	Label      string      `json:"label,omitempty"`
 	LocalHost  string      `json:"localHost,omitempty"`
 	LocalPort  int         `json:"localPort,omitempty"`
 	RemoteHost string      `json:"remoteHost,omitempty"`
 	RemotePort int         `json:"remotePort,omitempty"`
+	// ConnectAtStart connects the server when Porthole starts, so that the
+	// rule is up without a click.
+	ConnectAtStart bool `json:"connectAtStart,omitempty"`
 }
 
 // Duration is a time.Duration that is written to JSON as a Go duration

@@ -20,6 +20,37 @@ type Resolved struct {
 	// OpenSSH's default identities (ToProfile uses the first as KeyPath).
 	IdentityFiles []string `json:"identityFiles"`
 	ProxyJump     string   `json:"proxyJump"` // "host1,user@host2:2222"; "" or "none" = direct
+	// LocalForwards, RemoteForwards and DynamicForwards are the values of
+	// the alias's LocalForward, RemoteForward and DynamicForward lines, in
+	// order ("8080 localhost:80"); ToProfile makes them rules.
+	LocalForwards   []string `json:"localForwards,omitempty"`
+	RemoteForwards  []string `json:"remoteForwards,omitempty"`
+	DynamicForwards []string `json:"dynamicForwards,omitempty"`
+}
+
+// ForwardRules turns the forward lines of r into rules (ParseSSHForward),
+// in the order LocalForward, RemoteForward, DynamicForward; each line it
+// cannot hold is left out and named in skipped, with the reason.
+func (r Resolved) ForwardRules() (rules []ForwardRule, skipped []string) {
+	for _, group := range []struct {
+		kind    ForwardKind
+		keyword string
+		values  []string
+	}{
+		{ForwardLocal, "LocalForward", r.LocalForwards},
+		{ForwardRemote, "RemoteForward", r.RemoteForwards},
+		{ForwardDynamic, "DynamicForward", r.DynamicForwards},
+	} {
+		for _, v := range group.values {
+			rule, err := ParseSSHForward(group.kind, v)
+			if err != nil {
+				skipped = append(skipped, group.keyword+" "+v+": "+err.Error())
+				continue
+			}
+			rules = append(rules, rule)
+		}
+	}
+	return rules, skipped
 }
 
 // Resolver resolves an ssh_config alias the way ssh would (the real one is
@@ -102,7 +133,7 @@ func MarkImported(cands []Candidate, existing []Profile) {
 }
 
 // ToProfile turns the candidate into a new profile (no ID: Store.Add
-// assigns one). With linkAlias the profile keeps SSHConfigAlias = Alias, so
+// assigns one), with its forward lines as rules (Resolved.ForwardRules). With linkAlias the profile keeps SSHConfigAlias = Alias, so
 // the alias is resolved again at each connection; the resolved values are
 // filled in either way, for display.
 func (c Candidate) ToProfile(linkAlias bool) Profile {
@@ -124,6 +155,10 @@ func (c Candidate) ToProfile(linkAlias bool) Profile {
 				p.JumpHosts = append(p.JumpHosts, hop)
 			}
 		}
+	}
+	p.Forwards, _ = c.Resolved.ForwardRules()
+	for i := range p.Forwards {
+		p.Forwards[i].ID = NewID()
 	}
 	if linkAlias {
 		p.SSHConfigAlias = c.Alias

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -377,4 +378,33 @@ func copyName(name string, list []Profile) string {
 		c = fmt.Sprintf("%s (copy %d)", name, i)
 	}
 	return c
+}
+
+// UpdateForwards replaces the forward rules of the profile id with what fn
+// returns from the saved ones, under the file lock (other fields are kept
+// as saved, so it never undoes a concurrent edit of the server). The result
+// is validated like Update; the saved profile is returned.
+func (s *Store) UpdateForwards(id string, fn func([]ForwardRule) ([]ForwardRule, error)) (Profile, error) {
+	var saved Profile
+	err := s.mutate("save the forward rules", func(list []Profile) ([]Profile, error) {
+		i := indexOf(list, id)
+		if i < 0 {
+			return nil, notFound(id)
+		}
+		p := list[i].Clone()
+		fwds, err := fn(slices.Clone(p.Forwards))
+		if err != nil {
+			return nil, err
+		}
+		p.Forwards = fwds
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		list[i], saved = p, p.Clone()
+		return list, nil
+	})
+	if err != nil {
+		return Profile{}, err
+	}
+	return saved, nil
 }

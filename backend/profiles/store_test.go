@@ -29,9 +29,9 @@ func fullProfile() Profile {
 		JumpHosts: []string{"bastion.example.com", "bob@[2001:db8::1]:2200"},
 		Forwards: []ForwardRule{
 			{Kind: ForwardWeb, Label: "Jupyter", RemotePort: 8888},
-			{Kind: ForwardLocal, Label: "postgres", LocalHost: "127.0.0.1", LocalPort: 15432, RemoteHost: "db.internal", RemotePort: 5432},
-			{Kind: ForwardRemote, Label: "callback", RemotePort: 9000, LocalPort: 3000},
-			{Kind: ForwardDynamic, Label: "socks", LocalPort: 1080},
+			{ID: "rule-pg", Kind: ForwardLocal, Label: "postgres", LocalHost: "127.0.0.1", LocalPort: 15432, RemoteHost: "db.internal", RemotePort: 5432, ConnectAtStart: true},
+			{ID: "rule-cb", Kind: ForwardRemote, Label: "callback", RemotePort: 9000, LocalPort: 3000},
+			{ID: "rule-socks", Kind: ForwardDynamic, Label: "socks", LocalHost: "*", LocalPort: 1080},
 		},
 		Options:        Options{PingThreshold: Duration(30 * time.Second), PoolSize: 4, IdleTimeout: Duration(15 * time.Minute)},
 		Color:          "#3b82f6",
@@ -616,6 +616,12 @@ func FuzzParseFile(f *testing.F) {
 		`{"schemaVersion": 2, "profiles": [{"id": "a", "auth": ["agent"], "options": {"idleTimeout": 30}}]}`,
 		`{"schemaVersion": 3}`,
 		"",
+		// saved rules (issue 12 section 5)
+		`{"schemaVersion": 2, "profiles": [{"id": "a", "name": "a", "host": "h", "port": 22, "forwards": [` +
+			`{"id": "r1", "kind": "local", "localPort": 8080, "remoteHost": "localhost", "remotePort": 80, "connectAtStart": true},` +
+			`{"id": "r2", "kind": "remote", "remotePort": 9000, "localPort": 3000},` +
+			`{"id": "r3", "kind": "dynamic", "localHost": "*", "localPort": 1080}]}]}`,
+		`{"schemaVersion": 2, "profiles": [{"id": "a", "forwards": [{"kind": "socket"}]}]}`,
 	}
 	for _, tc := range []string{"{\n  \"schemaVersion\": 2,\n  \"profiles\": [\n    {\"id\": \"a\", \"name\": \"x\",, }\n  ]\n}\n", "{\"schemaVersion\": 2, \"profiles\": [\n {\"id\": \"a\"},\n {\"id\": \"a\"}]}"} {
 		seeds = append(seeds, tc)
@@ -681,4 +687,43 @@ func normalize(p Profile) Profile {
 		p.Forwards = nil
 	}
 	return p
+}
+
+func TestStoreUpdateForwards(t *testing.T) {
+	path := testPath(t)
+	s := mustOpen(t, path)
+	p, err := s.Add(minimalProfile("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := ForwardRule{ID: "r1", Kind: ForwardLocal, LocalPort: 8080, RemotePort: 80}
+	got, err := s.UpdateForwards(p.ID, func(fs []ForwardRule) ([]ForwardRule, error) { return append(fs, rule), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Forwards) != 1 || got.Forwards[0] != rule {
+		t.Fatalf("UpdateForwards returned %+v", got.Forwards)
+	}
+	// Saved on disk: a new Store over the same file (an app restart) has it.
+	again, err := mustOpen(t, path).Get(p.ID)
+	if err != nil || len(again.Forwards) != 1 || again.Forwards[0] != rule {
+		t.Fatalf("after reopening: %+v, %v", again.Forwards, err)
+	}
+	// An invalid result is refused and nothing is written.
+	_, err = s.UpdateForwards(p.ID, func(fs []ForwardRule) ([]ForwardRule, error) {
+		return append(fs, ForwardRule{Kind: ForwardLocal}), nil
+	})
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("invalid rule: err = %v", err)
+	}
+	if _, ok := ve.Reason("forwards[1].remotePort"); !ok {
+		t.Fatalf("reasons %+v", ve.Fields)
+	}
+	if cur, _ := mustOpen(t, path).Get(p.ID); len(cur.Forwards) != 1 {
+		t.Fatalf("an invalid update was written: %+v", cur.Forwards)
+	}
+	if _, err := s.UpdateForwards("nope", func(fs []ForwardRule) ([]ForwardRule, error) { return fs, nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown profile: %v", err)
+	}
 }

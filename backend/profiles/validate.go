@@ -103,8 +103,15 @@ func (p Profile) Validate() error {
 			e.add(fmt.Sprintf("jumpHosts[%d]", i), "%v", err)
 		}
 	}
+	ruleIDs := map[string]bool{}
 	for i, f := range p.Forwards {
 		f.validate(e, fmt.Sprintf("forwards[%d]", i))
+		if f.ID != "" {
+			if ruleIDs[f.ID] {
+				e.add(fmt.Sprintf("forwards[%d].id", i), "is the id of an earlier rule; give each rule its own id")
+			}
+			ruleIDs[f.ID] = true
+		}
 	}
 	o := p.Options
 	if o.PingThreshold < 0 || o.PingThreshold.D() > MaxDurationOpt {
@@ -138,26 +145,51 @@ func (p Profile) Validate() error {
 	return nil
 }
 
+// Validate checks one rule on its own and returns nil or a
+// *ValidationError whose fields are the rule's ("localPort", "kind").
+func (f ForwardRule) Validate() error {
+	e := &ValidationError{}
+	f.validate(e, "")
+	if len(e.Fields) > 0 {
+		return e
+	}
+	return nil
+}
+
+// AllInterfaces as a rule's listening host means every interface (ssh's "*").
+const AllInterfaces = "*"
+
 func (f ForwardRule) validate(e *ValidationError, prefix string) {
+	field := func(name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
+	if f.ID != "" && !idPattern.MatchString(f.ID) {
+		e.add(field("id"), "must be 1–64 letters, digits, '-' or '_'")
+	}
 	if _, err := ParseForwardKind(f.Kind.String()); err != nil {
-		e.add(prefix+".kind", "must be local, web, remote or dynamic")
+		e.add(field("kind"), "must be local, web, remote or dynamic")
 		return
 	}
 	if utf8.RuneCountInString(f.Label) > MaxLabelLen || hasControl(f.Label) {
-		e.add(prefix+".label", "must be at most %d characters without control characters", MaxLabelLen)
+		e.add(field("label"), "must be at most %d characters without control characters", MaxLabelLen)
 	}
+	// listen: host is where something listens, where "*" means every interface.
 	checkAddr := func(hostField, portField, host string, port int, portRequired, zeroOK bool) {
-		if host != "" {
+		listen := !portRequired
+		if host != "" && !(listen && host == AllInterfaces) {
 			if reason := checkHost(host); reason != "" {
-				e.add(prefix+"."+hostField, "%s", reason)
+				e.add(field(hostField), "%s", reason)
 			}
 		}
 		switch {
 		case port == 0 && portRequired:
-			e.add(prefix+"."+portField, "is required for a %s forward", f.Kind)
+			e.add(field(portField), "is required for a %s forward", f.Kind)
 		case port == 0 && zeroOK:
 		case port < 1 || port > 65535:
-			e.add(prefix+"."+portField, "must be between 1 and 65535")
+			e.add(field(portField), "must be between 1 and 65535")
 		}
 	}
 	switch f.Kind {
@@ -167,7 +199,7 @@ func (f ForwardRule) validate(e *ValidationError, prefix string) {
 	case ForwardDynamic:
 		checkAddr("localHost", "localPort", f.LocalHost, f.LocalPort, false, true)
 		if f.RemoteHost != "" || f.RemotePort != 0 {
-			e.add(prefix+".remotePort", "a dynamic (SOCKS) forward has no remote target; leave it empty")
+			e.add(field("remotePort"), "a dynamic (SOCKS) forward has no remote target; leave it empty")
 		}
 	case ForwardRemote:
 		checkAddr("remoteHost", "remotePort", f.RemoteHost, f.RemotePort, false, true)

@@ -31,6 +31,7 @@ type runner struct {
 
 	mu     sync.Mutex
 	l      agent.Login
+	fwds   *forwardSet // the login's forwards, by owner
 	unsub  func()
 	closed bool
 }
@@ -56,6 +57,7 @@ func (r *runner) ensure(ctx context.Context) (agent.Login, error) {
 		return nil, err
 	}
 	r.l = l
+	r.fwds = newForwardSet(l)
 	r.unsub = l.Subscribe(r.onEvent)
 	return l, nil
 }
@@ -113,28 +115,31 @@ func (r *runner) Connect(ctx context.Context) error {
 
 // State is the session's last known state.
 func (r *runner) State() forwarder.StateInfo {
-	if l := r.login(); l != nil {
+	if l := r.login(OwnerApps); l != nil {
 		return l.State()
 	}
 	return forwarder.StateInfo{State: forwarder.StateIdle}
 }
 
-// login is the running login, for forwards and discovery (nil before
-// Connect, and for a nil runner).
-func (r *runner) login() agent.Login {
+// login is owner's view of the running login, for forwards and discovery
+// (nil before Connect, and for a nil runner).
+func (r *runner) login(owner string) agent.Login {
 	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.l
+	if r.l == nil {
+		return nil
+	}
+	return r.fwds.view(owner)
 }
 
 // Close ends the login and everything it started.
 func (r *runner) Close() error {
 	r.mu.Lock()
 	l, unsub := r.l, r.unsub
-	r.l, r.unsub, r.closed = nil, nil, true
+	r.l, r.fwds, r.unsub, r.closed = nil, nil, nil, true
 	r.mu.Unlock()
 	if unsub != nil {
 		unsub()

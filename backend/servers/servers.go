@@ -285,8 +285,9 @@ type Manager struct {
 	changed func()
 	// connected runs after a Connect succeeded (the app binds its forwards
 	// again in a new agent); removed after a server was deleted.
-	connected func(id string)
-	removed   func(id string)
+	connected    func(id string)
+	removed      func(id string)
+	disconnected func(id string)
 	// agentEvent runs for every event of a login's agent process (crashed,
 	// restarted, failed…); see OnAgentEvent.
 	agentEvent func(id string, e agent.AgentEvent)
@@ -754,6 +755,11 @@ func (r sshResolver) Resolve(alias string) (profiles.Resolved, error) {
 		hops = append(hops, h)
 	}
 	res.ProxyJump = strings.Join(hops, ",")
+	fl, err := sshconn.ConfigForwards(alias, sshconn.Options{HomeDir: r.base.HomeDir, ConfigPath: r.base.ConfigPath, SystemConfigPath: r.base.SystemConfigPath})
+	if err != nil {
+		return profiles.Resolved{}, err
+	}
+	res.LocalForwards, res.RemoteForwards, res.DynamicForwards = fl.Local, fl.Remote, fl.Dynamic
 	return res, nil
 }
 
@@ -836,7 +842,10 @@ func (m *Manager) ImportServers(aliases []string, link bool) (ImportResult, erro
 			continue
 		}
 		res.Added = append(res.Added, saved)
-		m.note(saved.ID, slog.LevelInfo, "imported from "+l.ConfigPath, "alias", a, "linked", link)
+		m.note(saved.ID, slog.LevelInfo, "imported from "+l.ConfigPath, "alias", a, "linked", link, "rules", len(saved.Forwards))
+		if _, skipped := c.Resolved.ForwardRules(); len(skipped) > 0 {
+			m.note(saved.ID, slog.LevelWarn, "forward lines not imported as rules: "+strings.Join(skipped, "; "))
+		}
 	}
 	if len(res.Added) > 0 {
 		m.publishServers()
@@ -937,6 +946,9 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 	if current {
 		m.broker.CancelServer(id)
 		_ = r.Close()
+		if m.disconnected != nil {
+			m.disconnected(id)
+		}
 	}
 	if se.Kind == ErrorCanceled {
 		m.note(id, slog.LevelInfo, "connection canceled")
@@ -963,6 +975,9 @@ func (m *Manager) Disconnect(id, why string) {
 	if r != nil {
 		_ = r.Close()
 		m.note(id, slog.LevelInfo, "disconnected", "why", why)
+		if m.disconnected != nil {
+			m.disconnected(id)
+		}
 	}
 	m.publishServers()
 }
@@ -1214,13 +1229,27 @@ func (m *Manager) UserConnecting(id string) bool {
 	return m.userConnects[id] > 0
 }
 
+// OnDisconnected sets what runs after a server's login was closed
+// (Disconnect, a deletion, or a failed Connect): its forwards are gone.
+// Call it before Start.
+func (m *Manager) OnDisconnected(f func(id string)) { m.disconnected = f }
+
 // ErrNotConnected: the server has no live login; connect it first.
 var ErrNotConnected = errors.New("the server is not connected")
 
-// Login returns the profile and the live login of a connected server. The
-// error wraps ErrNotConnected (and apperr.ErrConflict) when it is not
-// connected, profiles.ErrNotFound when there is no such server.
+// Login returns the profile and the live login of a connected server, as
+// the apps see it: LoginFor(id, OwnerApps).
 func (m *Manager) Login(id string) (profiles.Profile, agent.Login, error) {
+	return m.LoginFor(id, OwnerApps)
+}
+
+// LoginFor returns the profile and owner's view of the live login of a
+// connected server: its SetForwards replaces only owner's forwards (the
+// other owners' stay), its Close does nothing, and it is the same value
+// until the server's login changes. The error wraps ErrNotConnected (and
+// apperr.ErrConflict) when it is not connected, profiles.ErrNotFound when
+// there is no such server.
+func (m *Manager) LoginFor(id, owner string) (profiles.Profile, agent.Login, error) {
 	p, err := m.Get(id)
 	if err != nil {
 		return p, nil, err
@@ -1231,7 +1260,7 @@ func (m *Manager) Login(id string) (profiles.Profile, agent.Login, error) {
 		r = lv.runner
 	}
 	m.mu.Unlock()
-	if l := r.login(); l != nil {
+	if l := r.login(owner); l != nil {
 		return p, l, nil
 	}
 	return p, nil, apperr.Mark(apperr.Mark(fmt.Errorf("Connect to %s first: its apps are listed and opened through its connection", p.Name), ErrNotConnected), apperr.ErrConflict)

@@ -23,6 +23,7 @@ import (
 	"github.com/porthole-app/porthole/backend/leaks"
 	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/portmap"
+	"github.com/porthole-app/porthole/backend/rules"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/backend/settings"
 	"github.com/porthole-app/porthole/backend/webui"
@@ -121,6 +122,7 @@ type App struct {
 	servers  *servers.Manager
 	apps     *apps.Manager
 	notify   *notify.Notifier
+	rules    *rules.Manager
 	tabs     *apps.TabsFile
 	leaks    *leaks.Finder
 	mode     Mode
@@ -157,11 +159,12 @@ func New(o Options) (*App, *Lifecycle) {
 		ancestors = forwarder.ServeFrameAncestors(o.ServeOrigin)
 	}
 	a.apps = apps.New(log, o.Bus, a.servers, o.Ports, ancestors)
-	// TODO(rules): Rules becomes the per-login rule registry when it lands.
-	a.leaks = leaks.New(leaks.Options{Log: log, Servers: a.servers, Rules: a.apps})
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
-	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id) })
+	a.rules = rules.New(rules.Options{Log: log.With("component", "rules"), Bus: o.Bus, Logins: a.servers, Store: o.Servers.Store, Owner: servers.OwnerRules})
+	a.leaks = leaks.New(leaks.Options{Log: log, Servers: a.servers, Rules: a.rules})
+	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id); a.rules.Start(a.context(), id) })
+	a.servers.OnDisconnected(a.rules.Stopped)
 	a.notify = notify.New(notify.Options{Config: o.Notify, Log: log, Bus: o.Bus, Settings: o.Settings, Servers: a.servers, Apps: a.apps})
 	a.servers.OnAgentEvent(a.notify.AgentEvent)
 	a.servers.OnRemoved(func(id string) { a.apps.Forget(id); a.notify.Forget(id) })
@@ -180,11 +183,21 @@ func (l *Lifecycle) Startup(ctx context.Context) {
 	events.Publish(a.bus, settings.Topic, a.GetSettings())
 	a.notify.Start(ctx)
 	a.servers.Start(ctx)
+	a.rules.ConnectAtStart(func(id string) error { _, err := a.servers.Connect(id); return err })
 }
 
 // Shutdown disconnects every server login and deletes the browser pages
 // OpenExternal left; the UI's lifetime is over.
-func (l *Lifecycle) Shutdown() { l.a.servers.Shutdown(); l.a.apps.Close(); l.a.notify.Close() }
+func (l *Lifecycle) Shutdown() {
+	l.a.servers.Shutdown()
+	l.a.apps.Close()
+	l.a.rules.Close()
+	l.a.notify.Close()
+}
+
+// NotifyBackground tells the person, once, that closing the window hid it
+// (the tunnels keep working); the desktop calls it on the first hide.
+func (l *Lifecycle) NotifyBackground() { l.a.notify.Background() }
 
 // PublishStatus publishes the app status again (e.g. when the window's app
 // views failed and the tabs fall back to iframes).

@@ -136,9 +136,12 @@ func TestAdoptLeakedSSHTunnel(t *testing.T) {
 	if p.SSHConfigAlias != "leaktest" || len(p.Forwards) != 1 || p.Forwards[0].Label == "" {
 		t.Fatalf("profile = %+v; want leaktest linked, with the adopted rule", p)
 	}
+	rl, err := ta.app.ListRules(res.ServerID)
+	if err != nil || len(rl.Rules) != 1 || rl.Rules[0].State.String() != "listening" || rl.Rules[0].Local != local {
+		t.Fatalf("ListRules = %+v, %v; want the adopted rule listening on %s", rl, err, local)
+	}
 	got := p.Forwards[0]
-	got.Label = ""
-	if got != want {
+	if got.Kind != want.Kind || got.LocalHost != want.LocalHost || got.LocalPort != want.LocalPort || got.RemoteHost != want.RemoteHost || got.RemotePort != want.RemotePort || got.ID == "" {
 		t.Errorf("saved rule = %+v, want %+v", got, want)
 	}
 	if again, _ := ta.app.ListLeakedTunnels(); slices.ContainsFunc(again.Tunnels, func(tu leaks.Tunnel) bool { return tu.PID == int32(pid) }) {

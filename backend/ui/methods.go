@@ -5,6 +5,7 @@ import (
 	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/profiles"
 	"github.com/porthole-app/porthole/backend/prompts"
+	"github.com/porthole-app/porthole/backend/rules"
 	"github.com/porthole-app/porthole/backend/servers"
 )
 
@@ -147,3 +148,28 @@ func (a *App) GetAppRules(serverID string) (notify.ServerRules, error) {
 func (a *App) SetIgnoredPorts(serverID string, ranges string, notifyEphemeral bool) (notify.ServerRules, error) {
 	return a.notify.SetIgnoredPorts(serverID, ranges, notifyEphemeral)
 }
+
+// --- saved forward rules (backend/rules) ---
+
+// ListRules lists a server's saved rules (-L, -R, -D) with their state,
+// endpoints and counters.
+func (a *App) ListRules(serverID string) (rules.RuleList, error) { return a.rules.List(serverID) }
+
+// ValidateRule checks a rule of a server as the form is typed. It never saves anything.
+func (a *App) ValidateRule(serverID string, r profiles.ForwardRule) rules.ValidationResult {
+	return a.rules.Validate(serverID, r)
+}
+
+// AddRule saves a new rule for a server (its id is assigned) and starts it
+// if the server is connected.
+func (a *App) AddRule(serverID string, r profiles.ForwardRule) (profiles.ForwardRule, error) {
+	return a.rules.Add(serverID, r)
+}
+
+// UpdateRule saves the changes to a rule (found by its id) and restarts it.
+func (a *App) UpdateRule(serverID string, r profiles.ForwardRule) (profiles.ForwardRule, error) {
+	return a.rules.Update(serverID, r)
+}
+
+// DeleteRule deletes a rule of a server and stops it.
+func (a *App) DeleteRule(serverID, ruleID string) error { return a.rules.Remove(serverID, ruleID) }

@@ -255,6 +255,10 @@ Host gpu gpu-alias
     User alice
     IdentityFile ~/.ssh/id_gpu
     ProxyJump bastion
+    LocalForward 8888 localhost:8888
+    RemoteForward 9000 localhost:3000
+    DynamicForward 127.0.0.1:1080
+    LocalForward /tmp/a.sock /tmp/b.sock
 
 Host *.corp web?
     User corp
@@ -293,6 +297,15 @@ Host plain
 	if len(res.Added) != 1 || res.Added[0].SSHConfigAlias != "gpu" || res.Added[0].Host != "10.0.0.7" ||
 		strings.Join(res.Added[0].JumpHosts, ",") != "jump@bastion" || len(res.Skipped) != 1 || res.Skipped[0].Alias != "nope" {
 		t.Fatalf("ImportServers result %s", body)
+	}
+	// Its forward lines are rules (the socket one is left out and logged).
+	if fw := res.Added[0].Forwards; len(fw) != 3 ||
+		fw[0].SSHForwardString() != "-L 8888:localhost:8888" || fw[1].SSHForwardString() != "-R 9000:localhost:3000" ||
+		fw[2].SSHForwardString() != "-D 127.0.0.1:1080" || fw[0].ID == "" {
+		t.Fatalf("imported rules %+v", fw)
+	}
+	if !strings.Contains(ta.logs.String(), "not imported as rules: LocalForward /tmp/a.sock") {
+		t.Fatal("the skipped socket forward line is not logged")
 	}
 	// Now marked as imported.
 	_, body = b.call("ImportCandidates")

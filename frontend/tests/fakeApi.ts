@@ -8,6 +8,8 @@ import type {
   PortholeEvent,
   Profile,
   Prompt,
+  RuleList,
+  RuleStatus,
   SavedTab,
   ServerSummary,
   Settings,
@@ -133,6 +135,21 @@ export function tunnel(over: Partial<Tunnel> = {}): Tunnel {
   }
 }
 
+/** A rule's status; override what a test needs. */
+export function ruleStatus(over: Partial<RuleStatus> = {}): RuleStatus {
+  return {
+    rule: { id: 'r1', kind: 'local', localPort: 8080, remoteHost: 'localhost', remotePort: 80 },
+    state: 'listening',
+    local: '127.0.0.1:8080',
+    remote: 'localhost:80',
+    activeConns: 0,
+    totalConns: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    ...over,
+  }
+}
+
 /** The leaked-tunnel part of PortholeApi: no tunnels by default. */
 export function leakMethods() {
   return {
@@ -146,6 +163,17 @@ export function leakMethods() {
       forwards: [{ rule: { kind: 'local' as const, localHost: '127.0.0.1', localPort: 8080, remoteHost: 'localhost', remotePort: 80 }, addr: '127.0.0.1:8080' }],
       ended: { pid, signal: 'SIGTERM' as const },
     })),
+  }
+}
+
+/** The saved-rules part of PortholeApi: no rules, everything valid. */
+export function ruleMethods() {
+  return {
+    listRules: vi.fn<PortholeApi['listRules']>(async (serverId): Promise<RuleList> => ({ serverId, rules: [] })),
+    validateRule: vi.fn<PortholeApi['validateRule']>(async () => ({ valid: true, fields: [] })),
+    addRule: vi.fn<PortholeApi['addRule']>(async (_s, r) => ({ ...r, id: 'new-rule' })),
+    updateRule: vi.fn<PortholeApi['updateRule']>(async (_s, r) => r),
+    deleteRule: vi.fn<PortholeApi['deleteRule']>(async () => {}),
   }
 }
 
@@ -175,6 +203,7 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
     ...serverMethods(),
     ...appMethods(),
     ...leakMethods(),
+    ...ruleMethods(),
     onEvent: (h: (e: PortholeEvent) => void) => {
       handlers.add(h)
       return () => void handlers.delete(h)

@@ -104,7 +104,7 @@ export const NOTIFY_KINDS = {
 } as const satisfies Record<keyof NotifySettings, string>
 export type NotifyKind = (typeof NOTIFY_KINDS)[keyof NotifySettings]
 
-export type NotificationKind = 'server-unreachable' | 'server-back' | 'needs-you' | 'agent-crash-loop' | 'new-app'
+export type NotificationKind = 'server-unreachable' | 'server-back' | 'needs-you' | 'agent-crash-loop' | 'new-app' | 'running-in-background'
 
 /** A notification the desktop could not show: the `notify.toast` event. */
 export interface Notification {
@@ -154,12 +154,46 @@ export const AUTH_METHODS: readonly AuthMethod[] = ['agent', 'key', 'keyboard-in
 export type ForwardKind = 'local' | 'web' | 'remote' | 'dynamic'
 
 export interface ForwardRule {
+  /** Assigned by AddRule; '' or absent for a new one. */
+  id?: string
   kind: ForwardKind
   label?: string
   localHost?: string
   localPort?: number
   remoteHost?: string
   remotePort?: number
+  /** Connect the server when Porthole starts, so the rule is up without a click. */
+  connectAtStart?: boolean
+}
+
+// ---- Saved forward rules (backend/rules) ----
+
+export type RuleState = 'waiting' | 'starting' | 'listening' | 'refused' | 'failed'
+
+/** One saved rule as the server page shows it (rules.RuleStatus). */
+export interface RuleStatus {
+  rule: ForwardRule
+  state: RuleState
+  /** The state in plain words (a refusal names the sshd_config setting). */
+  reason?: string
+  /** This computer's end: where -L/-D listen, or the target of -R. */
+  local: string
+  /** The server's end: the target of -L, where the server listens for -R; '' for -D. */
+  remote?: string
+  activeConns: number
+  totalConns: number
+  bytesIn: number
+  bytesOut: number
+  /** When the counters were read (RFC 3339); absent before the rule ran. */
+  at?: string
+  lastError?: string
+  lastErrorAt?: string
+}
+
+/** A server's rules (ListRules, and the `rules` event). */
+export interface RuleList {
+  serverId: string
+  rules: RuleStatus[] | null
 }
 
 export interface ProfileOptions {
@@ -654,6 +688,13 @@ export interface PortholeApi {
   navigateAppView(id: string, nav: 'back' | 'forward' | 'stop'): Promise<void>
   /** Gives the keyboard back to Porthole's own page (from an app view). */
   focusShell(): Promise<void>
+  /** A server's saved rules with their state and counters. */
+  listRules(serverId: string): Promise<RuleList>
+  /** Checks a rule as it is typed; never saves. */
+  validateRule(serverId: string, r: ForwardRule): Promise<ValidationResult>
+  addRule(serverId: string, r: ForwardRule): Promise<ForwardRule>
+  updateRule(serverId: string, r: ForwardRule): Promise<ForwardRule>
+  deleteRule(serverId: string, ruleId: string): Promise<void>
   /** Closes the desktop window and stops Porthole (Ctrl+Q). `porthole serve` refuses: it stops from its terminal. */
   quit(): Promise<void>
   /** Tells the backend the UI has rendered (the desktop smoke test waits for its log line). */
@@ -721,6 +762,11 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     syncAppViews: (spec: AppViewSpec) => call<void>('SyncAppViews', spec),
     navigateAppView: (id: string, nav: 'back' | 'forward' | 'stop') => call<void>('NavigateAppView', id, nav),
     focusShell: () => call<void>('FocusShell'),
+    listRules: (serverId: string) => call<RuleList>('ListRules', serverId),
+    validateRule: (serverId: string, r: ForwardRule) => call<ValidationResult>('ValidateRule', serverId, r),
+    addRule: (serverId: string, r: ForwardRule) => call<ForwardRule>('AddRule', serverId, r),
+    updateRule: (serverId: string, r: ForwardRule) => call<ForwardRule>('UpdateRule', serverId, r),
+    deleteRule: (serverId: string, ruleId: string) => call<void>('DeleteRule', serverId, ruleId),
     quit: () => call<void>('Quit'),
     uiReady: () => call<void>('UIReady', kind),
   } satisfies Omit<PortholeApi, 'kind' | 'onEvent' | 'onConnection'>
