@@ -15,13 +15,14 @@ var allowedImports = map[string][]string{
 	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/desktop", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap",
 		"backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
-	"backend/ui":       {"backend/apperr", "backend/apps", "backend/desktop", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap", "backend/profiles", "backend/prompts", "backend/rules", "backend/servers", "backend/settings", "backend/webui"},
+	"backend/ui":       {"backend/apperr", "backend/apps", "backend/desktop", "backend/events", "backend/forwarder", "backend/leaks", "backend/notify", "backend/portmap", "backend/profiles", "backend/prompts", "backend/rules", "backend/servers", "backend/settings", "backend/webui"},
 	"backend/notify":   {"backend/agent", "backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/prompts", "backend/servers", "backend/settings"},
 	"backend/servers":  {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles", "backend/prompts", "backend/sshconn"},
 	"backend/apps":     {"backend/agent", "backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/discovery", "backend/events", "backend/forwarder", "backend/portmap", "backend/profiles"},
 	"backend/rules":    {"backend/agent", "backend/apperr", "backend/events", "backend/forwarder", "backend/profiles"},
 	"backend/prompts":  {"backend/apperr", "backend/events", "backend/profiles", "backend/sshconn"},
 	"backend/settings": {"backend/apperr", "backend/atomicfile", "backend/events"},
+	"backend/leaks":    {"backend/apperr", "backend/cli", "backend/forwarder", "backend/profiles", "backend/rules", "backend/servers"},
 	"backend/desktop":  {"backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/servers"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},

@@ -763,6 +763,13 @@ func (r sshResolver) Resolve(alias string) (profiles.Resolved, error) {
 	return res, nil
 }
 
+// ResolveHost resolves a host name or alias through ~/.ssh/config the way
+// the import does (the leaked-tunnel finder makes a profile for a tunnel's
+// destination with it).
+func (m *Manager) ResolveHost(host string) (profiles.Resolved, error) {
+	return sshResolver{base: m.cfg.SSH}.Resolve(host)
+}
+
 // isDefaultIdentities: sshconn lists OpenSSH's default identity files when
 // the config names none; an import leaves those out.
 func isDefaultIdentities(files []string, home string) bool {

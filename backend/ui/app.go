@@ -20,6 +20,7 @@ import (
 	"github.com/porthole-app/porthole/backend/desktop"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/forwarder"
+	"github.com/porthole-app/porthole/backend/leaks"
 	"github.com/porthole-app/porthole/backend/notify"
 	"github.com/porthole-app/porthole/backend/portmap"
 	"github.com/porthole-app/porthole/backend/rules"
@@ -123,6 +124,7 @@ type App struct {
 	notify   *notify.Notifier
 	rules    *rules.Manager
 	tabs     *apps.TabsFile
+	leaks    *leaks.Finder
 	mode     Mode
 	started  time.Time
 	quit     func()
@@ -160,6 +162,7 @@ func New(o Options) (*App, *Lifecycle) {
 	a.servers.OnChange(a.publishStatus)
 	a.apps.OnChange(a.publishStatus)
 	a.rules = rules.New(rules.Options{Log: log.With("component", "rules"), Bus: o.Bus, Logins: a.servers, Store: o.Servers.Store, Owner: servers.OwnerRules})
+	a.leaks = leaks.New(leaks.Options{Log: log, Servers: a.servers, Rules: a.rules})
 	a.servers.OnConnected(func(id string) { a.apps.Restore(a.context(), id); a.rules.Start(a.context(), id) })
 	a.servers.OnDisconnected(a.rules.Stopped)
 	a.notify = notify.New(notify.Options{Config: o.Notify, Log: log, Bus: o.Bus, Settings: o.Settings, Servers: a.servers, Apps: a.apps})

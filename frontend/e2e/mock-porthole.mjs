@@ -138,6 +138,13 @@ const methods = {
     return openApp(serverId, Number(u.port || 80), `${u.pathname}${u.search}${u.hash}`)
   },
   ForwardPort: (serverId, port) => ({ localAddr: `127.0.0.2:${port}`, hint: port === 5432 ? 'psql -h 127.0.0.2 -p 5432' : port === 6379 ? 'redis-cli -h 127.0.0.2 -p 6379' : `nc 127.0.0.2 ${port}` }),
+  ListLeakedTunnels: () => ({ tunnels: [], leaked: 0 }),
+  EndTunnelProcess: (pid) => {
+    throw new Error(`no process with PID ${pid} (the mock runs no tunnels)`)
+  },
+  AdoptTunnelProcess: (pid) => {
+    throw new Error(`no process with PID ${pid} (the mock runs no tunnels)`)
+  },
   GetTabs: () => savedTabs,
   SaveTabs: (tabs) => {
     savedTabs = tabs ?? []

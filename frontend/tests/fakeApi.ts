@@ -14,6 +14,7 @@ import type {
   ServerSummary,
   Settings,
   Theme,
+  Tunnel,
 } from '@/api/types'
 
 /** The server-login part of PortholeApi, as vi.fn()s with harmless defaults. */
@@ -101,6 +102,39 @@ export function appMethods() {
   }
 }
 
+/** One of this user's tunnels (ListLeakedTunnels); override what a test needs. */
+export function tunnel(over: Partial<Tunnel> = {}): Tunnel {
+  return {
+    pid: 4242,
+    program: 'ssh',
+    cmdline: 'ssh -N -L 127.0.0.1:8080:localhost:80 web1',
+    destination: 'web1',
+    parent: { pid: 1, name: 'init', exists: true },
+    orphan: 'parent-init',
+    leaked: true,
+    orphanWhy: 'the program that started it has exited: its parent is now init (PID 1)',
+    forwards: [
+      {
+        kind: 'local',
+        spec: '127.0.0.1:8080:localhost:80',
+        bindHost: '127.0.0.1',
+        port: 8080,
+        targetHost: 'localhost',
+        targetPort: 80,
+        listeners: ['127.0.0.1:8080'],
+        exposes: '127.0.0.1:8080 → localhost:80, as seen from web1',
+        who: 'Every user of this computer can connect to 127.0.0.1:8080 and reach localhost:80 on web1, as you: ssh does not check who connects.',
+        reach: 'local-users',
+      },
+    ],
+    otherUsers: true,
+    otherMachines: false,
+    summary: 'ssh (PID 4242) to web1: leaked',
+    adoptable: true,
+    ...over,
+  }
+}
+
 /** A rule's status; override what a test needs. */
 export function ruleStatus(over: Partial<RuleStatus> = {}): RuleStatus {
   return {
@@ -113,6 +147,22 @@ export function ruleStatus(over: Partial<RuleStatus> = {}): RuleStatus {
     bytesIn: 0,
     bytesOut: 0,
     ...over,
+  }
+}
+
+/** The leaked-tunnel part of PortholeApi: no tunnels by default. */
+export function leakMethods() {
+  return {
+    listLeakedTunnels: vi.fn<PortholeApi['listLeakedTunnels']>(async () => ({ tunnels: [], leaked: 0 })),
+    endTunnelProcess: vi.fn<PortholeApi['endTunnelProcess']>(async (pid) => ({ pid, signal: 'SIGTERM' as const })),
+    adoptTunnelProcess: vi.fn<PortholeApi['adoptTunnelProcess']>(async (pid) => ({
+      pid,
+      serverId: 's-web1',
+      serverName: 'web1',
+      createdServer: true,
+      forwards: [{ rule: { kind: 'local' as const, localHost: '127.0.0.1', localPort: 8080, remoteHost: 'localhost', remotePort: 80 }, addr: '127.0.0.1:8080' }],
+      ended: { pid, signal: 'SIGTERM' as const },
+    })),
   }
 }
 
@@ -152,6 +202,7 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
     uiReady: vi.fn(async () => {}),
     ...serverMethods(),
     ...appMethods(),
+    ...leakMethods(),
     ...ruleMethods(),
     onEvent: (h: (e: PortholeEvent) => void) => {
       handlers.add(h)

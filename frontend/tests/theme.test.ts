@@ -1,6 +1,6 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { appMethods, ruleMethods, serverMethods } from './fakeApi'
+import { appMethods, leakMethods, ruleMethods, serverMethods } from './fakeApi'
 import { ApiError } from '@/api/errors'
 import type { PortholeApi, PortholeEvent, Settings, Theme } from '@/api/types'
 import { isTheme, readCachedTheme, resolveTheme, THEME_CACHE_KEY } from '@/lib/theme'
@@ -72,6 +72,7 @@ function fakeApi(over: Partial<PortholeApi> = {}) {
     uiReady: vi.fn(async () => {}),
     ...serverMethods(),
     ...appMethods(),
+    ...leakMethods(),
     ...ruleMethods(),
     onEvent: (h) => {
       handler = h

@@ -539,6 +539,73 @@ export interface RawForward {
   notice?: string
 }
 
+/** Leaked tunnels (backend/leaks): is the program that started a tunnel still there? */
+export type TunnelOrphan = 'attached' | 'parent-init' | 'parent-subreaper' | 'parent-gone'
+/** Who can connect to a tunnel's listener. */
+export type TunnelReach = 'local-users' | 'network' | 'server-users' | 'server-network' | 'socket-owner'
+
+export interface TunnelForward {
+  kind: 'local' | 'remote' | 'dynamic'
+  /** As on the command line; "" for a listener it does not name. */
+  spec: string
+  bindHost: string
+  port: number
+  targetHost?: string
+  targetPort?: number
+  /** The process's own listening sockets on `port` (-L/-D). */
+  listeners: string[]
+  /** "127.0.0.1:8080 → localhost:80, as seen from web1". */
+  exposes: string
+  /** Who can connect, in plain words. */
+  who: string
+  reach: TunnelReach
+  /** One end is a Unix socket (shown, not adopted). */
+  socket?: boolean
+  error?: string
+}
+
+/** One of this user's ssh or autossh processes with forwards. */
+export interface Tunnel {
+  pid: number
+  program: 'ssh' | 'autossh'
+  sshPid?: number
+  cmdline: string
+  destination: string
+  started?: string
+  parent: { pid: number; name?: string; started?: string; exists: boolean }
+  orphan: TunnelOrphan
+  /** The program that started it is gone. */
+  leaked: boolean
+  orphanWhy: string
+  forwards: TunnelForward[]
+  otherUsers: boolean
+  otherMachines: boolean
+  summary: string
+  parseError?: string
+  /** Porthole can take its forwards over. */
+  adoptable: boolean
+}
+
+export interface TunnelList {
+  tunnels: Tunnel[]
+  leaked: number
+}
+
+export interface EndedTunnel {
+  pid: number
+  signal: 'SIGTERM' | 'SIGKILL'
+  children?: number[]
+}
+
+export interface AdoptedTunnel {
+  pid: number
+  serverId: string
+  serverName: string
+  createdServer: boolean
+  forwards: { rule: ForwardRule; addr?: string; error?: string }[]
+  ended: EndedTunnel
+}
+
 /** An app tab as it is kept across restarts. */
 export interface SavedTab {
   id: string
@@ -605,6 +672,12 @@ export interface PortholeApi {
   forwardPort(serverId: string, port: number): Promise<RawForward>
   /** Forwards a server's Unix socket to a stable local endpoint. */
   forwardSocket(serverId: string, path: string): Promise<SocketForward>
+  /** This user's ssh/autossh processes with -L/-R/-D forwards, the leaked ones first. */
+  listLeakedTunnels(): Promise<TunnelList>
+  /** Ends one of them (SIGTERM, then SIGKILL); another user's process is refused. */
+  endTunnelProcess(pid: number): Promise<EndedTunnel>
+  /** Takes one over: the same forwards in Porthole on the same ports, then the ssh is ended. */
+  adoptTunnelProcess(pid: number): Promise<AdoptedTunnel>
   getTabs(): Promise<SavedTab[]>
   saveTabs(tabs: SavedTab[]): Promise<void>
   /** Opens a URL in the system browser. */
@@ -677,6 +750,12 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     parseAppURL: (serverId: string, raw: string) => call<OpenedApp>('ParseAppURL', serverId, raw),
     forwardPort: (serverId: string, port: number) => call<RawForward>('ForwardPort', serverId, port),
     forwardSocket: (serverId: string, path: string) => call<SocketForward>('ForwardSocket', serverId, path),
+    listLeakedTunnels: async () => {
+      const l = await call<TunnelList>('ListLeakedTunnels')
+      return { ...l, tunnels: l.tunnels ?? [] }
+    },
+    endTunnelProcess: (pid: number) => call<EndedTunnel>('EndTunnelProcess', pid),
+    adoptTunnelProcess: (pid: number) => call<AdoptedTunnel>('AdoptTunnelProcess', pid),
     getTabs: async () => (await call<SavedTab[] | null>('GetTabs')) ?? [],
     saveTabs: (tabs: SavedTab[]) => call<void>('SaveTabs', tabs),
     openExternal: (url: string) => call<void>('OpenExternal', url),
