@@ -203,7 +203,7 @@ func newLiveRigOTP(t *testing.T, cfg Config, otp string) *liveRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.Start(ctx)
 	mgr.Start(ctx)
-	t.Cleanup(func() { cancel(); mgr.Shutdown(); am.Close(); n.Close() })
+	t.Cleanup(func() { cancel(); mgr.Shutdown(); n.Close() })
 
 	host, ps, _ := net.SplitHostPort(relay.Addr())
 	port, _ := strconv.Atoi(ps)
