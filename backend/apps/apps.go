@@ -948,7 +948,11 @@ func (am *Manager) ParseAppURL(ctx context.Context, id, raw string) (OpenedApp, 
 }
 
 func notServerLocal(raw, host, where string) error {
-	return badInput("%s is not on %s's localhost: Porthole opens the addresses of %s itself (localhost, 127.0.0.1, 0.0.0.0, [::1] or its host name), and %s is another computer. Open it through %s, or as-is in your browser?", raw, where, where, host, where)
+	offer := "Open it through " + where + ", or as-is in your browser?"
+	if where == "this computer" {
+		offer = "Open it as-is in your browser instead?"
+	}
+	return badInput("%s is not on %s's localhost: Porthole opens the addresses of %s itself (localhost, 127.0.0.1, 0.0.0.0, [::1] or its host name), and %s is another computer. %s", raw, where, where, host, offer)
 }
 
 // OpenThrough opens a web app on another computer that the server reaches
