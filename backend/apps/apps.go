@@ -119,6 +119,10 @@ type OpenedApp struct {
 	Title     string `json:"title"`
 	// Notice says why the app is not on its usual endpoint this time.
 	Notice string `json:"notice,omitempty"`
+	// RemoteHost is the host the server dials for an app opened through it
+	// (OpenThrough, e.g. "grafana.internal"); empty for the server's own
+	// localhost.
+	RemoteHost string `json:"remoteHost,omitempty"`
 }
 
 // RawForward is a plain -L forward made by ForwardPort.
@@ -173,16 +177,34 @@ type serverApps struct {
 	last     []discovery.Service    // of the last listing that worked
 	lastAt   time.Time              // when it was made
 	pub      string                 // the last published list (JSON, without the time)
-	forwards map[int]*appForward    // by remote port
+	forwards map[fwdKey]*appForward // by remote host and port
 	sockets  map[string]*appForward // socket forwards, by path on the server
 	host     []string               // the server's host names (`hostname`)
 	hostAt   time.Time
+}
+
+// fwdKey names a forward to a TCP port as the server sees it.
+type fwdKey struct {
+	// host is "" for the server's own localhost, else the canonical host
+	// (portmap.CanonicalHost) the server dials for an app opened through it.
+	host string
+	port int
+}
+
+// describe names the forward's target for messages: "port 8888 of gpu1",
+// "grafana.internal:3000 through gpu1".
+func (k fwdKey) describe(server string) string {
+	if k.host == "" {
+		return "port " + strconv.Itoa(k.port) + " of " + server
+	}
+	return net.JoinHostPort(k.host, strconv.Itoa(k.port)) + " through " + server
 }
 
 // appForward is one forward the manager keeps for a server.
 type appForward struct {
 	kind       agent.ForwardKind
 	remotePort int
+	via        string // the remote host of an app opened through the server ("": its localhost)
 	targetHost string
 	bound      portmap.Endpoint // where it listens
 	notice     string           // why bound is not the usual endpoint
@@ -192,6 +214,9 @@ type appForward struct {
 func (f *appForward) id() string {
 	if f.targetPath != "" {
 		return "socket-" + socketKeyHost(f.targetPath)
+	}
+	if f.via != "" {
+		return "through-" + net.JoinHostPort(f.via, strconv.Itoa(f.remotePort))
 	}
 	if f.kind == agent.ForwardWeb {
 		return "app-" + strconv.Itoa(f.remotePort)
@@ -286,7 +311,7 @@ func (am *Manager) stateFor(id string, l agent.Login) (sa *serverApps, fresh boo
 	defer am.mu.Unlock()
 	sa = am.state[id]
 	if sa == nil {
-		sa = &serverApps{forwards: map[int]*appForward{}}
+		sa = &serverApps{forwards: map[fwdKey]*appForward{}}
 		am.state[id] = sa
 	}
 	if sa.login != l {
@@ -361,7 +386,7 @@ func (am *Manager) ListApps(ctx context.Context, id string) (AppList, error) {
 			continue
 		}
 		as := appService(s)
-		if f := sa.forwards[s.Port]; f != nil && f.kind == agent.ForwardWeb && s.IsWeb {
+		if f := sa.forwards[fwdKey{port: s.Port}]; f != nil && f.kind == agent.ForwardWeb && s.IsWeb {
 			as.LocalURL = "http://" + f.bound.String() + pathOr(s.OpenPath, "/")
 		}
 		list.Services = append(list.Services, as)
@@ -580,7 +605,7 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 		kind, scheme = agent.ForwardLocal, "https://"
 		remote = "https://localhost:" + strconv.Itoa(port) + path
 	}
-	f, err := am.ensureForward(ctx, p, l, kind, port, svc.DialHost)
+	f, err := am.ensureForward(ctx, p, l, kind, fwdKey{port: port}, svc.DialHost)
 	if err != nil {
 		return OpenedApp{}, err
 	}
@@ -652,9 +677,11 @@ func withQueryParam(path, name, value string) string {
 	return path + sep + url.QueryEscape(name) + "=" + url.QueryEscape(value) + frag
 }
 
-// ensureForward makes sure the server has a forward of kind to port on the
-// port's stable endpoint, and returns it.
-func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agent.Login, kind agent.ForwardKind, port int, dialHost string) (*appForward, error) {
+// ensureForward makes sure the server has a forward of kind to key (a port
+// of its localhost, or a host:port it dials for an app opened through it) on
+// the stable endpoint of that remote endpoint, and returns it.
+func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agent.Login, kind agent.ForwardKind, key fwdKey, dialHost string) (*appForward, error) {
+	port, what := key.port, key.describe(p.Name)
 	if am.ports == nil {
 		return nil, apperr.Mark(errors.New("local endpoints are not available in this mode"), apperr.ErrUnavailable)
 	}
@@ -662,25 +689,29 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 	sa.fwdMu.Lock()
 	defer sa.fwdMu.Unlock()
 	am.mu.Lock()
-	cur := sa.forwards[port]
+	cur := sa.forwards[key]
 	am.mu.Unlock()
 	if cur != nil && cur.kind == kind && !fresh {
 		return cur, nil
 	}
 	if cur != nil && cur.kind == agent.ForwardWeb && kind == agent.ForwardLocal {
-		return nil, apperr.Mark(fmt.Errorf("port %d of %s is open in a tab at http://%s; its endpoint serves the app over HTTP, so it cannot also be a raw forward", port, p.Name, cur.bound), apperr.ErrConflict)
+		return nil, apperr.Mark(fmt.Errorf("%s is open in a tab at http://%s; its endpoint serves the app over HTTP, so it cannot also be a raw forward", what, cur.bound), apperr.ErrConflict)
 	}
 	fctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
-	ep, err := am.ports.Endpoint(fctx, p.ID, "localhost", port)
-	if err != nil {
-		return nil, fmt.Errorf("choose a local endpoint for port %d of %s: %w", port, p.Name, err)
+	remoteHost := "localhost"
+	if key.host != "" {
+		remoteHost = key.host
 	}
-	target := "localhost"
+	ep, err := am.ports.Endpoint(fctx, p.ID, remoteHost, port)
+	if err != nil {
+		return nil, fmt.Errorf("choose a local endpoint for %s: %w", what, err)
+	}
+	target := remoteHost
 	if dialHost != "" {
 		target = dialHost
 	}
-	want := &appForward{kind: kind, remotePort: port, targetHost: target, bound: ep}
+	want := &appForward{kind: kind, remotePort: port, via: key.host, targetHost: target, bound: ep}
 	if cur != nil {
 		// The same endpoint: bound again in a new agent, or changed from a
 		// raw forward to a web one (the agent closes the old one first).
@@ -691,17 +722,17 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 			// Find out whether the endpoint is free now, and where to go if not.
 			ln, bound, notice, err := am.ports.Bind(fctx, ep)
 			if err != nil {
-				return nil, fmt.Errorf("listen for port %d of %s: %w", port, p.Name, err)
+				return nil, fmt.Errorf("listen for %s: %w", what, err)
 			}
 			_ = ln.Close()
 			want.bound, want.notice = bound, notice
 		}
 		am.mu.Lock()
-		next := make(map[int]*appForward, len(sa.forwards)+1)
+		next := make(map[fwdKey]*appForward, len(sa.forwards)+1)
 		for k, v := range sa.forwards {
 			next[k] = v
 		}
-		next[port] = want
+		next[key] = want
 		am.mu.Unlock()
 		am.mu.Lock()
 		socks := sa.sockets
@@ -709,13 +740,13 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 		infos, err := l.SetForwards(fctx, am.specs(p, next, socks))
 		info, found := findInfo(infos, want.id())
 		if err != nil && !errors.Is(err, agent.ErrListen) && !isRemoteListenError(err) {
-			return nil, fmt.Errorf("set up the forward to port %d of %s: %w", port, p.Name, err)
+			return nil, fmt.Errorf("set up the forward to %s: %w", what, err)
 		}
 		if found && info.Addr != "" {
 			am.mu.Lock()
 			sa.forwards = next
 			am.mu.Unlock()
-			am.log.Info("forwarding", "server", p.ID, "kind", kind, "remote", port, "local", info.Addr)
+			am.log.Info("forwarding", "server", p.ID, "kind", kind, "remote", net.JoinHostPort(remoteHost, strconv.Itoa(port)), "local", info.Addr)
 			if cur == nil {
 				am.changed() // app.status counts the forwards
 			}
@@ -726,7 +757,7 @@ func (am *Manager) ensureForward(ctx context.Context, p profiles.Profile, l agen
 			if found {
 				why = info.Error
 			}
-			return nil, fmt.Errorf("cannot listen for port %d of %s: %s", port, p.Name, why)
+			return nil, fmt.Errorf("cannot listen for %s: %s", what, why)
 		}
 		// Someone took the port between the check and the bind: look again.
 	}
@@ -746,17 +777,23 @@ func findInfo(infos []agent.ForwardInfo, id string) (agent.ForwardInfo, bool) {
 	return agent.ForwardInfo{}, false
 }
 
-// specs are the agent's forwards for a set, in port order, then the
-// socket forwards in path order.
-func (am *Manager) specs(p profiles.Profile, set map[int]*appForward, socks map[string]*appForward) []agent.ForwardSpec {
-	ports := make([]int, 0, len(set))
-	for port := range set {
-		ports = append(ports, port)
+// specs are the agent's forwards for a set, the server's localhost first,
+// in port order, then those through it by host and port, then the socket
+// forwards in path order.
+func (am *Manager) specs(p profiles.Profile, set map[fwdKey]*appForward, socks map[string]*appForward) []agent.ForwardSpec {
+	keys := make([]fwdKey, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
 	}
-	slices.Sort(ports)
-	out := make([]agent.ForwardSpec, 0, len(ports))
-	for _, port := range ports {
-		f := set[port]
+	slices.SortFunc(keys, func(a, b fwdKey) int {
+		if c := strings.Compare(a.host, b.host); c != 0 {
+			return c
+		}
+		return a.port - b.port
+	})
+	out := make([]agent.ForwardSpec, 0, len(keys))
+	for _, k := range keys {
+		f := set[k]
 		fs := agent.ForwardSpec{ID: f.id()}
 		addr := f.bound.IP.String()
 		if f.kind == agent.ForwardWeb {
@@ -904,7 +941,87 @@ func (am *Manager) ParseAppURL(ctx context.Context, id, raw string) (OpenedApp, 
 }
 
 func notServerLocal(raw, host, where string) error {
-	return badInput("%s is not on %s's localhost: Porthole opens the addresses of %s itself (localhost, 127.0.0.1, 0.0.0.0, [::1] or its host name), and %s is another computer. Open it as-is in your browser instead?", raw, where, where, host)
+	offer := "Open it through " + where + ", or as-is in your browser?"
+	if where == "this computer" {
+		offer = "Open it as-is in your browser instead?"
+	}
+	return badInput("%s is not on %s's localhost: Porthole opens the addresses of %s itself (localhost, 127.0.0.1, 0.0.0.0, [::1] or its host name), and %s is another computer. %s", raw, where, where, host, offer)
+}
+
+// OpenThrough opens a web app on another computer that the server reaches
+// (http://grafana.internal:3000/): the name is resolved by the server (its
+// web forward dials host:port through direct-tcpip, so sshd resolves it;
+// never this computer), on a stable local endpoint of its own (portmap's
+// key is the login with the remote host and port), with the isolation,
+// cookies and reconnects of the server's own apps. Only http; the host must
+// be a DNS name or an IP address. A loopback host is the server's own
+// localhost (OpenApp).
+func (am *Manager) OpenThrough(ctx context.Context, id, raw string) (OpenedApp, error) {
+	au, err := splitAppURL(raw)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	raw = strings.TrimSpace(raw)
+	if id == LocalServerID {
+		return OpenedApp{}, badInput("this computer reaches %s directly: open it as-is in your browser", raw)
+	}
+	host, err := throughHost(au.host)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	if isLoopbackName(host) {
+		return am.OpenApp(ctx, id, au.port, au.path)
+	}
+	p, l, err := am.login(id)
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	f, err := am.ensureForward(ctx, p, l, agent.ForwardWeb, fwdKey{host: host, port: au.port}, "")
+	if err != nil {
+		return OpenedApp{}, err
+	}
+	hp := net.JoinHostPort(host, strconv.Itoa(au.port))
+	origin := "http://" + f.bound.String()
+	return OpenedApp{
+		ServerID: id, Port: au.port, LocalURL: origin + au.path, LocalOrigin: origin,
+		RemoteURL: "http://" + hp + au.path, Title: hp, Notice: f.notice, RemoteHost: host,
+	}, nil
+}
+
+// throughHost checks the host of a URL to open through a server: an IP
+// address (no zone) or a DNS name (labels of letters, digits, '-' and '_',
+// 1–63 bytes each, not starting or ending with '-'; 253 bytes at most). It
+// returns it canonical (portmap.CanonicalHost): lower case, no trailing
+// dot, loopback addresses as "localhost".
+func throughHost(h string) (string, error) {
+	bad := func() (string, error) {
+		return "", badInput("%q is not a host name or IP address", h)
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		if a.Zone() != "" {
+			return "", badInput("%q has an IPv6 zone; leave it out", h)
+		}
+	} else {
+		name := strings.TrimSuffix(h, ".")
+		if name == "" || len(name) > 253 {
+			return bad()
+		}
+		for _, label := range strings.Split(name, ".") {
+			if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+				return bad()
+			}
+			for _, r := range label {
+				if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+					return bad()
+				}
+			}
+		}
+	}
+	c, err := portmap.CanonicalHost(h)
+	if err != nil {
+		return bad()
+	}
+	return c, nil
 }
 
 // isLoopbackName: localhost, *.localhost, 127.0.0.0/8, ::1, 0.0.0.0, ::.
@@ -1001,7 +1118,7 @@ func (am *Manager) ForwardPort(ctx context.Context, id string, port int) (RawFor
 	if err != nil {
 		return RawForward{}, err
 	}
-	f, err := am.ensureForward(ctx, p, l, agent.ForwardLocal, port, svc.DialHost)
+	f, err := am.ensureForward(ctx, p, l, agent.ForwardLocal, fwdKey{port: port}, svc.DialHost)
 	if err != nil {
 		return RawForward{}, err
 	}

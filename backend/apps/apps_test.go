@@ -76,7 +76,7 @@ func TestOpenExternalKeepsTokenOffArgvAndDisk(t *testing.T) {
 	addr := st.Forwards[0].Addr
 	ap := netip.MustParseAddrPort(addr)
 	am := New(nil, nil, nil, nil, nil)
-	am.state["s1"] = &serverApps{login: l, forwards: map[int]*appForward{8888: {
+	am.state["s1"] = &serverApps{login: l, forwards: map[fwdKey]*appForward{{port: 8888}: {
 		kind: agent.ForwardWeb, remotePort: 8888, targetHost: "localhost", bound: portmap.Endpoint{IP: ap.Addr(), Port: int(ap.Port())},
 	}}}
 	var argv []string
@@ -223,6 +223,50 @@ var appURLCases = []struct {
 	{"http:///path", "", 0, "", false},
 	{"", "", 0, "", false},
 	{"mailto:a@b", "", 0, "", false},
+	// Other computers, opened through a server (OpenThrough).
+	{"http://grafana.internal:3000/d/abc?orgId=1", "grafana.internal", 3000, "/d/abc?orgId=1", true},
+	{"grafana.internal:3000", "grafana.internal", 3000, "/", true},
+	{"http://10.0.0.7:8080/", "10.0.0.7", 8080, "/", true},
+	{"http://[fd00::7]:9090/graph", "fd00::7", 9090, "/graph", true},
+	{"http://Grafana.Internal.:3000/", "Grafana.Internal.", 3000, "/", true},
+	{"http://user@grafana.internal:3000/", "", 0, "", false},
+	{"https://grafana.internal/", "", 0, "", false},
+	{"http://grafana.internal:65536/", "", 0, "", false},
+}
+
+func TestThroughHost(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"grafana.internal", "grafana.internal"},
+		{"Grafana.Internal.", "grafana.internal"},
+		{"db_1.lan", "db_1.lan"},
+		{"10.0.0.7", "10.0.0.7"},
+		{"::ffff:10.0.0.7", "10.0.0.7"},
+		{"fd00::7", "fd00::7"},
+		{"127.0.0.1", "localhost"},
+		{"LOCALHOST", "localhost"},
+		{"", ""},
+		{".", ""},
+		{"a..b", ""},
+		{"-a.b", ""},
+		{"a-.b", ""},
+		{"a b", ""},
+		{"a%20b", ""},
+		{"fe80::1%eth0", ""},
+		{"a/b", ""},
+		{strings.Repeat("a", 64) + ".b", ""},
+		{strings.Repeat("a.", 127) + "ab", ""},
+	} {
+		got, err := throughHost(tc.in)
+		if tc.want == "" {
+			if err == nil || !errors.Is(err, apperr.ErrBadInput) {
+				t.Errorf("throughHost(%q) = %q, %v; want a 400", tc.in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("throughHost(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
 }
 
 func TestSplitAppURL(t *testing.T) {
@@ -259,6 +303,17 @@ func FuzzSplitAppURL(f *testing.F) {
 		}
 		if _, err := cleanAppPath(got.path); err != nil || !strings.HasPrefix(got.path, "/") {
 			t.Fatalf("splitAppURL(%q) gave path %q: %v", raw, got.path, err)
+		}
+		// What OpenThrough would dial: a host portmap and the forwarder take.
+		h, err := throughHost(got.host)
+		if err != nil {
+			if !errors.Is(err, apperr.ErrBadInput) {
+				t.Fatalf("throughHost(%q): %v is not a 400", got.host, err)
+			}
+			return
+		}
+		if c, err := portmap.CanonicalHost(h); err != nil || c != h || strings.ContainsAny(h, "@/?#%[] ") {
+			t.Fatalf("throughHost(%q) = %q, not canonical (%q, %v)", got.host, h, c, err)
 		}
 	})
 }

@@ -19,7 +19,8 @@ import (
 )
 
 // SavedTab is an app tab as it is restored at the next start: the UI calls
-// OpenApp(serverId, port, path) again, which binds the same endpoint.
+// OpenApp(serverId, port, path) again, which binds the same endpoint (or,
+// with RemoteHost, OpenThrough(serverId, http://remoteHost:port/path)).
 type SavedTab struct {
 	ID       string `json:"id"`
 	ServerID string `json:"serverId"`
@@ -29,6 +30,10 @@ type SavedTab struct {
 	LocalURL string `json:"localUrl"`
 	// RemoteURL is the URL on the server, as the URL bar shows it.
 	RemoteURL string `json:"remoteUrl"`
+	// RemoteHost is the host the server dials for an app opened through it
+	// (OpenThrough); empty (and absent in older files) is the server's own
+	// localhost.
+	RemoteHost string `json:"remoteHost,omitempty"`
 }
 
 // Limits of tabs.json.
@@ -184,6 +189,11 @@ func validateTabs(tabs []SavedTab) error {
 			return fmt.Errorf("tab %d: serverId is empty", i)
 		case t.Port < 1 || t.Port > 65535:
 			return fmt.Errorf("tab %d: port %d is not a TCP port (1–65535)", i, t.Port)
+		}
+		if t.RemoteHost != "" {
+			if _, err := throughHost(t.RemoteHost); err != nil {
+				return fmt.Errorf("tab %d: remoteHost %q is not a host name or IP address", i, t.RemoteHost)
+			}
 		}
 		seen[t.ID] = true
 		for _, s := range []struct{ name, v string }{{"id", t.ID}, {"serverId", t.ServerID}, {"path", t.Path}, {"title", t.Title}, {"localUrl", t.LocalURL}, {"remoteUrl", t.RemoteURL}} {

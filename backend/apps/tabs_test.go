@@ -64,6 +64,8 @@ func TestTabsRefuseBadTabs(t *testing.T) {
 		{"bad port", []SavedTab{{ID: "a", ServerID: "s", Port: 70000}}, "not a TCP port"},
 		{"huge title", []SavedTab{{ID: "a", ServerID: "s", Port: 1, Title: strings.Repeat("x", maxTabField+1)}}, "longer than"},
 		{"too many", make([]SavedTab, maxSavedTabs+1), "more than"},
+		{"bad remote host", []SavedTab{{ID: "a", ServerID: "s", Port: 1, RemoteHost: "a b"}}, "remoteHost"},
+		{"remote host with a user", []SavedTab{{ID: "a", ServerID: "s", Port: 1, RemoteHost: "u@h"}}, "remoteHost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := a.Save(tc.tabs)
@@ -71,6 +73,34 @@ func TestTabsRefuseBadTabs(t *testing.T) {
 				t.Fatalf("SaveTabs = %v; want a 400 saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTabsRemoteHost: a tab opened through its server keeps the remote
+// host; a file written before tabs had one still reads (empty: the
+// server's localhost), and a tab without one writes no remoteHost.
+func TestTabsRemoteHost(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tabs.json")
+	old := `[{"id":"t1","serverId":"s","port":8888,"path":"/","title":"x","localUrl":"http://127.0.0.2:8888/","remoteUrl":"http://localhost:8888/"}]`
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := OpenTabs(path, nil)
+	got := a.Get()
+	if len(got) != 1 || got[0].RemoteHost != "" {
+		t.Fatalf("an older tabs.json: %+v", got)
+	}
+	through := SavedTab{ID: "t2", ServerID: "s", Port: 3000, Path: "/d/x", Title: "grafana.internal:3000",
+		LocalURL: "http://127.0.0.2:20417/d/x", RemoteURL: "http://grafana.internal:3000/d/x", RemoteHost: "grafana.internal"}
+	if err := a.Save(append(got, through)); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	if n := bytes.Count(raw, []byte(`"remoteHost"`)); n != 1 {
+		t.Errorf("remoteHost written %d times, want once (only the tab through the server): %s", n, raw)
+	}
+	if got := OpenTabs(path, nil).Get(); len(got) != 2 || got[1] != through || got[0].RemoteHost != "" {
+		t.Fatalf("after a restart: %+v", got)
 	}
 }
 

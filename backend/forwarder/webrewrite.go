@@ -3,6 +3,7 @@ package forwarder
 import (
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 )
 
@@ -82,6 +83,29 @@ func (f *WebForward) isUpstreamHost(host string) bool {
 	return isServerLocalName(host) || strings.EqualFold(host, f.spec.TargetHost)
 }
 
+// isUpstreamCookieDomain reports whether a cookie's Domain attribute covers
+// the app as the server sees it: a name of the upstream host, or a parent
+// domain of the target host (Domain=example.internal from
+// grafana.example.internal, an app on another computer opened through the
+// server). The browser would reject such a cookie on the local endpoint.
+func (f *WebForward) isUpstreamCookieDomain(d string) bool {
+	return f.isUpstreamHost(d) || isParentDomain(d, f.spec.TargetHost)
+}
+
+// isParentDomain reports whether host (a DNS name, not an IP address) is in
+// domain d: it ends with "." + d, case-insensitively.
+func isParentDomain(d, host string) bool {
+	d = strings.TrimSuffix(strings.TrimPrefix(d, "."), ".")
+	host = strings.TrimSuffix(host, ".")
+	if d == "" || host == "" || strings.ContainsAny(host, ":[") {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	return hasSuffixFold(host, "."+d)
+}
+
 // rewriteServerURL maps an http URL pointing at the app on the server
 // (http://localhost:8888/x, //127.0.0.1:8888/x, http://[::1]:8888, …) to the
 // local endpoint. Other URLs are returned unchanged.
@@ -145,7 +169,7 @@ func (f *WebForward) rewriteResponse(resp *http.Response) error {
 		client := cookieClientOf(resp.Request.Header.Get("User-Agent"))
 		out := make([]string, len(cs))
 		for i, c := range cs {
-			out[i] = rewriteSetCookie(c, f.isUpstreamHost, client)
+			out[i] = rewriteSetCookie(c, f.isUpstreamCookieDomain, client)
 		}
 		h["Set-Cookie"] = out
 	}

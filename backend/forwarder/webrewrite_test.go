@@ -106,6 +106,40 @@ var setCookieCases = []struct{ in, want string }{ // for CookieClientAsIs
 
 func testIsUpstreamHost(h string) bool { return isServerLocalName(h) || strings.EqualFold(h, "gpu1") }
 
+// TestWebRewriteCookieParentDomain: an app on another computer opened
+// through the server (grafana.example.internal) may set its cookies for
+// its parent domain; that Domain goes too, so the cookie sticks to the
+// local origin. Other domains stay.
+func TestWebRewriteCookieParentDomain(t *testing.T) {
+	f := &WebForward{spec: WebSpec{TargetHost: "Grafana.Example.Internal", TargetPort: 3000}}
+	for _, tc := range []struct{ in, want string }{
+		{"s=1; Domain=grafana.example.internal; Path=/", "s=1; Path=/"},
+		{"s=1; Domain=.example.internal", "s=1"},
+		{"s=1; Domain=EXAMPLE.internal.", "s=1"},
+		{"s=1; Domain=localhost", "s=1"},
+		{"s=1; Domain=other.internal", "s=1; Domain=other.internal"},
+		{"s=1; Domain=ample.internal", "s=1; Domain=ample.internal"},
+	} {
+		if got := rewriteSetCookie(tc.in, f.isUpstreamCookieDomain, CookieClientAsIs); got != tc.want {
+			t.Errorf("rewriteSetCookie(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		d, host string
+		want    bool
+	}{
+		{"example.org", "a.example.org", true},
+		{"example.org", "example.org", false}, // the host itself: isUpstreamHost's case
+		{"0.1", "10.0.0.1", false},            // IP addresses have no parent domain
+		{"", "a.b", false},
+		{"b", "a.b.", true},
+	} {
+		if got := isParentDomain(tc.d, tc.host); got != tc.want {
+			t.Errorf("isParentDomain(%q, %q) = %v", tc.d, tc.host, got)
+		}
+	}
+}
+
 func TestWebRewriteSetCookie(t *testing.T) {
 	for _, tc := range setCookieCases {
 		if got := rewriteSetCookie(tc.in, testIsUpstreamHost, CookieClientAsIs); got != tc.want {

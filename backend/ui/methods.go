@@ -102,6 +102,12 @@ func (a *App) ParseAppURL(serverID string, raw string) (apps.OpenedApp, error) {
 	return a.apps.ParseAppURL(a.context(), serverID, raw)
 }
 
+// OpenThrough opens a URL of another computer through a server
+// (http://grafana.internal:3000/): the server resolves and dials the host.
+func (a *App) OpenThrough(serverID string, raw string) (apps.OpenedApp, error) {
+	return a.apps.OpenThrough(a.context(), serverID, raw)
+}
+
 // ForwardPort makes a raw forward (-L) of a server's port on its stable
 // local endpoint, for clients such as psql.
 func (a *App) ForwardPort(serverID string, port int) (apps.RawForward, error) {

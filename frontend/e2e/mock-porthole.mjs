@@ -137,6 +137,11 @@ const methods = {
     if (!local && u.hostname !== s?.host) throw new Error(`${u.host} is not on ${s?.name ?? 'this computer'}'s localhost`)
     return openApp(serverId, Number(u.port || 80), `${u.pathname}${u.search}${u.hash}`)
   },
+  OpenThrough: (serverId, raw) => {
+    const u = new URL(raw)
+    const o = openApp(serverId, Number(u.port || 80), `${u.pathname}${u.search}${u.hash}`)
+    return { ...o, remoteUrl: `http://${u.host}${u.pathname}${u.search}${u.hash}`, title: u.host, remoteHost: u.hostname }
+  },
   ForwardPort: (serverId, port) => ({ localAddr: `127.0.0.2:${port}`, hint: port === 5432 ? 'psql -h 127.0.0.2 -p 5432' : port === 6379 ? 'redis-cli -h 127.0.0.2 -p 6379' : `nc 127.0.0.2 ${port}` }),
   ListLeakedTunnels: () => ({ tunnels: [], leaked: 0 }),
   EndTunnelProcess: (pid) => {

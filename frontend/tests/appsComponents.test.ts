@@ -211,6 +211,27 @@ describe('UrlBar', () => {
     w.unmount()
   })
 
+  it('a URL on another host from a server\'s tab: "Open through" that server opens it in a tab', async () => {
+    const { f, tabs } = await setup()
+    tabs.openServer('s1', 'gpu')
+    const w = mount(UrlBar, { attachTo: document.body })
+    await w.get('[data-testid="url-input"]').setValue('http://grafana.internal:3000/')
+    await w.get('form').trigger('submit')
+    await flushPromises()
+    const panel = w.get('[data-testid="url-panel"]')
+    expect(panel.attributes('data-kind')).toBe('not-local')
+    expect(panel.text()).toContain('gpu can reach it for you')
+    expect(panel.get('[data-testid="open-through"]').text()).toContain('Open through gpu')
+    expect(panel.find('[data-testid="open-as-is"]').exists()).toBe(true)
+    await panel.get('[data-testid="open-through"]').trigger('click')
+    await flushPromises()
+    expect(f.api.openThrough).toHaveBeenCalledWith('s1', 'http://grafana.internal:3000/')
+    expect(w.find('[data-testid="url-panel"]').exists()).toBe(false)
+    const t = tabs.active
+    expect(isAppTab(t) && t.app.remoteHost).toBe('grafana.internal')
+    w.unmount()
+  })
+
   it('a URL on another host: a plain message, and the choice to open it as-is or ignore it', async () => {
     const { f } = await setup()
     const w = mount(UrlBar, { attachTo: document.body })

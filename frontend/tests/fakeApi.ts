@@ -87,6 +87,18 @@ export function appMethods() {
       }
       return opened(serverId, Number(u.port || 80), `${u.pathname}${u.search}${u.hash}`)
     }),
+    openThrough: vi.fn<PortholeApi['openThrough']>(async (serverId, raw) => {
+      const u = new URL(raw)
+      const port = Number(u.port || 80)
+      const path = `${u.pathname}${u.search}${u.hash}`
+      return opened(serverId, port, path, {
+        localUrl: `http://${fakeLoopback(serverId)}:2${port}${path}`,
+        localOrigin: `http://${fakeLoopback(serverId)}:2${port}`,
+        remoteUrl: `http://${u.host}${path}`,
+        title: u.host,
+        remoteHost: u.hostname,
+      })
+    }),
     forwardPort: vi.fn<PortholeApi['forwardPort']>(async (serverId, port) => ({
       localAddr: `${fakeLoopback(serverId)}:${port}`,
       hint: `psql -h ${fakeLoopback(serverId)} -p ${port}`,

@@ -67,6 +67,52 @@ describe('openUrl store', () => {
     expect(open.panel).toBeNull()
   })
 
+  it('another host with a server as the context: not-local offers "Open through" that server, which opens a tab through it', async () => {
+    const { f, tabs, open } = await setup([gpu])
+    tabs.openServer('s1', 'gpu')
+    expect(await open.submit('http://grafana.internal:3000/d/abc?orgId=1')).toBeNull()
+    expect(f.api.openThrough).not.toHaveBeenCalled() // never without asking
+    expect(open.panel).toEqual({
+      kind: 'not-local',
+      url: 'http://grafana.internal:3000/d/abc?orgId=1',
+      host: 'grafana.internal:3000',
+      serverId: 's1',
+      through: 's1',
+    })
+    const o = await open.openThroughOffered()
+    expect(f.api.openThrough).toHaveBeenCalledWith('s1', 'http://grafana.internal:3000/d/abc?orgId=1')
+    expect(o?.remoteHost).toBe('grafana.internal')
+    const t = tabs.active
+    expect(isAppTab(t) && [t.serverId, t.app.port, t.app.remoteHost, t.app.remoteUrl, t.app.src]).toEqual([
+      's1',
+      3000,
+      'grafana.internal',
+      'http://grafana.internal:3000/d/abc?orgId=1',
+      o!.localUrl,
+    ])
+    expect(open.panel).toBeNull()
+    expect(open.busy).toBe(false)
+
+    // The server's own localhost:3000 is another app: another tab.
+    await open.submit('http://localhost:3000/')
+    expect(tabs.appTabs).toHaveLength(2)
+    expect(isAppTab(tabs.active) && tabs.active.app.remoteHost).toBeUndefined()
+  })
+
+  it('"Open through" is offered only for http and a server; its failure is an error panel', async () => {
+    const { f, tabs, open } = await setup([gpu])
+    await open.submit('http://grafana.internal:3000/') // This computer is the context
+    expect(open.panel?.kind === 'not-local' && open.panel.through).toBeFalsy()
+    tabs.openServer('s1', 'gpu')
+    await open.submit('https://grafana.internal/')
+    expect(open.panel?.kind === 'not-local' && open.panel.through).toBeFalsy()
+    expect(await open.openThroughOffered()).toBeNull()
+    await open.submit('http://nowhere.internal:3000/')
+    f.api.openThrough.mockRejectedValueOnce(new Error('set up the forward to nowhere.internal:3000 through gpu: refused'))
+    expect(await open.openThroughOffered()).toBeNull()
+    expect(open.panel).toEqual({ kind: 'error', message: 'set up the forward to nowhere.internal:3000 through gpu: refused' })
+  })
+
   it('another host a connected server knows as its own opens there', async () => {
     const { f, tabs, open } = await setup([gpu, cpu])
     f.api.parseAppURL.mockImplementation(async (id, raw) => {

@@ -170,6 +170,40 @@ describe('tab stores: app tabs', () => {
     stopTabs()
   })
 
+  it('a tab opened through its server keeps the route: saved with remoteHost, restored through the same server', async () => {
+    const f = fakeApi()
+    f.api.getTabs.mockResolvedValue([
+      savedTab({
+        id: 'g1',
+        serverId: 's1',
+        port: 3000,
+        path: '/d/x?orgId=1',
+        title: 'grafana.internal:3000',
+        remoteUrl: 'http://grafana.internal:3000/d/x?orgId=1',
+        remoteHost: 'grafana.internal',
+      }),
+      savedTab({ id: 'v6', serverId: 's1', port: 80, path: '/', remoteHost: 'fd00::7' }),
+    ])
+    const servers = useServersStore()
+    await servers.start(f.api)
+    f.emit({ topic: 'servers', data: list([gpu]) })
+    const tabs = useTabsStore()
+    await startTabs(f.api, { history: { back: vi.fn(), forward: vi.fn() }, saveDelayMs: 10 })
+    expect(f.api.openThrough).toHaveBeenCalledWith('s1', 'http://grafana.internal:3000/d/x?orgId=1')
+    expect(f.api.openThrough).toHaveBeenCalledWith('s1', 'http://[fd00::7]:80/')
+    expect(f.api.openApp).not.toHaveBeenCalled()
+    const g = tabs.findApp('g1')!
+    expect([g.app.state, g.app.remoteHost]).toEqual(['ready', 'grafana.internal'])
+    // Opening the server's own localhost:3000 is another tab, not this one.
+    const own = await useTabLoadingStore().openApp('s1', 3000, '/')
+    expect(own.id).not.toBe('g1')
+    await vi.waitFor(() => expect(f.api.saveTabs).toHaveBeenCalled())
+    const saved = f.api.saveTabs.mock.calls.at(-1)![0]
+    expect(saved.find((t) => t.id === 'g1')?.remoteHost).toBe('grafana.internal')
+    expect(saved.find((t) => t.id === own.id)).not.toHaveProperty('remoteHost')
+    stopTabs()
+  })
+
   it('a restored tab whose server cannot connect offers Connect, with the reason', async () => {
     const down: ServerSummary = { id: 's2', name: 'cpu', host: 'cpu.lab', state: 'disconnected' }
     const f = fakeApi()

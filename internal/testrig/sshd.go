@@ -49,8 +49,54 @@ type SshdOptions struct {
 	// private PAM service that uses pam_matrix and a password file in Dir.
 	// Needs the Debian package libpam-wrapper (see PamWrapperAvailable).
 	Password string
+	// Hosts are names only this sshd resolves (name → IP address), as if in
+	// the server's /etc/hosts: sshd runs in a private mount namespace
+	// (unshare -m) where a copy of /etc/hosts with these lines is bound over
+	// /etc/hosts; the rest of the machine (and Porthole) cannot resolve
+	// them. The network is shared, so the addresses are this machine's.
+	// Needs root and unshare(1) (see SshdHostsAvailable).
+	Hosts map[string]string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+}
+
+// SshdHostsAvailable says why SshdOptions.Hosts cannot work here ("" when
+// it can): it needs root (a mount namespace) and unshare(1).
+func SshdHostsAvailable() string {
+	if os.Geteuid() != 0 {
+		return "SshdOptions.Hosts needs root (sshd runs in a private mount namespace with its own /etc/hosts)"
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		return "SshdOptions.Hosts needs unshare(1) (util-linux)"
+	}
+	return ""
+}
+
+// writeHostsFile writes /etc/hosts plus hosts' lines to path.
+func writeHostsFile(path string, hosts map[string]string) error {
+	base, err := os.ReadFile("/etc/hosts")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var b strings.Builder
+	b.Write(base)
+	if len(base) > 0 && base[len(base)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	b.WriteString("# testrig: names only this sshd resolves\n")
+	names := make([]string, 0, len(hosts))
+	for n := range hosts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ip := net.ParseIP(hosts[n])
+		if ip == nil || n == "" || strings.ContainsAny(n, " \t\r\n#") {
+			return fmt.Errorf("hosts: %q → %q is not a name and an IP address", n, hosts[n])
+		}
+		fmt.Fprintf(&b, "%s %s\n", ip, n)
+	}
+	return writeFile(path, []byte(b.String()))
 }
 
 // Sshd is a running OpenSSH sshd on 127.0.0.1 with throwaway keys in Dir.
@@ -70,9 +116,11 @@ type Sshd struct {
 	ConfigPath     string // sshd_config
 	LogPath        string // sshd's stderr (-e), appended across restarts
 
-	opts   SshdOptions
-	log    *slog.Logger
-	ownDir bool
+	opts SshdOptions
+	log  *slog.Logger
+	// hostsPath is the /etc/hosts sshd sees (SshdOptions.Hosts), or "".
+	hostsPath string
+	ownDir    bool
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -176,6 +224,15 @@ func startSshdIn(ctx context.Context, opts SshdOptions, dir string) (*Sshd, erro
 	}
 	if err := writeFile(filepath.Join(dir, "authorized_keys"), ssh.MarshalAuthorizedKey(s.ClientKey.PublicKey())); err != nil {
 		return nil, fmt.Errorf("start sshd: %w", err)
+	}
+	if len(opts.Hosts) > 0 {
+		if why := SshdHostsAvailable(); why != "" {
+			return nil, fmt.Errorf("start sshd: %s", why)
+		}
+		s.hostsPath = filepath.Join(dir, "hosts")
+		if err := writeHostsFile(s.hostsPath, opts.Hosts); err != nil {
+			return nil, fmt.Errorf("start sshd: %w", err)
+		}
 	}
 	var env []string
 	if opts.Password != "" {
@@ -291,6 +348,13 @@ func (s *Sshd) start(ctx context.Context, env []string) error {
 	defer logf.Close() // the child keeps its own descriptor
 	fmt.Fprintf(logf, "==== testrig: starting %s on %s at %s\n", SshdPath, s.Addr, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(SshdPath, "-D", "-e", "-f", s.ConfigPath)
+	if s.hostsPath != "" {
+		// A private mount namespace with its own /etc/hosts; sh execs sshd,
+		// so the process (and its parent-death signal) stays the same.
+		cmd = exec.Command("unshare", "-m", "--propagation", "private", "--",
+			"/bin/sh", "-c", `mount --bind "$0" /etc/hosts && exec "$@"`, s.hostsPath,
+			SshdPath, "-D", "-e", "-f", s.ConfigPath)
+	}
 	cmd.Env = env
 	cmd.Stdout = logf
 	cmd.Stderr = logf

@@ -351,3 +351,43 @@ func TestSshdExtraConfig(t *testing.T) {
 		t.Fatalf("direct-tcpip with AllowTcpForwarding no: %v, want Prohibited", err)
 	}
 }
+
+// TestSshdHosts: a name in SshdOptions.Hosts resolves for the sshd (a
+// direct-tcpip channel to it reaches the address, sessions see it) and not
+// on this machine; a restart keeps it.
+func TestSshdHosts(t *testing.T) {
+	if why := SshdHostsAvailable(); why != "" {
+		t.Skip(why)
+	}
+	const name = "grafana.porthole-testrig.test"
+	s := NewSshd(t, SshdOptions{HostKeyTypes: []string{"ed25519"}, Hosts: map[string]string{name: "127.0.0.1"}})
+	if addrs, err := net.LookupHost(name); err == nil {
+		t.Fatalf("%s resolves on this machine too (%v): the test would prove nothing", name, addrs)
+	}
+	app := NewWebApp(t)
+	for round := range 2 {
+		c := dialSshd(t, s, s.ClientConfig())
+		hc := &http.Client{Transport: &http.Transport{Dial: func(_, addr string) (net.Conn, error) { return c.Dial("tcp", addr) }}, Timeout: 10 * time.Second}
+		resp, err := hc.Get("http://" + net.JoinHostPort(name, strconv.Itoa(app.Port())) + "/small")
+		if err != nil {
+			t.Fatalf("round %d: GET through sshd by name: %v", round, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "small\n" {
+			t.Fatalf("round %d: GET = %d %q", round, resp.StatusCode, b)
+		}
+		if _, err := c.Dial("tcp", net.JoinHostPort("nowhere.porthole-testrig.test", strconv.Itoa(app.Port()))); err == nil {
+			t.Fatalf("round %d: an unlisted name connected", round)
+		}
+		if out := runRemote(t, c, "getent hosts "+name); !strings.Contains(out, "127.0.0.1") {
+			t.Errorf("round %d: getent on the server = %q", round, out)
+		}
+		_ = c.Close()
+		if round == 0 {
+			if err := s.Restart(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -527,6 +527,8 @@ export interface OpenedApp {
   title: string
   /** Something worth saying ("127.0.0.2:8888 is taken by nginx (pid 812); using 127.0.0.2:18888"). */
   notice?: string
+  /** The host the server dials for an app opened through it (OpenThrough): "grafana.internal". */
+  remoteHost?: string
 }
 
 /** A raw (non-HTTP) forward to a server port. */
@@ -615,6 +617,8 @@ export interface SavedTab {
   title: string
   localUrl: string
   remoteUrl: string
+  /** The host the server dials for a tab opened through it; absent: the server's localhost. */
+  remoteHost?: string
 }
 
 /** One backend event as it arrives. `data`'s shape depends on `topic`: see EventPayloads in events.ts. */
@@ -668,6 +672,8 @@ export interface PortholeApi {
   openApp(serverId: string, port: number, path: string): Promise<OpenedApp>
   /** A URL as an app printed it (http://localhost:8888/lab?token=…); rejects when it is not on the server's localhost. */
   parseAppURL(serverId: string, raw: string): Promise<OpenedApp>
+  /** A URL of another computer (http://grafana.internal:3000/), opened through the server: the server resolves the name. */
+  openThrough(serverId: string, raw: string): Promise<OpenedApp>
   /** A raw forward (databases, anything not HTTP) on a stable endpoint. */
   forwardPort(serverId: string, port: number): Promise<RawForward>
   /** Forwards a server's Unix socket to a stable local endpoint. */
@@ -748,6 +754,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     listApps: (serverId: string) => call<AppList>('ListApps', serverId),
     openApp: (serverId: string, port: number, path: string) => call<OpenedApp>('OpenApp', serverId, port, path),
     parseAppURL: (serverId: string, raw: string) => call<OpenedApp>('ParseAppURL', serverId, raw),
+    openThrough: (serverId: string, raw: string) => call<OpenedApp>('OpenThrough', serverId, raw),
     forwardPort: (serverId: string, port: number) => call<RawForward>('ForwardPort', serverId, port),
     forwardSocket: (serverId: string, path: string) => call<SocketForward>('ForwardSocket', serverId, path),
     listLeakedTunnels: async () => {

@@ -112,3 +112,9 @@ export function hostPort(url: string): string {
     return url
   }
 }
+
+/** The URL OpenThrough opens again for a tab through a server: http://host:port/path (IPv6 in brackets). */
+export function throughUrl(host: string, port: number, path: string): string {
+  const h = host.includes(':') ? `[${host}]` : host
+  return `http://${h}:${port}${path.startsWith('/') ? path : `/${path}`}`
+}

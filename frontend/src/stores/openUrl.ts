@@ -10,7 +10,11 @@ import { isAppTab, useTabsStore } from './tabs'
 /** What the URL bar's panel asks or says after an address was entered. */
 export type OpenUrlPanel =
   | { kind: 'pick'; url: string; candidates: string[] }
-  | { kind: 'not-local'; url: string; host: string; serverId: string }
+  /**
+   * The address is on no server's localhost. `through`: the server it may be opened through (the
+   * context server, for an http URL): that server resolves the name and dials it (OpenThrough).
+   */
+  | { kind: 'not-local'; url: string; host: string; serverId: string; through?: string }
   | { kind: 'error'; message: string; connect?: { serverId: string; retry: () => Promise<OpenedApp | null> } }
 
 function safeHost(url: string): string {
@@ -91,7 +95,10 @@ export const useOpenUrlStore = defineStore('openUrl', () => {
         }
       }
       const msg = errorText(lastErr)
-      if (otherHost) panel.value = { kind: 'not-local', url, host: safeHost(url), serverId }
+      if (otherHost) {
+        panel.value = { kind: 'not-local', url, host: safeHost(url), serverId }
+        if (serverId !== LOCAL && /^http:\/\//i.test(url)) panel.value.through = serverId
+      }
       else if (serverId !== LOCAL && servers.byId(serverId)?.state !== 'connected') {
         panel.value = { kind: 'error', message: msg, connect: { serverId, retry: () => openOn(serverId, url, false) } }
       } else panel.value = { kind: 'error', message: msg }
@@ -175,6 +182,33 @@ export const useOpenUrlStore = defineStore('openUrl', () => {
     return openOn(serverId, p.url, false)
   }
 
+  /**
+   * "Open through <server>" for an address on no server's localhost (http://grafana.internal:3000/):
+   * the server resolves the name and dials it; the tab gets a stable endpoint of its own.
+   */
+  async function openThrough(serverId: string, url: string): Promise<OpenedApp | null> {
+    const a = api()
+    if (!a) return null
+    busy.value = true
+    panel.value = null
+    if (!(await connected(serverId, () => openThrough(serverId, url)))) return null
+    try {
+      return show(await a.openThrough(serverId, url))
+    } catch (err) {
+      panel.value = { kind: 'error', message: errorText(err) }
+      return null
+    } finally {
+      busy.value = false
+    }
+  }
+
+  /** "Open through …" in the not-local panel. */
+  async function openThroughOffered(): Promise<OpenedApp | null> {
+    const p = panel.value
+    if (p?.kind !== 'not-local' || !p.through) return null
+    return openThrough(p.through, p.url)
+  }
+
   /** "Connect to …" in the error panel: connect, then try again what failed. */
   async function connectThenRetry(): Promise<OpenedApp | null> {
     const p = panel.value
@@ -204,5 +238,5 @@ export const useOpenUrlStore = defineStore('openUrl', () => {
     panel.value = null
   }
 
-  return { busy, panel, submit, openLaunched, pick, connectThenRetry, openAsIs, openExternal, dismiss }
+  return { busy, panel, submit, openLaunched, pick, connectThenRetry, openThrough, openThroughOffered, openAsIs, openExternal, dismiss }
 })

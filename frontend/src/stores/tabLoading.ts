@@ -2,7 +2,7 @@ import { defineStore } from 'pinia'
 import { markRaw, shallowRef, watch } from 'vue'
 import { LOCAL, isUnauthorized, type OpenedApp, type PortholeApi } from '@/api'
 import { kindFromTitle } from '@/lib/apps'
-import { pathOf } from '@/lib/urls'
+import { pathOf, throughUrl } from '@/lib/urls'
 import { errorText, useServersStore } from './servers'
 import { makeAppTab, newTabId, useTabsStore, type AppTabRef } from './tabs'
 
@@ -44,6 +44,7 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
     a.localUrl = o.localUrl
     a.localOrigin = o.localOrigin
     a.remoteUrl = o.remoteUrl
+    a.remoteHost = o.remoteHost || undefined
     if (o.remoteUrl) a.path = pathOf(o.remoteUrl)
     a.notice = o.notice || undefined
     a.error = undefined
@@ -88,8 +89,11 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
     }
     t.app.state = 'opening'
     t.app.error = undefined
-    const p = a
-      .openApp(t.serverId, t.app.port, t.app.path)
+    const p = (
+      t.app.remoteHost
+        ? a.openThrough(t.serverId, throughUrl(t.app.remoteHost, t.app.port, t.app.path))
+        : a.openApp(t.serverId, t.app.port, t.app.path)
+    )
       .then(
         (o) => {
           const cur = tabs.findApp(id)
@@ -111,7 +115,7 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
    */
   async function openApp(serverId: string, port: number, path: string, hint: OpenHint = {}): Promise<AppTabRef> {
     if (!hint.newTab) {
-      const existing = tabs.appTabs.find((t) => t.serverId === serverId && t.app.port === port)
+      const existing = tabs.appTabs.find((t) => t.serverId === serverId && t.app.port === port && !t.app.remoteHost)
       if (existing) {
         tabs.activate(existing.id)
         if (existing.app.state === 'error' || existing.app.state === 'needs-connect') await load(existing.id)
@@ -130,12 +134,14 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
    */
   function showOpened(o: OpenedApp, intoTabId?: string): AppTabRef {
     const into = intoTabId ? tabs.findApp(intoTabId) : undefined
-    if (into && into.serverId === o.serverId && into.app.port === o.port) {
+    if (into && into.serverId === o.serverId && into.app.port === o.port && (into.app.remoteHost ?? '') === (o.remoteHost ?? '')) {
       applyOpened(into, o)
       tabs.activate(into.id)
       return into
     }
-    const t = tabs.add(makeAppTab(newTabId(), o.serverId, o.title || `Port ${o.port}`, { port: o.port, path: pathOf(o.remoteUrl) }))
+    const t = tabs.add(
+      makeAppTab(newTabId(), o.serverId, o.title || `Port ${o.port}`, { port: o.port, path: pathOf(o.remoteUrl), remoteHost: o.remoteHost }),
+    )
     applyOpened(t, o)
     tabs.activate(t.id)
     return t
@@ -152,6 +158,7 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
       kind: c.kind,
       localUrl: s.localUrl,
       remoteUrl: s.remoteUrl,
+      remoteHost: s.remoteHost || undefined,
     })
     tabs.add(t, c.index)
     tabs.activate(t.id)

@@ -80,6 +80,7 @@ export const useTabRestoreStore = defineStore('tabRestore', () => {
         kind: kindFromTitle(s.title ?? ''),
         localUrl: s.localUrl,
         remoteUrl: s.remoteUrl,
+        remoteHost: typeof s.remoteHost === 'string' && s.remoteHost ? s.remoteHost : undefined,
       })
       tabs.add(t)
       added.push(t.id)

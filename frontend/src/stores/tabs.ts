@@ -21,6 +21,8 @@ export interface AppTab {
   localOrigin: string
   /** The same page as the server sees it, shown in the URL bar. */
   remoteUrl: string
+  /** The host the server dials for an app opened through it ("grafana.internal"); unset: its localhost. */
+  remoteHost?: string
   /** What the frame loads. Only the shell sets it: opening, the URL bar. */
   src: string
   /** Bumped to reload the frame. */
@@ -106,6 +108,7 @@ export function toSaved(t: AppTabRef): SavedTab {
     title: t.title,
     localUrl: withoutToken(t.app.localUrl),
     remoteUrl: withoutToken(t.app.remoteUrl),
+    ...(t.app.remoteHost ? { remoteHost: t.app.remoteHost } : {}),
   }
 }
 

@@ -1,7 +1,10 @@
 // Command testsshd runs the test rig's real OpenSSH sshd (testrig.StartSshd)
 // in its own process, for end-to-end tests of the UI (frontend/e2e).
 //
-//	testsshd [-password PW] [-host-key-types ed25519[,rsa]] [-v]
+//	testsshd [-password PW] [-host-key-types ed25519[,rsa]] [-hosts NAME=IP,…] [-v]
+//
+// -hosts gives names only this sshd resolves (testrig.SshdOptions.Hosts:
+// a private mount namespace with its own /etc/hosts; needs root).
 //
 // It prints one JSON line on stdout once sshd answers:
 //
@@ -76,7 +79,22 @@ func run() error {
 	password := flag.String("password", "porthole-e2e", "password of the sshd's user (through pam_wrapper)")
 	types := flag.String("host-key-types", "ed25519", "host key types, comma-separated: ed25519, rsa")
 	verbose := flag.Bool("v", false, "debug logs on stderr")
+	hostsFlag := flag.String("hosts", "", "NAME=IP,… names only this sshd resolves (needs root)")
 	flag.Parse()
+	var hosts map[string]string
+	for _, kv := range strings.Split(*hostsFlag, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		n, ip, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("-hosts: %q is not NAME=IP", kv)
+		}
+		if hosts == nil {
+			hosts = map[string]string{}
+		}
+		hosts[n] = ip
+	}
 
 	var log *slog.Logger
 	if *verbose {
@@ -89,6 +107,7 @@ func run() error {
 	s, err := testrig.StartSshd(startCtx, testrig.SshdOptions{
 		Password:     *password,
 		HostKeyTypes: strings.Split(*types, ","),
+		Hosts:        hosts,
 		Logger:       log,
 	})
 	cancel()
