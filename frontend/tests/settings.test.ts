@@ -1,11 +1,13 @@
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
+import App from '@/App.vue'
 import SettingsDialog from '@/components/SettingsDialog.vue'
 import StatusBar from '@/components/StatusBar.vue'
 import { ApiError } from '@/api/errors'
 import type { PortholeApi, Settings } from '@/api'
 import { useAppStore } from '@/stores/app'
+import { useDesktopStore } from '@/stores/desktop'
 import { useNotifyStore } from '@/stores/notify'
 import { fakeApi } from './fakeApi'
 
@@ -122,6 +124,36 @@ describe('SettingsDialog', () => {
     await flushPromises()
     expect(w.find('[data-testid="settings-window"]').exists()).toBe(false)
     expect(w.find('[data-testid="notify-server-down"]').exists()).toBe(true)
+    w.unmount()
+  })
+})
+
+describe('opening Settings', () => {
+  it('the gear, Ctrl+, and the tray\'s Settings… open the dialog', async () => {
+    const f = fakeApi()
+    useAppStore().initTheme({ root: document.createElement('html') })
+    const w = mount(App, { props: { api: f.api }, attachTo: document.body })
+    await flushPromises()
+    const dialog = () => w.get('dialog[aria-labelledby="settings-title"]')
+    expect(dialog().attributes('open')).toBeUndefined()
+
+    await w.get('[data-testid="open-settings"]').trigger('click')
+    await flushPromises()
+    expect(dialog().attributes('open')).toBeDefined()
+    await dialog().findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+    expect(dialog().attributes('open')).toBeUndefined()
+
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: ',', ctrlKey: true }))
+    await flushPromises()
+    expect(dialog().attributes('open')).toBeDefined()
+    await dialog().findAll('button').find((b) => b.text() === 'Close')!.trigger('click')
+    await flushPromises()
+
+    await useDesktopStore().handle({ seq: 1_000_000, kind: 'settings' })
+    await flushPromises()
+    expect(dialog().attributes('open')).toBeDefined()
+    expect(useDesktopStore().settingsAsked).toBe(false)
     w.unmount()
   })
 })

@@ -34,7 +34,7 @@ export interface AppStatus {
 /** What a launch or the tray asks the desktop window to do (the `desktop.request` event). */
 export interface DesktopRequest {
   seq: number
-  kind: 'show' | 'open-url' | 'add-server' | 'focus-tab' | 'message'
+  kind: 'show' | 'open-url' | 'add-server' | 'focus-tab' | 'message' | 'settings'
   url?: string
   serverId?: string
   user?: string
