@@ -103,6 +103,7 @@ static gboolean ph_on_key(GtkWidget *w, GdkEventKey *e, gpointer d) {
 		case GDK_KEY_r: action = "reload"; break;
 		case GDK_KEY_l: action = "focus-url"; break;
 		case GDK_KEY_q: action = "quit"; break;
+		case GDK_KEY_comma: action = "settings"; break;
 		case GDK_KEY_Tab: case GDK_KEY_Page_Down: action = "next-tab"; break;
 		case GDK_KEY_ISO_Left_Tab: case GDK_KEY_Page_Up: action = "prev-tab"; break;
 		}

@@ -39,6 +39,9 @@ type Autostart struct {
 	Kind AutostartKind
 	Path string // the file; "" for AutostartNone
 	Exe  string // the program to start (absolute path)
+	// Shown: the file starts the window shown, without --hidden (the
+	// startHidden setting off); written by the next Set(true).
+	Shown bool
 }
 
 // DefaultAutostart is this system's start-at-login file for exe: the XDG
@@ -88,9 +91,9 @@ func (a *Autostart) Set(on bool) error {
 	var body []byte
 	switch a.Kind {
 	case AutostartXDG:
-		body = []byte(DesktopEntry(a.Exe))
+		body = []byte(desktopEntry(a.Exe, !a.Shown))
 	case AutostartLaunchAgent:
-		body = []byte(LaunchAgentPlist(a.Exe))
+		body = []byte(launchAgentPlist(a.Exe, !a.Shown))
 	}
 	if err := atomicfile.WriteFile(a.Path, body, 0o644); err != nil {
 		return fmt.Errorf("cannot turn on starting at login: %w", err)
@@ -99,12 +102,18 @@ func (a *Autostart) Set(on bool) error {
 }
 
 // DesktopEntry is the XDG autostart entry that starts exe hidden.
-func DesktopEntry(exe string) string {
+func DesktopEntry(exe string) string { return desktopEntry(exe, true) }
+
+func desktopEntry(exe string, hidden bool) string {
+	arg := ""
+	if hidden {
+		arg = " --hidden"
+	}
 	return "[Desktop Entry]\n" +
 		"Type=Application\n" +
 		"Name=Porthole\n" +
 		"Comment=Keeps your servers' apps and tunnels ready in the background\n" +
-		"Exec=" + desktopExecArg(exe) + " --hidden\n" +
+		"Exec=" + desktopExecArg(exe) + arg + "\n" +
 		"Icon=porthole\n" +
 		"Terminal=false\n" +
 		"X-GNOME-Autostart-enabled=true\n"
@@ -134,7 +143,13 @@ func desktopExecArg(s string) string {
 }
 
 // LaunchAgentPlist is the macOS LaunchAgent that starts exe hidden at login.
-func LaunchAgentPlist(exe string) string {
+func LaunchAgentPlist(exe string) string { return launchAgentPlist(exe, true) }
+
+func launchAgentPlist(exe string, hidden bool) string {
+	arg := ""
+	if hidden {
+		arg = "\n\t\t<string>--hidden</string>"
+	}
 	return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
@@ -143,8 +158,7 @@ func LaunchAgentPlist(exe string) string {
 	<string>app.porthole</string>
 	<key>ProgramArguments</key>
 	<array>
-		<string>` + xmlEscape(exe) + `</string>
-		<string>--hidden</string>
+		<string>` + xmlEscape(exe) + `</string>` + arg + `
 	</array>
 	<key>RunAtLoad</key>
 	<true/>

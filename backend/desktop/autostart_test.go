@@ -93,3 +93,26 @@ func TestAutostartUnsupported(t *testing.T) {
 		t.Error("a relative program path was accepted")
 	}
 }
+
+// TestAutostartShownLeavesOutHidden (issue 13): with the startHidden setting
+// off, the start-at-login file starts the window shown.
+func TestAutostartShownLeavesOutHidden(t *testing.T) {
+	for _, kind := range []AutostartKind{AutostartXDG, AutostartLaunchAgent} {
+		for _, shown := range []bool{false, true} {
+			a := &Autostart{Kind: kind, Path: filepath.Join(t.TempDir(), "entry"), Exe: "/usr/bin/porthole", Shown: shown}
+			if err := a.Set(true); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(a.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(b), "--hidden"); got == shown {
+				t.Fatalf("%v shown=%v: --hidden in the file = %v:\n%s", kind, shown, got, b)
+			}
+			if !strings.Contains(string(b), "/usr/bin/porthole") {
+				t.Fatalf("%v: no program in\n%s", kind, b)
+			}
+		}
+	}
+}

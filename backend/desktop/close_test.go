@@ -47,7 +47,7 @@ func TestTrayMenu(t *testing.T) {
 	tabs := []apps.SavedTab{{ID: "t1", Title: "JupyterLab"}, {ID: "t2", RemoteURL: "http://localhost:8888/lab?token=secret"}}
 	m := TrayMenu(list, tabs)
 	text := RenderMenu(m)
-	for _, w := range []string{"Show Porthole\n", "● gpu1 — connected\n    Disconnect\n", "✕ lab — failed\n    Connect\n", "○ old — disconnected\n    Connect\n", "JupyterLab\n", "http://localhost:8888/lab\n", "Open Porthole in your browser\n", "Quit Porthole\n"} {
+	for _, w := range []string{"Show Porthole\n", "● gpu1 — connected\n    Disconnect\n", "✕ lab — failed\n    Connect\n", "○ old — disconnected\n    Connect\n", "JupyterLab\n", "http://localhost:8888/lab\n", "Open Porthole in your browser\nSettings…\n", "Quit Porthole\n"} {
 		if !strings.Contains(text, w) {
 			t.Errorf("menu lacks %q:\n%s", w, text)
 		}

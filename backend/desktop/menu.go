@@ -20,6 +20,7 @@ type MenuEntry struct {
 const (
 	MenuShow          = "show"
 	MenuBrowser       = "browser"
+	MenuSettings      = "settings"
 	MenuQuit          = "quit"
 	MenuServerPrefix  = "server:"
 	MenuConnectPrefix = "connect:"
@@ -92,7 +93,8 @@ func TrayMenu(list []servers.ServerSummary, tabs []apps.SavedTab) []MenuEntry {
 			m = append(m, MenuEntry{ID: MenuTabPrefix + t.ID, Label: menuText(title, 60), Enabled: true})
 		}
 	}
-	return append(m, MenuEntry{}, MenuEntry{ID: MenuBrowser, Label: "Open Porthole in your browser", Enabled: true}, MenuEntry{}, MenuEntry{ID: MenuQuit, Label: "Quit Porthole", Enabled: true})
+	return append(m, MenuEntry{}, MenuEntry{ID: MenuBrowser, Label: "Open Porthole in your browser", Enabled: true},
+		MenuEntry{ID: MenuSettings, Label: "Settings…", Enabled: true}, MenuEntry{}, MenuEntry{ID: MenuQuit, Label: "Quit Porthole", Enabled: true})
 }
 
 // menuText is s on one line, at most n runes, with no query (an app's

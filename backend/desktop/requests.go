@@ -17,9 +17,10 @@ const (
 	RequestAddServer                    // open the add-server form, filled in (User, Host, Port)
 	RequestFocusTab                     // show the app tab TabID
 	RequestMessage                      // say Message
+	RequestSettings                     // open Settings
 )
 
-var requestNames = [...]string{RequestShow: "show", RequestOpenURL: "open-url", RequestAddServer: "add-server", RequestFocusTab: "focus-tab", RequestMessage: "message"}
+var requestNames = [...]string{RequestShow: "show", RequestOpenURL: "open-url", RequestAddServer: "add-server", RequestFocusTab: "focus-tab", RequestMessage: "message", RequestSettings: "settings"}
 
 func (k RequestKind) String() string {
 	if int(k) >= 0 && int(k) < len(requestNames) {

@@ -90,6 +90,9 @@ func (s *Shell) click(id string) {
 	switch {
 	case id == MenuShow:
 		s.o.Show()
+	case id == MenuSettings:
+		s.reqs.Send(DesktopRequest{Kind: RequestSettings})
+		s.o.Show()
 	case id == MenuQuit:
 		s.log.Info("quit asked for from the tray")
 		s.o.Quit()

@@ -96,6 +96,7 @@ func (t *Tray) build() {
 	}
 	systray.AddSeparator()
 	t.fixed[MenuBrowser] = add("Open Porthole in your browser")
+	t.fixed[MenuSettings] = add("Settings…")
 	systray.AddSeparator()
 	t.fixed[MenuQuit] = add("Quit Porthole")
 }

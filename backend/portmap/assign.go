@@ -53,7 +53,7 @@ func listenTCP(ctx context.Context, addr string) (net.Listener, error) {
 // assignLoginAddr returns login's address, giving it the next unused one in
 // PerLoginAddrs mode (st is changed).
 func (m *Map) assignLoginAddr(st *state, login string) netip.Addr {
-	if m.mode != PerLoginAddrs {
+	if m.mode != PerLoginAddrs || m.shared.Load() {
 		return loopback1
 	}
 	if a, ok := st.logins[login]; ok {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/porthole-app/porthole/backend/atomicfile"
@@ -95,6 +96,7 @@ type Map struct {
 	log      *slog.Logger
 	opt      options
 	mode     AddrMode
+	shared   atomic.Bool // SetSharedLoopback: new endpoints use 127.0.0.1
 
 	mu       sync.Mutex
 	st       *state
@@ -155,6 +157,11 @@ func (m *Map) Path() string { return m.path }
 
 // Mode says whether logins get their own loopback addresses here.
 func (m *Map) Mode() AddrMode { return m.mode }
+
+// SetSharedLoopback: on, new endpoints use 127.0.0.1 with distinct ports
+// even where each login could have its own address (the user's "a loopback
+// address per server" off); endpoints assigned before keep their address.
+func (m *Map) SetSharedLoopback(on bool) { m.shared.Store(on) }
 
 // ReadOnly is nil while assignments are saved. Otherwise it says why they
 // are kept in memory for this run only; it matches ErrNotSaved and, as the
@@ -224,7 +231,7 @@ func (m *Map) LoginAddr(ctx context.Context, loginID string) (netip.Addr, error)
 	if err := validateLoginID(loginID); err != nil {
 		return netip.Addr{}, err
 	}
-	if m.mode != PerLoginAddrs {
+	if m.mode != PerLoginAddrs || m.shared.Load() {
 		return loopback1, nil
 	}
 	m.mu.Lock()

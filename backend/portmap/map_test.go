@@ -711,3 +711,31 @@ func TestMergeInto(t *testing.T) {
 		t.Fatalf("merged state does not validate: %v", err)
 	}
 }
+
+// TestSharedLoopbackSwitch (issue 13): with "a loopback address per server"
+// off, new endpoints use 127.0.0.1 with distinct ports; endpoints assigned
+// before keep their address, and switching back on gives new ones the
+// login's own address again.
+func TestSharedLoopbackSwitch(t *testing.T) {
+	m := openMap(t, tempPath(t), WithLoopbackProbe(func(netip.Addr) bool { return true }))
+	if m.Mode() != PerLoginAddrs {
+		t.Fatalf("Mode = %v", m.Mode())
+	}
+	before := mustEndpoint(t, m, "login-a", "localhost", 40001)
+	m.SetSharedLoopback(true)
+	a := mustEndpoint(t, m, "login-a", "localhost", 40002)
+	b := mustEndpoint(t, m, "login-b", "localhost", 40002)
+	if before.IP == loopback1 || a.IP != loopback1 || b.IP != loopback1 || a.Port == b.Port {
+		t.Fatalf("before %v, then %v and %v; want own address, then 127.0.0.1 with distinct ports", before, a, b)
+	}
+	if again := mustEndpoint(t, m, "login-a", "localhost", 40001); again != before {
+		t.Fatalf("an endpoint assigned before moved: %v → %v", before, again)
+	}
+	if got, err := m.LoginAddr(context.Background(), "login-c"); err != nil || got != loopback1 {
+		t.Fatalf("LoginAddr while shared = %v, %v", got, err)
+	}
+	m.SetSharedLoopback(false)
+	if c := mustEndpoint(t, m, "login-c", "localhost", 40003); c.IP == loopback1 {
+		t.Fatalf("switched back on: %v; want an address of its own", c)
+	}
+}

@@ -51,6 +51,7 @@ type runnerEnv struct {
 	ssh            SSHBase
 	onStep         func(step sshconn.Step, detail string)
 	onEvent        func(forwarder.Event)
+	onStats        func(agent.Stats)      // the agent's EventStats (about 1/s while counters change)
 	onAgent        func(agent.AgentEvent) // events of the login's agent process
 	connectTimeout time.Duration          // one attempt, every question included
 }

@@ -66,6 +66,10 @@ func (r *runner) onEvent(e agent.Event) {
 	switch {
 	case e.State != nil:
 		r.env.onEvent(*e.State)
+	case e.Stats != nil:
+		if r.env.onStats != nil {
+			r.env.onStats(*e.Stats)
+		}
 	case e.Step != nil:
 		if r.env.onStep != nil {
 			r.env.onStep(e.Step.Step, e.Step.Detail)

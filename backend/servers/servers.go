@@ -312,6 +312,8 @@ type Manager struct {
 
 	userMu       sync.Mutex
 	userConnects map[string]int // Connect calls (a person's action) in flight, by server
+
+	now func() time.Time // the clock (tests replace it)
 }
 
 // serverLive is the runtime state of one server.
@@ -325,6 +327,14 @@ type serverLive struct {
 	progress  []ProgressStep
 	dialStart time.Time
 	connected bool // runner was connected at least once
+
+	// The dashboard (ServerStats): when the connection came up, the last
+	// RTT, the forwards' summed counters, the last 24 h's reconnects.
+	upSince    time.Time
+	rtt        time.Duration
+	traffic    forwarder.StatsSnapshot
+	trafficAt  time.Time
+	reconnects reconnectRing
 }
 
 // New returns the manager of the server logins; events go to bus.
@@ -348,6 +358,7 @@ func New(log *slog.Logger, bus *events.Bus, cfg Config) *Manager {
 		logs:    map[string]*logRing{},
 
 		userConnects: map[string]int{},
+		now:          time.Now,
 	}
 }
 
@@ -912,6 +923,9 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 			lv.connected = true
 			lv.state, lv.lastErr = ServerConnected, nil
 			lv.reason, lv.since = "connected", time.Now()
+			if lv.upSince.IsZero() {
+				lv.upSince = lv.since
+			}
 			// The login's step events travel on their own (a hub, or the
 			// agent's pipe) and may arrive after Connect returned: the
 			// reply always ends with the ready step.
@@ -927,6 +941,7 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 		}
 		m.note(id, slog.LevelInfo, "connected")
 		m.publishServers()
+		m.publishStats(id)
 		if m.connected != nil {
 			m.connected(id)
 		}
@@ -941,6 +956,7 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 			lv.state, lv.reason, lv.lastErr = ServerFailed, se.Message, se
 		}
 		lv.since = time.Now()
+		lv.clearTraffic()
 	}
 	m.mu.Unlock()
 	if current {
@@ -968,12 +984,14 @@ func (m *Manager) Disconnect(id, why string) {
 		lv.runner = nil
 		if r != nil {
 			lv.state, lv.reason, lv.since, lv.lastErr = ServerDisconnected, why, time.Now(), nil
+			lv.clearTraffic()
 		}
 	}
 	m.mu.Unlock()
 	m.broker.CancelServer(id)
 	if r != nil {
 		_ = r.Close()
+		m.publishStats(id)
 		m.note(id, slog.LevelInfo, "disconnected", "why", why)
 		if m.disconnected != nil {
 			m.disconnected(id)
@@ -1006,6 +1024,7 @@ func (m *Manager) envFor(p profiles.Profile, gen uint64) runnerEnv {
 		ssh:     m.cfg.SSH,
 		onStep:  func(step sshconn.Step, detail string) { m.onStep(id, gen, step, detail) },
 		onEvent: func(e forwarder.Event) { m.onEvent(id, gen, e) },
+		onStats: func(st agent.Stats) { m.onStats(id, gen, st) },
 		onAgent: func(e agent.AgentEvent) {
 			if m.agentEvent != nil {
 				m.agentEvent(id, e)
@@ -1071,6 +1090,7 @@ func (m *Manager) onEvent(id string, gen uint64, e forwarder.Event) {
 	}
 	lv.state = mapSessionState(e.State, lv.connected)
 	lv.reason, lv.since = e.Reason, e.Time
+	m.noteStateLocked(lv, e)
 	switch e.State {
 	case forwarder.StateReady:
 		lv.lastErr = nil
@@ -1085,6 +1105,7 @@ func (m *Manager) onEvent(id string, gen uint64, e forwarder.Event) {
 	}
 	m.mu.Unlock()
 	m.publishServers()
+	m.publishStats(id)
 }
 
 // plainCause is an error's text without Porthole's internal wrapping.

@@ -72,10 +72,17 @@ type Settings struct {
 	// tray brings it back) instead of quitting. On by default; it has effect
 	// only where a tray shows Porthole's icon (AppStatus.HideOnClose).
 	HideOnClose bool `json:"hideOnClose"`
+	// StartHidden: starting at login starts the window hidden (the tray
+	// brings it back); off shows it. On by default.
+	StartHidden bool `json:"startHidden"`
+	// Defaults are what new servers start with.
+	Defaults ServerDefaults `json:"defaults"`
 }
 
 // Default is the settings of a new user.
-func Default() Settings { return Settings{Theme: ThemeSystem, Notify: allNotify(), HideOnClose: true} }
+func Default() Settings {
+	return Settings{Theme: ThemeSystem, Notify: allNotify(), HideOnClose: true, StartHidden: true, Defaults: DefaultServerDefaults()}
+}
 
 // ErrBroken means settings.json exists but cannot be read; it is kept untouched.
 var ErrBroken = errors.New("settings file is unreadable")
@@ -106,6 +113,10 @@ func Open(path string) (*File, error) {
 	s := Default() // a field the file lacks keeps its default
 	if err := json.Unmarshal(b, &s); err != nil {
 		f.broken = fmt.Errorf("%w: %s: %s; Porthole is using default settings and will not overwrite the file: fix it or delete it", ErrBroken, path, atomicfile.DescribeJSONError(b, err))
+		return f, f.broken
+	}
+	if err := s.Defaults.Validate(); err != nil {
+		f.broken = fmt.Errorf("%w: %s: defaults: %w; Porthole is using default settings and will not overwrite the file: fix it or delete it", ErrBroken, path, err)
 		return f, f.broken
 	}
 	f.cur = s

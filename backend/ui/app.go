@@ -132,6 +132,8 @@ type App struct {
 	version  VersionInfo
 	bg       *desktop.Background
 	autorun  *desktop.Autostart
+	ports    *portmap.Map
+	autoMu   sync.Mutex // orders changes of autorun (its file and Shown)
 
 	browserOnce browserUI // OpenInBrowser's server
 
@@ -150,7 +152,8 @@ func New(o Options) (*App, *Lifecycle) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &App{log: log, bus: o.Bus, settings: o.Settings, tabs: o.Tabs, mode: o.Mode, started: time.Now(),
-		quit: o.Quit, views: o.Views, version: o.Version, bg: o.Background, autorun: o.Autostart, ctx: context.Background()}
+		quit: o.Quit, views: o.Views, version: o.Version, bg: o.Background, autorun: o.Autostart, ports: o.Ports, ctx: context.Background()}
+	a.apply(a.settings.Get())
 	a.servers = servers.New(log, o.Bus, o.Servers)
 	// Who may frame the apps besides themselves: only the running mode's
 	// own page (serve's, under both of its host names) or window.
@@ -274,18 +277,59 @@ func (a *App) SetHideOnClose(on bool) (settings.Settings, error) {
 	return a.saved(a.settings.SetHideOnClose(on))
 }
 
-// SetStartAtLogin turns starting Porthole (hidden) at login on or off.
+// SetStartAtLogin turns starting Porthole (hidden, unless startHidden is
+// off) at login on or off.
 func (a *App) SetStartAtLogin(on bool) error {
 	defer a.publishStatus()
-	return a.autorun.Set(on)
+	return a.startAtLogin(on)
 }
 
-// saved publishes settings a change saved.
+// SetStartHidden sets whether starting at login starts the window hidden
+// (on, the default) or shown; an existing start-at-login file is rewritten.
+func (a *App) SetStartHidden(on bool) (settings.Settings, error) {
+	return a.saved(a.settings.SetStartHidden(on))
+}
+
+// SetServerDefaults sets what new servers start with (ping threshold, idle
+// timeout, pool size, a loopback address per server); a value out of range
+// is refused with the reason.
+func (a *App) SetServerDefaults(d settings.ServerDefaults) (settings.Settings, error) {
+	return a.saved(a.settings.SetDefaults(d))
+}
+
+// saved applies and publishes settings a change saved.
 func (a *App) saved(s settings.Settings, err error) (settings.Settings, error) {
 	if err == nil {
+		a.apply(s)
 		events.Publish(a.bus, settings.Topic, s)
 	}
 	return s, err
+}
+
+// apply makes the rooms follow settings s: new endpoints' loopback
+// addresses, and whether the start-at-login file starts the window hidden.
+func (a *App) apply(s settings.Settings) {
+	if a.ports != nil {
+		a.ports.SetSharedLoopback(!s.Defaults.LoopbackPerServer)
+	}
+	a.autoMu.Lock()
+	defer a.autoMu.Unlock()
+	if a.autorun == nil || a.autorun.Shown == !s.StartHidden {
+		return
+	}
+	a.autorun.Shown = !s.StartHidden
+	if a.autorun.Enabled() {
+		if err := a.autorun.Set(true); err != nil {
+			a.log.Warn("could not rewrite the start-at-login file", "err", err)
+		}
+	}
+}
+
+// startAtLogin writes or removes the start-at-login file.
+func (a *App) startAtLogin(on bool) error {
+	a.autoMu.Lock()
+	defer a.autoMu.Unlock()
+	return a.autorun.Set(on)
 }
 
 // UIReady is called by the frontend once it has rendered; it is logged so that

@@ -79,6 +79,16 @@ func (a *App) ServerLog(id string) (servers.ServerLogView, error) {
 	return a.servers.ServerLog(id), nil
 }
 
+// ServerStats returns a server's dashboard: state, uptime, RTT, the
+// forwards' connections and traffic, the last 24 h's reconnects (as the
+// `server.stats` event does).
+func (a *App) ServerStats(id string) (servers.ServerStats, error) {
+	if _, err := a.servers.Get(id); err != nil {
+		return servers.ServerStats{}, err
+	}
+	return a.servers.ServerStats(id), nil
+}
+
 // KeyringStatus checks whether secrets can be kept in the OS keyring.
 func (a *App) KeyringStatus() servers.KeyringStatus { return a.servers.KeyringStatus(true) }
 

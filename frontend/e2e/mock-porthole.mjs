@@ -107,6 +107,10 @@ const methods = {
   KeyringStatus: () => ({ available: true, service: 'porthole', backend: 'mock' }),
   Prompts: () => [],
   ServerLog: (id) => ({ id, lines: [`connected to ${id} (mock)`], seq: 1 }),
+  ServerStats: (id) => {
+    const s = servers.find((x) => x.id === id)
+    return { id, state: s?.state ?? 'disconnected', rttMs: 0, activeConns: 0, bytesIn: 0, bytesOut: 0, reconnects: [], time: new Date().toISOString() }
+  },
   Connect: async (id) => {
     const s = servers.find((x) => x.id === id)
     if (!s) throw new Error(`no server ${id}`)

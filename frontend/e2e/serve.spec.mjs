@@ -156,11 +156,15 @@ describe('porthole serve in chromium', { timeout: 180_000 }, () => {
         const html2 = page2.locator('html')
         assert.equal(await html2.getAttribute('data-theme'), 'light')
 
+        // The theme is in Settings (the status bar's gear).
+        await page.getByTestId('open-settings').click()
         await page.getByRole('radiogroup', { name: 'Theme' }).getByRole('radio', { name: 'Dark' }).click()
         await page.locator('html[data-theme="dark"]').waitFor({ state: 'attached' })
+        await page.keyboard.press('Escape')
 
         // The second page did nothing: only its event stream can have told it.
         await page2.locator('html[data-theme="dark"]').waitFor({ state: 'attached' })
+        await page2.getByTestId('open-settings').click()
         await page2.getByRole('radio', { name: 'Dark' }).and(page2.locator('[aria-checked="true"]')).waitFor()
 
         const res = await fetch(`${origin}/api/GetSettings`, {

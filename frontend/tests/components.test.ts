@@ -47,7 +47,7 @@ describe('AppSidebar', () => {
 })
 
 describe('StatusBar', () => {
-  it('shows connection, mode (from the event) and version, and the theme control calls SetTheme', async () => {
+  it('shows connection, mode (from the event) and version', async () => {
     const f = fakeApi()
     const app = useAppStore()
     app.initTheme({ root: document.createElement('html') })
@@ -66,14 +66,6 @@ describe('StatusBar', () => {
     f.connect('connecting')
     await flushPromises()
     expect(w.get('[data-testid="connection"]').text()).toBe('Reconnecting…')
-
-    const radios = w.findAll('[role="radio"]')
-    expect(radios.map((r) => r.attributes('aria-label'))).toEqual(['System', 'Light', 'Dark'])
-    expect(radios[0]!.attributes('aria-checked')).toBe('true')
-    await radios[2]!.trigger('click')
-    await flushPromises()
-    expect(f.api.setTheme).toHaveBeenCalledWith('dark')
-    expect(w.get('[role="radio"][aria-label="Dark"]').attributes('aria-checked')).toBe('true')
   })
 })
 

@@ -18,6 +18,7 @@ import {
   type ServerList,
   type ServerLogLine,
   type ServerProgress,
+  type ServerStats,
   type Settings,
 } from './types'
 
@@ -33,6 +34,7 @@ export interface EventPayloads {
   'rules': RuleList,
   'server.log': ServerLogLine,
   'server.progress': ServerProgress,
+  'server.stats': ServerStats,
   'servers': ServerList,
   'settings': Settings,
 }
@@ -52,6 +54,7 @@ export const TOPICS = [
   'rules',
   'server.log',
   'server.progress',
+  'server.stats',
   'servers',
   'settings',
 ] as const satisfies readonly Topic[]
@@ -86,6 +89,8 @@ const valid: { [T in Topic]: (x: unknown) => x is EventPayloads[T] } = {
   rules: (x): x is RuleList => isObject(x) && typeof x.serverId === 'string' && (x.rules === null || Array.isArray(x.rules)),
   'server.log': (x): x is ServerLogLine => isObject(x) && typeof x.id === 'string' && typeof x.seq === 'number' && typeof x.line === 'string',
   'server.progress': (x): x is ServerProgress => isObject(x) && typeof x.id === 'string' && typeof x.step === 'string',
+  'server.stats': (x): x is ServerStats =>
+    isObject(x) && typeof x.id === 'string' && typeof x.state === 'string' && typeof x.activeConns === 'number' && typeof x.bytesIn === 'number' && typeof x.bytesOut === 'number',
   servers: (x): x is ServerList => isObject(x) && Array.isArray(x.servers),
   settings: (x): x is Settings => isObject(x) && typeof x.theme === 'string' && (THEMES as readonly string[]).includes(x.theme),
 }

@@ -34,7 +34,7 @@ export interface AppStatus {
 /** What a launch or the tray asks the desktop window to do (the `desktop.request` event). */
 export interface DesktopRequest {
   seq: number
-  kind: 'show' | 'open-url' | 'add-server' | 'focus-tab' | 'message'
+  kind: 'show' | 'open-url' | 'add-server' | 'focus-tab' | 'message' | 'settings'
   url?: string
   serverId?: string
   user?: string
@@ -84,7 +84,25 @@ export interface Settings {
   hideOnClose?: boolean
   /** Which notifications Porthole sends (all on by default). */
   notify?: NotifySettings
+  /** Starting at login starts the window hidden (on unless turned off). */
+  startHidden?: boolean
+  /** What new servers start with. */
+  defaults?: ServerDefaults
 }
+
+/** What new servers start with (SetServerDefaults validates the ranges). */
+export interface ServerDefaults {
+  /** A connection idle this long is pinged before use: 1 s – 10 min. */
+  pingThresholdSec: number
+  /** An unused connection is closed after this long: 0 (never) – 24 h. */
+  idleTimeoutSec: number
+  /** Pre-opened channels per hot target: 0 (Porthole's default) – 32. */
+  poolSize: number
+  /** New endpoints get a loopback address per server (127.0.0.2, …); off: 127.0.0.1 with distinct ports. */
+  loopbackPerServer: boolean
+}
+
+export const DEFAULT_SERVER_DEFAULTS: ServerDefaults = { pingThresholdSec: 30, idleTimeoutSec: 0, poolSize: 0, loopbackPerServer: true }
 
 // ---- Notifications (backend/notify) ----
 
@@ -281,6 +299,29 @@ export interface ProgressStep {
   step: string
   detail?: string
   elapsedMs: number
+}
+
+/** One outage a login recovered from on its own. */
+export interface Reconnect {
+  time: string
+  downtimeMs: number
+}
+
+/** A server's dashboard (ServerStats, the `server.stats` event). */
+export interface ServerStats {
+  id: string
+  state: ServerState
+  /** When the current connection came up; absent while not connected. */
+  connectedSince?: string
+  /** The last ping's round-trip time; 0 unknown. */
+  rttMs: number
+  /** Summed over the login's forwards. */
+  activeConns: number
+  bytesIn: number
+  bytesOut: number
+  /** The last 24 h's, oldest first. */
+  reconnects: Reconnect[] | null
+  time: string
 }
 
 export interface ServerSummary {
@@ -648,6 +689,12 @@ export interface PortholeApi {
   setHideOnClose(on: boolean): Promise<Settings>
   /** Start Porthole, hidden, at login (the desktop window). */
   setStartAtLogin(on: boolean): Promise<void>
+  /** Whether starting at login starts the window hidden (on) or shown. */
+  setStartHidden(on: boolean): Promise<Settings>
+  /** What new servers start with; rejects an out-of-range value with the reason. */
+  setServerDefaults(d: ServerDefaults): Promise<Settings>
+  /** A server's dashboard now (then `server.stats` events). */
+  serverStats(id: string): Promise<ServerStats>
   listServers(): Promise<ServerSummary[]>
   reloadServers(): Promise<ServerList>
   getServer(id: string): Promise<Profile>
@@ -734,6 +781,9 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
       call<ServerRules>('SetIgnoredPorts', serverId, ranges, notifyEphemeral),
     setHideOnClose: (on: boolean) => call<Settings>('SetHideOnClose', on),
     setStartAtLogin: (on: boolean) => call<void>('SetStartAtLogin', on),
+    setStartHidden: (on: boolean) => call<Settings>('SetStartHidden', on),
+    setServerDefaults: (d: ServerDefaults) => call<Settings>('SetServerDefaults', d),
+    serverStats: (id: string) => call<ServerStats>('ServerStats', id),
     listServers: async () => (await call<ServerSummary[] | null>('ListServers')) ?? [],
     reloadServers: () => call<ServerList>('ReloadServers'),
     getServer: (id: string) => call<Profile>('GetServer', id),

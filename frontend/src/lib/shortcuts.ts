@@ -15,6 +15,7 @@ export type ShortcutAction =
   | 'back'
   | 'forward'
   | 'quit'
+  | 'settings'
 
 export type KeyLike = Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'altKey'>
 
@@ -55,6 +56,8 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
         return 'reload'
       case 'q':
         return 'quit'
+      case ',':
+        return 'settings'
       case '[':
         return mac ? 'back' : null
       case ']':
@@ -96,5 +99,7 @@ export function shortcutLabel(action: ShortcutAction, mac: boolean): string {
       return mac ? '⌘]' : 'Alt+→'
     case 'quit':
       return `${p}Q`
+    case 'settings':
+      return `${p},`
   }
 }

@@ -21,6 +21,8 @@ const SEEN = 'porthole.desktopRequestSeq'
 export const useDesktopStore = defineStore('desktop', () => {
   const message = ref<string | null>(null)
   const serverDraft = ref<ServerDraft | null>(null)
+  /** The tray asked for Settings (the shell opens them and sets this back to false). */
+  const settingsAsked = ref(false)
   let stop: (() => void) | null = null
 
   function seen(seq: number): boolean {
@@ -49,6 +51,9 @@ export const useDesktopStore = defineStore('desktop', () => {
       case 'message':
         message.value = r.message ?? null
         return
+      case 'settings':
+        settingsAsked.value = true
+        return
     }
   }
 
@@ -63,5 +68,5 @@ export const useDesktopStore = defineStore('desktop', () => {
     stop = null
   }
 
-  return { message, serverDraft, start, stop: stopListening, handle }
+  return { message, serverDraft, settingsAsked, start, stop: stopListening, handle }
 })
