@@ -78,6 +78,22 @@ func (t *run) dashboardAndRulesShots(ctx context.Context, win string, webPort in
 	_ = get(keepD, viaD)
 	defer keepL.CloseIdleConnections()
 	defer keepD.CloseIdleConnections()
+	// Some traffic while the pictures are taken, so "now" is not zero.
+	stop := make(chan struct{})
+	trickled := make(chan struct{})
+	go func() {
+		defer close(trickled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(150 * time.Millisecond):
+			}
+			_ = get(direct, viaL)
+			_ = get(socks, viaD)
+		}
+	}()
+	defer func() { close(stop); <-trickled }()
 	time.Sleep(2500 * time.Millisecond) // the dashboard polls its stats
 	if err := t.screenshot(ctx, win, "desktop-server-dashboard.png", "server-dashboard.png"); err != nil {
 		return err
