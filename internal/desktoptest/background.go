@@ -65,10 +65,12 @@ func (w *snWatcher) first() (snItem, bool) {
 
 // menuItem is a dbusmenu entry: its id, label and children.
 type menuItem struct {
-	id       int32
-	label    string
-	visible  bool
-	children []menuItem
+	id        int32
+	label     string
+	visible   bool
+	enabled   bool
+	separator bool
+	children  []menuItem
 }
 
 func decodeMenu(v []any) (menuItem, error) {
@@ -77,12 +79,19 @@ func decodeMenu(v []any) (menuItem, error) {
 	}
 	id, _ := v[0].(int32)
 	props, _ := v[1].(map[string]dbus.Variant)
-	m := menuItem{id: id, visible: true}
+	m := menuItem{id: id, visible: true, enabled: true}
 	if l, ok := props["label"]; ok {
 		m.label, _ = l.Value().(string)
 	}
 	if v, ok := props["visible"]; ok {
 		m.visible, _ = v.Value().(bool)
+	}
+	if v, ok := props["enabled"]; ok {
+		m.enabled, _ = v.Value().(bool)
+	}
+	if v, ok := props["type"]; ok {
+		typ, _ := v.Value().(string)
+		m.separator = typ == "separator"
 	}
 	kids, _ := v[2].([]dbus.Variant)
 	for _, k := range kids {
@@ -264,6 +273,9 @@ func (t *run) background(ctx context.Context, bin, keyringSession, disp string, 
 	}
 	t.logf("run 3: the tray icon registered (%s%s); its menu:\n%s", item.sender, item.path, text)
 	_ = os.WriteFile(filepath.Join(t.out, "desktop-tray-menu.txt"), []byte(text), 0o644)
+	if t.shots != "" {
+		t.trayMenuShot(ctx, menu)
+	}
 
 	// 2. Closing the window with a tunnel open hides it.
 	tabsFile, err := os.ReadFile(filepath.Join(t.home, ".config", "porthole", "tabs.json"))

@@ -28,7 +28,9 @@
 // same localStorage value and IndexedDB record, both kept (not made anew).
 //
 // With -shots (make screenshots), it also writes the README's screenshots of
-// the window: a server's page (its apps), and an app in a tab.
+// the window: a server's page (its apps, its dashboard with some traffic, its
+// saved rules), an app in a tab, and the tray menu as Porthole publishes it
+// over D-Bus, drawn by the test (see shots.go).
 package main
 
 import (
@@ -59,7 +61,7 @@ const serverName = "lab"
 func main() {
 	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
 	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
-	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png) here")
+	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, tray-menu-model.png) here")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -89,6 +91,8 @@ type run struct {
 
 	extras  []*exec.Cmd // -shots: real apps for the screenshots
 	jupyter int         // -shots: Jupyter's port on the server, 0 if none
+	ruleL   int         // -shots: the saved -L rule's local port
+	ruleD   int         // -shots: the saved -D rule's SOCKS port
 
 	mu      sync.Mutex
 	records []testrig.RequestRecord
@@ -161,7 +165,13 @@ func (t *run) main(ctx context.Context, bin string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := store.Add(profiles.Profile{Name: serverName, Host: t.sshd.Host, Port: t.sshd.Port, User: t.sshd.User, SSHConfigAlias: serverName}); err != nil {
+	prof := profiles.Profile{Name: serverName, Host: t.sshd.Host, Port: t.sshd.Port, User: t.sshd.User, SSHConfigAlias: serverName}
+	if t.shots != "" {
+		if prof.Forwards, err = t.shotRules(webPort); err != nil {
+			return err
+		}
+	}
+	if _, err := store.Add(prof); err != nil {
 		return fmt.Errorf("save the server: %w", err)
 	}
 
@@ -214,7 +224,17 @@ func (t *run) main(ctx context.Context, bin string) error {
 		return err
 	}
 	if t.shots != "" {
+		// Under Xvfb run 1 has no tray, and the window says so in a banner
+		// (DesktopNotice.vue); dismiss it (the × at its right) so the README's
+		// pictures show the page as on a desktop with a tray.
+		if err := t.xdo(ctx, "mousemove", "--window", win, "1254", "102", "click", "1"); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
 		if err := t.serverPageShot(ctx, win); err != nil {
+			return err
+		}
+		if err := t.dashboardAndRulesShots(ctx, win, webPort); err != nil {
 			return err
 		}
 	}
