@@ -123,7 +123,7 @@ for f in bin/porthole bin/porthole-desktop share/applications/porthole.desktop \
     share/icons/hicolor/48x48/apps/porthole.png share/porthole/install-manifest; do
   [ -f "$prefix/$f" ] || fail "make install did not install $f"
 done
-grep -qx "Exec=$prefix/bin/porthole" "$prefix/share/applications/porthole.desktop" ||
+grep -qx "Exec=$prefix/bin/porthole %U" "$prefix/share/applications/porthole.desktop" ||
   fail "the installed menu entry does not run $prefix/bin/porthole"
 "$prefix/bin/porthole" version | grep -q '^porthole ' || fail "the installed porthole does not run"
 make -s uninstall PREFIX="$prefix" >/dev/null
