@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,5 +86,50 @@ func TestForwardExitOnForwardFailureLocal(t *testing.T) {
 	}
 	if got := getBody(t, "http://"+addrs[0].String()+"/small"); got == "" {
 		t.Fatal("empty body through the other -L")
+	}
+}
+
+// TestRunForwardConfigForwards: `porthole forward gpu` with no flag runs the
+// host's LocalForward from ~/.ssh/config; ClearAllForwardings drops it (and,
+// with nothing else, it is a usage error), and so is a malformed line.
+func TestRunForwardConfigForwards(t *testing.T) {
+	home := fakeHome(t)
+	sshd := testrig.NewSshd(t, testrig.SshdOptions{HostKeyTypes: []string{"ed25519"}})
+	app := testrig.NewWebApp(t)
+	port := freeLoopbackPort(t)
+	cfg := sshd.SSHConfigBlock("gpu") + fmt.Sprintf("    LocalForward 127.0.0.1:%d 127.0.0.1:%d\n\n", port, app.Port()) +
+		"Host bad\n    LocalForward 8080\n"
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-o", "ClearAllForwardings=yes", "gpu"}, {"bad"}} {
+		if err := runForward(args); !errors.Is(err, errUsage) {
+			t.Errorf("runForward %q = %v, want a usage error", args, err)
+		}
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- runForward([]string{"gpu"}) }()
+	waitUntil(t, 20*time.Second, "the config's LocalForward to listen", func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	getBody(t, fmt.Sprintf("http://127.0.0.1:%d/small", port))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runForward = %v after SIGINT", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("runForward did not stop on SIGINT")
 	}
 }
