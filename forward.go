@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,31 +30,26 @@ var (
 	errForwardUsage  = cli.ErrForwardUsage
 )
 
-// runForward runs tunnels from the terminal, like `ssh -N -L …`, until SIGINT/SIGTERM.
+// runForward runs tunnels from the terminal, like `ssh -N -L …` (plus ssh_config's forward lines), until SIGINT/SIGTERM.
 func runForward(args []string) error {
 	a, err := parseForwardArgs(args)
+	if l, cerr := sshconn.ConfigForwards(a.Destination, sshconn.Options{ConfigOverrides: a.Options}); err == nil {
+		err = cmp.Or(cerr, a.AddConfigForwards(l.Local, l.Remote, l.Dynamic, l.ClearAll))
+	}
+	specs := make([]forwarder.LocalSpec, 0, len(a.Locals))
+	for _, l := range a.Locals {
+		s, perr := forwarder.ParseLocalSpec(l)
+		specs, err = append(specs, s), cmp.Or(err, perr)
+	}
+	if _, derr := dynamicSpecs(a); err == nil {
+		_, rerr := parseRemotes(a.Remotes)
+		err = cmp.Or(derr, rerr)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
 		if !errors.Is(err, errForwardUsage) || err.Error() != errForwardUsage.Error() {
 			fmt.Fprintln(os.Stderr, errForwardUsage.Error())
 		}
-		return errUsage
-	}
-	specs := make([]forwarder.LocalSpec, 0, len(a.Locals))
-	for _, l := range a.Locals {
-		s, err := forwarder.ParseLocalSpec(l)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
-			return errUsage
-		}
-		specs = append(specs, s)
-	}
-	if _, err := dynamicSpecs(a); err != nil {
-		fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
-		return errUsage
-	}
-	if _, err := parseRemotes(a.Remotes); err != nil {
-		fmt.Fprintf(os.Stderr, "porthole forward: %v\n", err)
 		return errUsage
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,47 +123,55 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 		return err
 	}
 	spec.Name = cfg.String()
-	remotes, err := parseRemotes(a.Remotes)
-	if err != nil {
+	dyns, err := dynamicSpecs(a)
+	remotes, rerr := parseRemotes(a.Remotes)
+	if err = cmp.Or(err, rerr); err != nil {
 		return err
 	}
 	if cfg.AliveInterval > 0 {
 		spec.Session.PingIdleThreshold = cfg.AliveInterval
 	}
+	// ExitOnForwardFailure no (ssh's default): a forward that cannot be set
+	// up is logged and the others run; yes: it ends the command.
+	var failed error
+	fail := func(err error) error {
+		if failed = errors.Join(failed, err); cfg.ExitOnForwardFailure {
+			return err
+		}
+		log.Warn("forward failed; keeping the others (ExitOnForwardFailure no)", "err", err)
+		return nil
+	}
 	// Bind each listener here, so that a port in use names its holder.
 	var lns []net.Listener
+	kept := specs[:0:0]
 	for _, s := range specs {
-		if s.BindPath != "" {
-			lns = append(lns, nil) // a Unix socket: the login checks and binds it
-			continue
-		}
-		ln, err := portmap.Listen(ctx, s.ListenAddress())
-		if err != nil {
-			closeListeners(lns)
-			var pe *portmap.PortInUseError
-			if errors.As(err, &pe) {
-				return fmt.Errorf("-L %s: %v; choose another local port", s, pe)
+		var ln net.Listener
+		if s.BindPath == "" { // a Unix socket (nil): the login checks and binds it
+			if ln, err = portmap.Listen(ctx, s.ListenAddress()); err != nil {
+				if err = fail(bindError("-L", s, err)); err != nil {
+					closeListeners(lns)
+					return err
+				}
+				continue
 			}
-			return fmt.Errorf("-L %s: %w", s, err)
 		}
-		lns = append(lns, ln)
+		lns, kept = append(lns, ln), append(kept, s)
 	}
-	dyns, err := dynamicSpecs(a)
-	if err != nil {
-		closeListeners(lns)
-		return err
-	}
+	specs = kept
+	keptD := dyns[:0:0]
 	for _, d := range dyns { // held with the -L ones: no two get one free port
 		ln, err := portmap.Listen(ctx, d.ListenAddress())
 		if err != nil {
-			closeListeners(lns)
-			var pe *portmap.PortInUseError
-			if errors.As(err, &pe) {
-				return fmt.Errorf("-D %s: %v; choose another local port", d, pe)
+			if err = fail(bindError("-D", d, err)); err != nil {
+				closeListeners(lns)
+				return err
 			}
-			return fmt.Errorf("-D %s: %w", d, err)
+			continue
 		}
-		lns = append(lns, ln)
+		lns, keptD = append(lns, ln), append(keptD, d)
+	}
+	if dyns = keptD; len(specs)+len(dyns)+len(remotes) == 0 {
+		return failed // none left to run (ssh would sit idle)
 	}
 	dynFwds := make([]agent.ForwardSpec, len(dyns))
 	for i, d := range dyns {
@@ -218,10 +222,14 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 			continue // requested on the server once connected
 		}
 		if f.Addr == "" {
+			err := fmt.Errorf("-L %s: %s", f.Spec, f.Error)
 			if f.Kind == agent.ForwardDynamic {
-				return fmt.Errorf("-D %s: %s", forwarder.DynamicSpec{BindAddress: f.Spec.BindAddress, BindPort: f.Spec.BindPort}, f.Error)
+				err = fmt.Errorf("-D %s: %s", forwarder.DynamicSpec{BindAddress: f.Spec.BindAddress, BindPort: f.Spec.BindPort}, f.Error)
 			}
-			return fmt.Errorf("-L %s: %s", f.Spec, f.Error)
+			if err = fail(err); err != nil {
+				return err
+			}
+			continue
 		}
 		if f.Spec.BindPath != "" {
 			addrs = append(addrs, &net.UnixAddr{Name: f.Addr, Net: "unix"})
@@ -238,12 +246,14 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	// reported at once and the first request finds a ready connection. An
 	// error nothing but the user can fix ends the command, as ssh's would.
 	if err := login.Connect(ctx); err != nil {
-		if isPermanentForwardError(err) {
+		if agent.IsPermanent(err) {
 			return err
 		}
 		log.Warn("not connected yet; will retry on first use", "err", err)
-	} else {
-		connected.Store(true)
+	} else if connected.Store(true); cfg.ExitOnForwardFailure && len(remotes) > 0 {
+		if err := agent.RemoteForwardFailure(ctx, login, 15*time.Second); err != nil {
+			return err // the server refused a -R on the first connection
+		}
 	}
 	if ready != nil {
 		ready(addrs)
@@ -267,18 +277,12 @@ func closeListeners(lns []net.Listener) {
 	}
 }
 
-// isPermanentForwardError: retrying cannot fix it (ssh exits on these too).
-func isPermanentForwardError(err error) bool {
-	for _, e := range []error{
-		forwarder.ErrPermanent, sshconn.ErrUnreachable, sshconn.ErrAuthFailed, sshconn.ErrHostKeyMismatch,
-		sshconn.ErrHostKeyUnknown, sshconn.ErrHostKeyRejected, sshconn.ErrHostKeyRevoked, sshconn.ErrConfig,
-		sshconn.ErrUnsupported, sshconn.ErrBadKey, sshconn.ErrWrongPassphrase, agent.ErrNoPrompter,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
+// bindError names the forward whose local address cannot be bound (and a port's holder).
+func bindError(flag string, s fmt.Stringer, err error) error {
+	if pe := (*portmap.PortInUseError)(nil); errors.As(err, &pe) {
+		return fmt.Errorf("%s %s: %v; choose another local port", flag, s, pe)
 	}
-	return false
+	return fmt.Errorf("%s %s: %w", flag, s, err)
 }
 
 // logSessionEvent logs a Session state change the way a terminal user wants to

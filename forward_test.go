@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,18 +23,17 @@ import (
 // addresses. The forward stops at test cleanup, and the test fails if it does not.
 func startForward(t *testing.T, a forwardArgs) []net.Addr {
 	t.Helper()
-	specs := make([]forwarder.LocalSpec, 0, len(a.Locals))
-	for _, l := range a.Locals {
-		s, err := forwarder.ParseLocalSpec(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		specs = append(specs, s)
-	}
+	return startForwardLog(t, a, nil)
+}
+
+// startForwardLog is startForward logging to log.
+func startForwardLog(t *testing.T, a forwardArgs, log *slog.Logger) []net.Addr {
+	t.Helper()
+	specs := localSpecs(t, a)
 	ctx, cancel := context.WithCancel(context.Background())
 	readyCh := make(chan []net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- forward(ctx, a, specs, nil, func(addrs []net.Addr) { readyCh <- addrs }) }()
+	go func() { done <- forward(ctx, a, specs, log, func(addrs []net.Addr) { readyCh <- addrs }) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -51,6 +51,20 @@ func startForward(t *testing.T, a forwardArgs) []net.Addr {
 		t.Fatal("forward not ready within 30 s")
 	}
 	return nil
+}
+
+// localSpecs parses a's -L specs, as runForward does.
+func localSpecs(t *testing.T, a forwardArgs) []forwarder.LocalSpec {
+	t.Helper()
+	specs := make([]forwarder.LocalSpec, 0, len(a.Locals))
+	for _, l := range a.Locals {
+		s, err := forwarder.ParseLocalSpec(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, s)
+	}
+	return specs
 }
 
 func fakeHome(t *testing.T) string {

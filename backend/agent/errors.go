@@ -226,3 +226,18 @@ func fromRPCError(method string, err error) error {
 	}
 	return fmt.Errorf("%w: the agent refused %s: %s (code %d)", ErrProtocol, method, re.Message, re.Code)
 }
+
+// IsPermanent: retrying cannot fix err (authentication, host key, config,
+// no way to ask the user); ssh exits on these too. `porthole forward` ends on them.
+func IsPermanent(err error) bool {
+	for _, e := range []error{
+		forwarder.ErrPermanent, sshconn.ErrUnreachable, sshconn.ErrAuthFailed, sshconn.ErrHostKeyMismatch,
+		sshconn.ErrHostKeyUnknown, sshconn.ErrHostKeyRejected, sshconn.ErrHostKeyRevoked, sshconn.ErrConfig,
+		sshconn.ErrUnsupported, sshconn.ErrBadKey, sshconn.ErrWrongPassphrase, ErrNoPrompter,
+	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -89,10 +89,71 @@ func ParseForwardArgs(args []string) (ForwardArgs, error) {
 	if a.Destination == "" {
 		return a, fmt.Errorf("no destination given: %w", ErrForwardUsage)
 	}
-	if len(a.Locals) == 0 && len(a.Remotes) == 0 && len(a.Dynamics) == 0 {
-		return a, fmt.Errorf("no -L, -R or -D forward given: %w", ErrForwardUsage)
+	return a, nil // with no forward given, the config may have some (AddConfigForwards)
+}
+
+// AddConfigForwards adds the values of the destination's ssh_config
+// LocalForward, RemoteForward and DynamicForward lines after the
+// command-line forwards, as ssh does, each turned into the spec its flag
+// takes (ConfigForwardSpec). With clearAll (ClearAllForwardings yes) the
+// config's lines are dropped; the command-line ones stay (ssh drops those
+// too, leaving a forward with nothing to do). It fails when there is no
+// forward at all.
+func (a *ForwardArgs) AddConfigForwards(local, remote, dynamic []string, clearAll bool) error {
+	if !clearAll {
+		for _, g := range []struct {
+			keyword string
+			lines   []string
+			dst     *[]string
+		}{{"LocalForward", local, &a.Locals}, {"RemoteForward", remote, &a.Remotes}, {"DynamicForward", dynamic, &a.Dynamics}} {
+			for _, v := range g.lines {
+				spec, err := ConfigForwardSpec(g.keyword, v)
+				if err != nil {
+					return err
+				}
+				*g.dst = append(*g.dst, spec)
+			}
+		}
 	}
-	return a, nil
+	if len(a.Locals) == 0 && len(a.Remotes) == 0 && len(a.Dynamics) == 0 {
+		return fmt.Errorf("no -L, -R or -D forward given (nor LocalForward, RemoteForward or DynamicForward in ssh_config): %w", ErrForwardUsage)
+	}
+	return nil
+}
+
+// ConfigForwardSpec turns the value of an ssh_config forward line into the
+// spec ssh's flag for it takes, as ssh reads the line (readconf.c):
+//
+//	LocalForward   [bind:]port host:hostport  →  -L [bind:]port:host:hostport
+//	RemoteForward  [bind:]port host:hostport  →  -R [bind:]port:host:hostport
+//	RemoteForward  [bind:]port                →  -R [bind:]port
+//	DynamicForward [bind:]port                →  -D [bind:]port
+//
+// Unix socket paths and bracketed IPv6 addresses pass through as they are
+// ("LocalForward /tmp/s host:80" → "/tmp/s:host:80"); the spec's own
+// parser (the forwarder's) validates the result.
+func ConfigForwardSpec(keyword, value string) (string, error) {
+	f := strings.Fields(value)
+	want := 2
+	switch strings.ToLower(keyword) {
+	case "localforward":
+	case "remoteforward":
+		if len(f) == 1 {
+			want = 1 // a SOCKS proxy on the server; the -R parser decides
+		}
+	case "dynamicforward":
+		want = 1
+	default:
+		return "", fmt.Errorf("%s is not an ssh_config forward keyword", keyword)
+	}
+	if len(f) != want {
+		form := "[bind_address:]port host:hostport"
+		if want == 1 {
+			form = "[bind_address:]port"
+		}
+		return "", fmt.Errorf("ssh_config %s %q: want %s", keyword, strings.TrimSpace(value), form)
+	}
+	return strings.Join(f, ":"), nil
 }
 
 func (a *ForwardArgs) set(flag byte, val string) error {

@@ -26,7 +26,7 @@ var forwardArgsCases = []struct {
 	{"dynamic mixed with local", []string{"-ND1080", "-L", "1:h:2", "-D", "[::1]:1081", "h"},
 		ForwardArgs{Locals: []string{"1:h:2"}, Dynamics: []string{"1080", "[::1]:1081"}, Options: map[string]string{}, Destination: "h"}, ""},
 	{"no destination", []string{"-L", "1:h:2"}, ForwardArgs{}, "no destination"},
-	{"no forward", []string{"host"}, ForwardArgs{}, "no -L, -R or -D forward"},
+	{"no forward (the config may have some)", []string{"host"}, ForwardArgs{Options: map[string]string{}, Destination: "host"}, ""},
 	{"dynamic missing value", []string{"host", "-D"}, ForwardArgs{}, "-D needs a value"},
 	{"remote and local", []string{"-R", "8080:localhost:80", "-L1:h:2", "-R0:127.0.0.1:22", "host"},
 		ForwardArgs{Locals: []string{"1:h:2"}, Remotes: []string{"8080:localhost:80", "0:127.0.0.1:22"}, Options: map[string]string{}, Destination: "host"}, ""},
@@ -62,8 +62,11 @@ func FuzzParseForwardArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, joined string) {
 		a, err := ParseForwardArgs(strings.Split(joined, "\x00"))
-		if err == nil && (a.Destination == "" || len(a.Locals)+len(a.Remotes)+len(a.Dynamics) == 0) {
-			t.Fatalf("accepted %q without destination or forward: %+v", joined, a)
+		if err == nil && a.Destination == "" {
+			t.Fatalf("accepted %q without destination: %+v", joined, a)
+		}
+		if err == nil && a.AddConfigForwards(nil, nil, nil, false) == nil && len(a.Locals)+len(a.Remotes)+len(a.Dynamics) == 0 {
+			t.Fatalf("accepted %q without forward: %+v", joined, a)
 		}
 		if err != nil && !errors.Is(err, ErrForwardUsage) {
 			t.Fatalf("error %v does not wrap the usage", err)

@@ -71,8 +71,11 @@ type Config struct {
 	GlobalKnownHostsFiles []string   // GlobalKnownHostsFile; read only
 	StrictHostKeyChecking StrictMode // see StrictMode for what Porthole does with each value
 	HashKnownHosts        bool       // hash host names of entries Porthole adds
-	HostKeyAlias          string     // name to look up in known_hosts instead of HostName
-	Ciphers               []string   // Ciphers (like ssh -c); nil = x/crypto's defaults
+	// ExitOnForwardFailure: a forward that cannot be set up ends the
+	// command (ssh's ExitOnForwardFailure); false = log it, keep the others.
+	ExitOnForwardFailure bool
+	HostKeyAlias         string   // name to look up in known_hosts instead of HostName
+	Ciphers              []string // Ciphers (like ssh -c); nil = x/crypto's defaults
 
 	AuthMethods             []AuthKind // in the order tried; nil = DefaultAuthOrder, empty = none
 	NumberOfPasswordPrompts int        // password / passphrase attempts; 0 means 3
@@ -142,7 +145,7 @@ func (c *Config) shortPath(p string) string {
 // supportedOverrides are the ssh_config keywords Porthole implements, in lower case.
 var supportedOverrides = []string{
 	"connecttimeout", "globalknownhostsfile", "hashknownhosts", "hostkeyalias", "hostname",
-	"identitiesonly", "identityagent", "identityfile", "kbdinteractiveauthentication",
+	"clearallforwardings", "exitonforwardfailure", "identitiesonly", "identityagent", "identityfile", "kbdinteractiveauthentication",
 	"challengeresponseauthentication", "ciphers", "numberofpasswordprompts", "passwordauthentication",
 	"port", "preferredauthentications", "proxycommand", "proxyjump", "pubkeyauthentication",
 	"serveralivecountmax", "serveraliveinterval", "stricthostkeychecking", "user",
@@ -529,6 +532,13 @@ func (r *resolver) resolve(dest Destination, top bool, chain []string) (*Config,
 		return nil, err
 	} else if v != "" {
 		if c.HashKnownHosts, err = parseYesNo("HashKnownHosts", v); err != nil {
+			return nil, err
+		}
+	}
+	if v, err := get("ExitOnForwardFailure"); err != nil {
+		return nil, err
+	} else if v != "" {
+		if c.ExitOnForwardFailure, err = parseYesNo("ExitOnForwardFailure", v); err != nil {
 			return nil, err
 		}
 	}

@@ -6,16 +6,30 @@ package sshconn
 // reads them).
 type ForwardLines struct {
 	Local, Remote, Dynamic []string
+	// ClearAll: ClearAllForwardings yes (from -o or the config), which
+	// tells ssh to drop the forward lines.
+	ClearAll bool
 }
 
-// ConfigForwards returns the forward lines that apply to alias in the
-// config files opts names (every matching Host block contributes, as in
-// ssh, where forward lines accumulate).
+// ConfigForwards returns the forward lines that apply to alias (a Host
+// name, or a destination such as "user@host:port") in the config files opts
+// names (every matching Host block contributes, as in ssh, where forward
+// lines accumulate), and ClearAllForwardings (opts' overrides first).
 func ConfigForwards(alias string, opts Options) (ForwardLines, error) {
 	var out ForwardLines
 	r, err := newResolver(opts)
 	if err != nil {
 		return out, err
+	}
+	if d, err := ParseDestination(alias); err == nil {
+		alias = d.Host
+	}
+	if v, err := r.get(alias, "ClearAllForwardings", true); err != nil {
+		return out, err
+	} else if v != "" {
+		if out.ClearAll, err = parseYesNo("ClearAllForwardings", v); err != nil {
+			return out, err
+		}
 	}
 	for _, f := range []struct {
 		key string

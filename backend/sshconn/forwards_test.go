@@ -29,3 +29,50 @@ func TestConfigForwards(t *testing.T) {
 		t.Errorf("Dynamic = %q, want %q", got.Dynamic, want)
 	}
 }
+
+func TestConfigForwardsClearAllAndExitOnFailure(t *testing.T) {
+	home := t.TempDir()
+	cfg := filepath.Join(home, "config")
+	content := "Host gpu\n  LocalForward 8080 localhost:80\n  ExitOnForwardFailure yes\n\nHost clear\n  ClearAllForwardings yes\n  LocalForward 1 a:1\n"
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := func(o map[string]string) Options {
+		return Options{HomeDir: home, ConfigPath: cfg, SystemConfigPath: "none", ConfigOverrides: o}
+	}
+	for _, tc := range []struct {
+		dest      string
+		overrides map[string]string
+		clear     bool
+		local     int
+	}{
+		{"gpu", nil, false, 1},
+		{"me@gpu:2222", nil, false, 1}, // a destination names its host
+		{"gpu", map[string]string{"ClearAllForwardings": "yes"}, true, 1},
+		{"clear", nil, true, 1},
+		{"clear", map[string]string{"clearallforwardings": "no"}, false, 1},
+	} {
+		got, err := ConfigForwards(tc.dest, opts(tc.overrides))
+		if err != nil {
+			t.Fatalf("%s %v: %v", tc.dest, tc.overrides, err)
+		}
+		if got.ClearAll != tc.clear || len(got.Local) != tc.local {
+			t.Errorf("%s %v: ClearAll %v, Local %q; want %v, %d lines", tc.dest, tc.overrides, got.ClearAll, got.Local, tc.clear, tc.local)
+		}
+	}
+	if _, err := ConfigForwards("gpu", opts(map[string]string{"ClearAllForwardings": "maybe"})); err == nil {
+		t.Error("ClearAllForwardings=maybe: no error")
+	}
+	for _, tc := range []struct {
+		overrides map[string]string
+		want      bool
+	}{{nil, true}, {map[string]string{"ExitOnForwardFailure": "no"}, false}} {
+		c, err := Resolve("gpu", opts(tc.overrides))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ExitOnForwardFailure != tc.want {
+			t.Errorf("%v: ExitOnForwardFailure = %v, want %v", tc.overrides, c.ExitOnForwardFailure, tc.want)
+		}
+	}
+}
