@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/porthole-app/porthole/backend/agent"
+	"github.com/porthole-app/porthole/backend/discovery"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/prompts"
 	"github.com/porthole-app/porthole/backend/servers"
+	"github.com/porthole-app/porthole/internal/testrig"
 	"io"
 	"log/slog"
 	"net"
@@ -160,6 +162,13 @@ func newTestApp(t *testing.T, o testAppOptions) *testApp {
 		cfg.StartLogin, cfg.CloseLogins = servers.SupervisorLogins(sup), func() { _ = sup.Close() }
 	}
 	app, life := New(Options{Log: log, Mode: ModeServe, Bus: bus, Servers: cfg})
+	// Listings (the notifier lists connected servers' apps) probe only
+	// this test's processes: the test SSH server runs on this machine, so
+	// it lists this machine's sockets, and other packages' tests run in
+	// parallel and count the connections their listeners get.
+	app.apps.SetProbeOnly(func(svc discovery.Service) bool {
+		return svc.Process != nil && testrig.DescendsFromThisProcess(svc.Process.PID)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	life.Startup(ctx)
 	t.Cleanup(func() {

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"github.com/porthole-app/porthole/backend/discovery"
 	"io"
 	"log/slog"
 	"net"
@@ -53,6 +54,13 @@ func newRulesRig(t *testing.T, sshd *testrig.Sshd, home string, agents bool) *ru
 		cfg.StartLogin, cfg.CloseLogins = servers.SupervisorLogins(sup), func() { _ = sup.Close() }
 	}
 	app, life := New(Options{Log: log, Mode: ModeServe, Bus: bus, Servers: cfg})
+	// Listings (the notifier lists connected servers' apps) probe only
+	// this test's processes: the test SSH server runs on this machine, so
+	// it lists this machine's sockets, and other packages' tests run in
+	// parallel and count the connections their listeners get.
+	app.apps.SetProbeOnly(func(svc discovery.Service) bool {
+		return svc.Process != nil && testrig.DescendsFromThisProcess(svc.Process.PID)
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	life.Startup(ctx)
 	t.Cleanup(func() {
