@@ -223,6 +223,9 @@ func CheckKnownHostsName(hostWithPort string) error {
 		return bad("contains whitespace or control characters")
 	case strings.ContainsAny(host, knownHostsSpecial):
 		return bad("contains one of " + knownHostsSpecial)
+	case strings.Contains(host, ":") && net.ParseIP(strings.SplitN(host, "%", 2)[0]) == nil:
+		// A fuzz finding: "[:]:22" passed, and its line named "[]:".
+		return bad("contains ':' but is not an IPv6 address")
 	}
 	if port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
