@@ -48,7 +48,7 @@ func fuzzHostOK(h string) bool {
 		return false
 	case strings.Contains(h, ":") && net.ParseIP(strings.SplitN(h, "%", 2)[0]) == nil:
 		return false
-	case strings.ContainsAny(h, "/\\*?!,|#]"):
+	case strings.ContainsAny(h, "/\\*?!,|#][@"):
 		// The last three are refused by profile validation and by
 		// CheckKnownHostsName: they would forge known_hosts entries.
 		return false
