@@ -237,6 +237,9 @@ func (t *run) main(ctx context.Context, bin string) error {
 		if err := t.dashboardAndRulesShots(ctx, win, webPort); err != nil {
 			return err
 		}
+		if err := t.paletteShot(ctx, win); err != nil {
+			return err
+		}
 	}
 	// The first run ends the way a logout ends it: SIGTERM (the second, with Ctrl+Q).
 	if err := t.terminate(ctx, win, 1); err != nil {

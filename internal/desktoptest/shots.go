@@ -100,3 +100,21 @@ func (t *run) dashboardAndRulesShots(ctx context.Context, win string, webPort in
 	time.Sleep(1200 * time.Millisecond)
 	return t.screenshot(ctx, win, "desktop-server-rules.png", "server-rules.png")
 }
+
+// paletteShot opens the command palette with Ctrl+K, types a few letters
+// (the server's name), screenshots it (the README's palette.png), and closes
+// it with Escape.
+func (t *run) paletteShot(ctx context.Context, win string) error {
+	if err := t.keys(ctx, win, "ctrl+k"); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := t.xdo(ctx, "type", "--delay", "60", "lab"); err != nil {
+		return err
+	}
+	time.Sleep(800 * time.Millisecond)
+	if err := t.screenshot(ctx, win, "desktop-palette.png", "palette.png"); err != nil {
+		return err
+	}
+	return t.keys(ctx, win, "Escape")
+}
