@@ -6,52 +6,21 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/porthole-app/porthole/internal/testrig"
 )
-
-// newNetNS creates a network namespace of the test's own (root only) and
-// removes it when the test ends. It returns the name `ip -n` takes.
-func newNetNS(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test creates a network namespace with `ip netns add` (run as root to test the netlink watcher)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's `ip` to create a network namespace")
-	}
-	name := fmt.Sprintf("phnw-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace (ip netns add): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-	return name
-}
-
-// ipIn runs `ip -n ns args…`.
-func ipIn(t *testing.T, ns string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("ip -n %s %s: %v: %s", ns, strings.Join(args, " "), err, out)
-	}
-}
 
 // openIn opens a Watcher inside network namespace ns: a socket belongs to
 // the namespace of the thread that created it, so a dedicated, locked OS
 // thread enters ns, opens it and goes back. If it cannot go back, the
 // thread stays locked and dies with its goroutine.
-func openIn(t *testing.T, ns string, opts Options) *Watcher {
+func openIn(t *testing.T, ns *testrig.NetNS, opts Options) *Watcher {
 	t.Helper()
 	type result struct {
 		w   *Watcher
@@ -67,7 +36,7 @@ func openIn(t *testing.T, ns string, opts Options) *Watcher {
 			return
 		}
 		defer unix.Close(orig)
-		target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		target, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
 			done <- result{err: err}
@@ -87,7 +56,7 @@ func openIn(t *testing.T, ns string, opts Options) *Watcher {
 	}()
 	r := <-done
 	if r.err != nil {
-		t.Fatalf("open a watcher in namespace %s: %v", ns, r.err)
+		t.Fatalf("open a watcher in namespace %s: %v", ns.Name, r.err)
 	}
 	return r.w
 }
@@ -150,17 +119,17 @@ func waitFor(t *testing.T, ch <-chan Change, want ...Event) []Event {
 // TestWatcherInNetNS makes real changes in a namespace of its own and
 // checks what the watcher reports, and what it leaves out.
 func TestWatcherInNetNS(t *testing.T) {
-	ns := newNetNS(t)
+	ns := testrig.NewNetNS(t)
 	w := openIn(t, ns, Options{Debounce: 50 * time.Millisecond})
 	ch := changes(t, w)
 
 	// Not reported: loopback coming up (127.0.0.1, ::1) and a new link
 	// without an address.
-	ipIn(t, ns, "link", "set", "lo", "up")
-	ipIn(t, ns, "link", "add", "pw0", "type", "veth", "peer", "name", "pw1")
+	ns.IP(t, "link", "set", "lo", "up")
+	ns.IP(t, "link", "add", "pw0", "type", "veth", "peer", "name", "pw1")
 
 	addr := netip.MustParsePrefix("10.77.0.1/24")
-	ipIn(t, ns, "addr", "add", "10.77.0.1/24", "dev", "pw0")
+	ns.IP(t, "addr", "add", "10.77.0.1/24", "dev", "pw0")
 	seen := waitFor(t, ch, Event{Kind: KindAddrAdded, Iface: "pw0", Prefix: addr})
 	if len(seen) != 1 {
 		t.Errorf("the first change reported %v; want only the address on pw0 (loopback and a bare link are not changes)", seen)
@@ -171,8 +140,8 @@ func TestWatcherInNetNS(t *testing.T) {
 
 	// Bringing the pair up gives pw0 a carrier and its prefix route (and
 	// IPv6 link-local addresses, which are not reported).
-	ipIn(t, ns, "link", "set", "pw1", "up")
-	ipIn(t, ns, "link", "set", "pw0", "up")
+	ns.IP(t, "link", "set", "pw1", "up")
+	ns.IP(t, "link", "set", "pw0", "up")
 	seen = waitFor(t, ch,
 		Event{Kind: KindLinkUp, Iface: "pw0"},
 		Event{Kind: KindRouteAdded, Iface: "pw0", Prefix: netip.MustParsePrefix("10.77.0.0/24")})
@@ -183,22 +152,22 @@ func TestWatcherInNetNS(t *testing.T) {
 	}
 
 	// A default route, then the address goes away.
-	ipIn(t, ns, "route", "add", "default", "via", "10.77.0.254", "dev", "pw0")
+	ns.IP(t, "route", "add", "default", "via", "10.77.0.254", "dev", "pw0")
 	waitFor(t, ch, Event{Kind: KindRouteAdded, Iface: "pw0", Prefix: netip.MustParsePrefix("0.0.0.0/0"), Gateway: netip.MustParseAddr("10.77.0.254")})
-	ipIn(t, ns, "addr", "del", "10.77.0.1/24", "dev", "pw0")
+	ns.IP(t, "addr", "del", "10.77.0.1/24", "dev", "pw0")
 	waitFor(t, ch, Event{Kind: KindAddrRemoved, Iface: "pw0", Prefix: addr})
 
 	// Link down on a link that still has an address is reported.
-	ipIn(t, ns, "addr", "add", "10.78.0.1/24", "dev", "pw0")
+	ns.IP(t, "addr", "add", "10.78.0.1/24", "dev", "pw0")
 	waitFor(t, ch, Event{Kind: KindAddrAdded, Iface: "pw0", Prefix: netip.MustParsePrefix("10.78.0.1/24")})
-	ipIn(t, ns, "link", "set", "pw0", "down")
+	ns.IP(t, "link", "set", "pw0", "down")
 	waitFor(t, ch, Event{Kind: KindLinkDown, Iface: "pw0"})
 }
 
 // TestWatcherStopsWithContext: Run returns when its context ends and the
 // socket is closed.
 func TestWatcherStopsWithContext(t *testing.T) {
-	ns := newNetNS(t)
+	ns := testrig.NewNetNS(t)
 	w := openIn(t, ns, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
