@@ -90,15 +90,19 @@ func (w *Watcher) Run(ctx context.Context, fn func(Change)) error {
 	defer wg.Wait()
 	defer cancel()
 
+	return coalesce(ctx, events, readErr, func() <-chan time.Time { return time.After(w.opts.Debounce) }, func(c Change) {
+		w.log.Debug("network changed", "change", c.String(), "events", len(c.Events))
+		fn(c)
+	})
+}
+
+// coalesce gathers the events that arrive from the first of a burst until
+// window() fires into one Change for fn. It returns nil when ctx ends, and
+// the reader's error (nil if the socket was closed) when it ends.
+func coalesce(ctx context.Context, events <-chan []Event, readErr <-chan error, window func() <-chan time.Time, fn func(Change)) error {
 	var pending []Event
 	var first time.Time
-	var timer *time.Timer
 	var fire <-chan time.Time
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -107,18 +111,22 @@ func (w *Watcher) Run(ctx context.Context, fn func(Change)) error {
 			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
 				return nil
 			}
+			if len(pending) > 0 { // what was read is true: report it before giving up
+				fn(Change{Time: first, Events: pending})
+			}
 			return err
 		case evs := <-events:
+			if len(evs) == 0 {
+				continue
+			}
 			if len(pending) == 0 {
 				first = time.Now()
-				timer = time.NewTimer(w.opts.Debounce)
-				fire = timer.C
+				fire = window()
 			}
 			pending = append(pending, evs...)
 		case <-fire:
 			c := Change{Time: first, Events: pending}
-			pending, fire, timer = nil, nil, nil
-			w.log.Debug("network changed", "change", c.String(), "events", len(c.Events))
+			pending, fire = nil, nil
 			fn(c)
 		}
 	}
