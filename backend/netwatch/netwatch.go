@@ -8,8 +8,9 @@
 // interfaces and addresses, link-local addresses and routes, the kernel's
 // local and broadcast routes, cached routes, a link without an address
 // coming up, and repeated notifications of what is already there (IPv6
-// router advertisements refresh their addresses and routes) are not.
-// Bursts are coalesced into one Change.
+// router advertisements refresh their addresses and routes) are not; nor
+// are routes beyond the first 20,000 (a router's full table). Bursts are
+// coalesced into one Change.
 package netwatch
 
 import (

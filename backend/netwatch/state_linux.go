@@ -38,6 +38,12 @@ type routeKey struct {
 	typ   uint8
 }
 
+// maxRoutes bounds the routes tracked: a machine with a full Internet
+// table is a router, its routes change all the time, and a laptop's
+// connection moves with its addresses and links anyway. Routes beyond it
+// are neither tracked nor reported.
+var maxRoutes = 20000
+
 func newState() *state {
 	return &state{links: map[int32]linkInfo{}, addrs: map[addrKey]struct{}{}, routes: map[routeKey]struct{}{}}
 }
@@ -139,7 +145,7 @@ func (s *state) apply(m message) []Event {
 			ev.Iface = s.name(r.oif)
 		}
 		if m.typ == unix.RTM_NEWROUTE {
-			if known {
+			if known || len(s.routes) >= maxRoutes {
 				return nil
 			}
 			s.routes[k] = struct{}{}

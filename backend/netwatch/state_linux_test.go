@@ -96,6 +96,24 @@ func TestStateApply(t *testing.T) {
 	}
 }
 
+// TestStateRouteCap: beyond maxRoutes, new routes are neither kept nor
+// reported (a router's full table); removals of kept ones still are.
+func TestStateRouteCap(t *testing.T) {
+	defer func(n int) { maxRoutes = n }(maxRoutes)
+	maxRoutes = 2
+	st := primed(t) // holds one route
+	got := applyAll(t, st, slices.Concat(
+		encRoute(unix.RTM_NEWROUTE, routeSpec{dst: "10.1.0.0/16", oif: 3}),
+		encRoute(unix.RTM_NEWROUTE, routeSpec{dst: "10.2.0.0/16", oif: 3}),
+		encRoute(unix.RTM_DELROUTE, routeSpec{dst: "10.2.0.0/16", oif: 3}),
+		encRoute(unix.RTM_DELROUTE, routeSpec{dst: "10.1.0.0/16", oif: 3}),
+	))
+	want := []string{"route to 10.1.0.0/16 on wlan0 added", "route to 10.1.0.0/16 on wlan0 removed"}
+	if !slices.Equal(got, want) || len(st.routes) != 1 {
+		t.Fatalf("events %q (want %q), %d routes kept", got, want, len(st.routes))
+	}
+}
+
 func TestStateDiff(t *testing.T) {
 	old := primed(t)
 	now := primed(t)
