@@ -3,14 +3,9 @@
 package forwarder
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,70 +24,23 @@ const (
 // TestNetlinkChangeMarksSessionsSuspect: the WakeDetector as the logins
 // build it (the system's network watcher, no injected source) marks its
 // registered sessions suspect when an address is added. The detector runs
-// in this test binary, re-run with `ip netns exec` in a namespace the test
-// creates, so the change touches only that namespace.
+// in this test binary, run again with `ip netns exec` in a namespace the
+// test creates, so the change touches only that namespace.
 func TestNetlinkChangeMarksSessionsSuspect(t *testing.T) {
 	if os.Getenv(envNetNSChild) == "1" {
 		netnsChild(t)
 		return
 	}
 	ns := testrig.NewNetNS(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, exe, "-test.run=^TestNetlinkChangeMarksSessionsSuspect$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), envNetNSChild+"=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	var seen []string
-	next := func(prefix string) string {
-		t.Helper()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					_ = cmd.Wait()
-					t.Fatalf("the child ended before %q; stdout:\n%s\nstderr:\n%s", prefix, strings.Join(seen, "\n"), stderr.String())
-				}
-				seen = append(seen, l)
-				if rest, ok := strings.CutPrefix(l, prefix); ok {
-					return rest
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %q from the child; stdout:\n%s", prefix, strings.Join(seen, "\n"))
-			}
-		}
-	}
-	next(netnsReady)
+	child := ns.RunTest(t, "TestNetlinkChangeMarksSessionsSuspect", envNetNSChild+"=1")
+	child.Next(netnsReady)
 	ns.IP(t, "link", "add", "pw0", "type", "veth", "peer", "name", "pw1")
 	ns.IP(t, "addr", "add", "10.66.0.1/24", "dev", "pw0")
-	reason := next(netnsSuspect)
+	reason := child.Next(netnsSuspect)
 	if want := "network changed: address 10.66.0.1/24 added on pw0"; reason != want {
 		t.Errorf("the session was marked suspect with %q, want %q", reason, want)
 	}
-	for range lines {
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v\nstdout:\n%s\nstderr:\n%s", err, strings.Join(seen, "\n"), stderr.String())
-	}
+	child.Wait()
 }
 
 // netnsChild runs inside the namespace: a default WakeDetector with one

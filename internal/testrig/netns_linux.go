@@ -3,12 +3,16 @@
 package testrig
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // NetNS is a network namespace a test created (`ip netns add`), removed
@@ -48,5 +52,91 @@ func (n *NetNS) IP(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", append([]string{"-n", n.Name}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("ip -n %s %s: %v: %s", n.Name, strings.Join(args, " "), err, out)
+	}
+}
+
+// NetNSChild is this test binary run again inside a namespace (`ip netns
+// exec`) to run one test there; it talks to its parent in lines on stdout.
+type NetNSChild struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+	ctx    context.Context
+	lines  chan string
+	seen   []string
+	stderr *bytes.Buffer
+}
+
+// RunTest starts this test binary in the namespace running only the test
+// named test (-test.run=^test$), with env added to this process's
+// environment (the test tells the child from its parent by it). The child
+// is killed, if still running, when the test ends; it has 2 minutes.
+func (n *NetNS) RunTest(t testing.TB, test string, env ...string) *NetNSChild {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.Name, exe, "-test.run=^"+test+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	c := &NetNSChild{t: t, cmd: cmd, cancel: cancel, ctx: ctx, lines: make(chan string, 64), stderr: &bytes.Buffer{}}
+	cmd.Stderr = c.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		for range c.lines {
+		}
+		_ = cmd.Wait()
+	})
+	return c
+}
+
+// Next reads the child's stdout up to a line that starts with prefix and
+// returns the rest of that line; it fails the test if the child ends or
+// times out first.
+func (c *NetNSChild) Next(prefix string) string {
+	c.t.Helper()
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				c.cancel()
+				_ = c.cmd.Wait()
+				c.t.Fatalf("the child ended before printing %q; stdout:\n%s\nstderr:\n%s", prefix, strings.Join(c.seen, "\n"), c.stderr.String())
+			}
+			c.seen = append(c.seen, l)
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				return rest
+			}
+		case <-c.ctx.Done():
+			c.t.Fatalf("the child did not print %q in time; stdout:\n%s", prefix, strings.Join(c.seen, "\n"))
+		}
+	}
+}
+
+// Wait waits for the child to end and fails the test if its test failed.
+func (c *NetNSChild) Wait() {
+	c.t.Helper()
+	for l := range c.lines {
+		c.seen = append(c.seen, l)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		c.t.Fatalf("the child in the namespace: %v\nstdout:\n%s\nstderr:\n%s", err, strings.Join(c.seen, "\n"), c.stderr.String())
 	}
 }
