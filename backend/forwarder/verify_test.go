@@ -1,0 +1,250 @@
+package forwarder
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/porthole-app/porthole/internal/testrig"
+)
+
+// These tests make the old connection's ping useless on purpose (a timeout
+// of a minute): a request that then succeeds well within its own deadline
+// can only have ridden the speculative dial, so they assert outcomes and
+// counters, not durations.
+const noPingVerdict = time.Minute
+
+// deadlineRig is SSH server ← relay ← Session ← LocalForward → line server.
+type deadlineRig struct {
+	srv   *testrig.SSHServer
+	relay *testrig.Relay
+	ls    *lineServer
+	s     *Session
+	fwd   *LocalForward
+	log   *eventLog
+}
+
+func newDeadlineRig(t *testing.T, opts SessionOptions) *deadlineRig {
+	t.Helper()
+	r := &deadlineRig{srv: newServer(t, nil), ls: &lineServer{}, log: &eventLog{}}
+	r.relay = testrig.NewRelay(t, r.srv.Addr())
+	backend := newRawBackend(t, r.ls.handle)
+	opts.Pool.Disabled = true
+	opts.Publisher = r.log
+	r.s = newSession(t, r.relay.Addr(), clientConfig(r.srv), opts)
+	r.fwd = listenLocal(t, targetSpec(t, backend.Addr()), r.s, LocalOptions{DialTimeout: 45 * time.Second})
+	// Close the Session before the forward: a connection still reading the
+	// silenced old connection ends with it (its ping would take a minute).
+	t.Cleanup(func() { _ = r.s.Close() })
+	if err := lineRequest(r.addr(), "warm-up", 30*time.Second); err != nil {
+		t.Fatalf("request before the fault: %v", err)
+	}
+	return r
+}
+
+func (r *deadlineRig) addr() string { return r.fwd.Addr().String() }
+
+func (r *deadlineRig) noEvent(t *testing.T, states ...State) {
+	t.Helper()
+	for _, e := range r.log.events() {
+		for _, st := range states {
+			if e.State == st {
+				t.Errorf("unexpected %v event: %v", st, e)
+			}
+		}
+	}
+}
+
+// The measured failure: the network changed without a sleep, the old flows
+// went silent, the session looked fine. The first new connection's channel
+// open passes its RTT-scaled deadline, the Session pings and dials at
+// once, and the request rides the new connection (the open moved over;
+// nothing was sent twice).
+func TestOpenDeadlineRacesAFreshDial(t *testing.T) {
+	r := newDeadlineRig(t, SessionOptions{PingTimeout: noPingVerdict})
+	r.relay.SilenceFlows()
+	if err := lineRequest(r.addr(), "after", 40*time.Second); err != nil {
+		t.Fatalf("first request after the old flows went silent: %v (speculative dials: started %d, won %d)",
+			err, r.s.spec.started.Load(), r.s.spec.won.Load())
+	}
+	if won := r.s.spec.won.Load(); won != 1 {
+		t.Errorf("%d speculative dials won, want 1", won)
+	}
+	if n := r.srv.Stats().AuthOK; n != 2 {
+		t.Errorf("%d logins, want 2 (the first and the speculative one)", n)
+	}
+	if n := r.ls.requests.Load(); n != 2 {
+		t.Errorf("the backend saw %d requests, want 2 (warm-up + one after)", n)
+	}
+	if st := r.s.State().State; st != StateReady {
+		t.Errorf("state %v, want ready", st)
+	}
+	r.noEvent(t, StateFailed)
+
+	// The replaced connection is kept until its ping's verdict, and while
+	// it is, no verification dials again: at most two connections.
+	started := r.s.spec.started.Load()
+	r.s.mu.Lock()
+	gen, olds := r.s.gen, len(r.s.olds)
+	r.s.mu.Unlock()
+	if olds != 1 {
+		t.Fatalf("%d replaced connections kept, want 1 (its ping cannot have answered)", olds)
+	}
+	r.s.lastAlive.Store(0) // look stuck, so that the check is not skipped
+	r.s.checkAliveNow(gen, "test: another stall")
+	waitFor(t, 30*time.Second, "the verification to end", func() bool {
+		r.s.mu.Lock()
+		defer r.s.mu.Unlock()
+		return r.s.flight == nil
+	})
+	if got := r.s.spec.started.Load(); got != started {
+		t.Errorf("a verification dialed while a replaced connection was kept (%d → %d): more than two connections", started, got)
+	}
+	if err := lineRequest(r.addr(), "again", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// silentServer accepts TCP connections and never says a word, like a
+// server whose sshd hangs before its banner.
+type silentServer struct {
+	accepted atomic.Int64
+	ended    atomic.Int64 // connections the client closed
+}
+
+func newSilentServer(t *testing.T) (*silentServer, string) {
+	t.Helper()
+	ss := &silentServer{}
+	b := newRawBackend(t, func(c net.Conn) {
+		ss.accepted.Add(1)
+		_, _ = io.Copy(io.Discard, c)
+		ss.ended.Add(1)
+	})
+	return ss, b.Addr()
+}
+
+// The path got slow, not dead: the open passes its deadline, the ping is
+// answered, and the speculative dial, which reached a server that accepts
+// TCP but never speaks SSH, is given up (long before its ConnectTimeout)
+// and the old session is left alone.
+func TestSpeculativeDialGivesUpWhenThePingAnswers(t *testing.T) {
+	r := newDeadlineRig(t, SessionOptions{StallTimeout: 100 * time.Millisecond, ConnectTimeout: noPingVerdict})
+	silent, silentAddr := newSilentServer(t)
+	r.relay.SetTarget(silentAddr) // new flows (a fresh dial) reach the silent server
+	r.relay.SetDelay(250 * time.Millisecond)
+	if err := lineRequest(r.addr(), "slow", 40*time.Second); err != nil {
+		t.Fatalf("request on a slow but alive path: %v", err)
+	}
+	if n := r.s.spec.started.Load(); n == 0 {
+		t.Fatal("no speculative dial started although the open took longer than its deadline")
+	}
+	if n := r.s.spec.won.Load(); n != 0 {
+		t.Fatalf("%d speculative dials won against a server that never speaks SSH", n)
+	}
+	waitFor(t, 30*time.Second, "the silent server to see the dial given up", func() bool {
+		return silent.accepted.Load() > 0 && silent.ended.Load() == silent.accepted.Load()
+	})
+	if n := r.s.spec.abandoned.Load(); n == 0 {
+		t.Error("no speculative dial counted as given up")
+	}
+	if st := r.srv.Stats(); st.Conns != 1 || st.AuthOK != 1 {
+		t.Errorf("server saw %d connections, %d logins; want the one old session only", st.Conns, st.AuthOK)
+	}
+	if st := r.s.State().State; st != StateReady {
+		t.Errorf("state %v, want ready", st)
+	}
+	r.noEvent(t, StateReconnecting, StateFailed)
+	if n := r.ls.requests.Load(); n != 2 {
+		t.Errorf("the backend saw %d requests, want 2", n)
+	}
+}
+
+// Bytes that went into a channel on the old connection are never sent
+// again: the connection waiting for its reply fails once the old
+// connection is given up, while new connections ride the fresh one.
+func TestFirstByteDeadlineNeverSendsTwice(t *testing.T) {
+	r := newDeadlineRig(t, SessionOptions{MinPingTimeout: 500 * time.Millisecond})
+	c, err := net.Dial("tcp", r.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(40 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "REQ a\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := br.ReadString('\n'); err != nil || line != "OK a\n" {
+		t.Fatalf("first answer %q, %v", line, err)
+	}
+	r.relay.SilenceFlows()
+	if _, err := io.WriteString(c, "REQ b\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := br.ReadString('\n')
+	if err == nil {
+		t.Fatalf("got %q for a request written into a dead connection: it was sent twice", line)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the connection waiting on a dead path hung until the test's deadline")
+	}
+	if err := lineRequest(r.addr(), "c", 30*time.Second); err != nil {
+		t.Fatalf("a new connection after the old path died: %v", err)
+	}
+	if n := r.ls.requests.Load(); n != 3 { // warm-up, a, c: b was swallowed and not resent
+		t.Errorf("the backend saw %d requests, want 3 (b must not be resent)", n)
+	}
+	if n := r.srv.Stats().AuthOK; n != 2 {
+		t.Errorf("%d logins, want 2", n)
+	}
+}
+
+// A suspect Session (the WakeDetector was told the network changed) pings
+// before its next use with the RTT-scaled deadline and dials when the ping
+// is overdue; one that carries traffic is verified at once.
+func TestSuspectSessionRacesAFreshDial(t *testing.T) {
+	t.Run("idle: before the next use", func(t *testing.T) {
+		r := newDeadlineRig(t, SessionOptions{PingTimeout: noPingVerdict})
+		w := NewWakeDetector(WakeOptions{NoDBus: true})
+		defer w.Register(r.s)()
+		r.relay.SilenceFlows()
+		w.Wake("the network changed")
+		if st := r.s.State().State; st != StateSuspect {
+			t.Fatalf("state %v after a network change, want suspect", st)
+		}
+		if n := r.s.spec.started.Load(); n != 0 {
+			t.Fatalf("an idle suspect session dialed before it was used (%d)", n)
+		}
+		if err := lineRequest(r.addr(), "after", 40*time.Second); err != nil {
+			t.Fatalf("first request after the network change: %v", err)
+		}
+		if n := r.s.spec.won.Load(); n != 1 {
+			t.Errorf("%d speculative dials won, want 1", n)
+		}
+		if n := r.ls.requests.Load(); n != 2 {
+			t.Errorf("the backend saw %d requests, want 2", n)
+		}
+	})
+	t.Run("carrying traffic: at once", func(t *testing.T) {
+		r := newDeadlineRig(t, SessionOptions{PingTimeout: noPingVerdict})
+		c, err := net.Dial("tcp", r.addr()) // an open channel: the session carries traffic
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		waitFor(t, 30*time.Second, "the channel to open", func() bool { return r.s.State().OpenConns == 1 })
+		r.relay.SilenceFlows()
+		r.s.MarkSuspect("network changed")
+		waitFor(t, 40*time.Second, "a new connection without any new request", func() bool {
+			return r.s.spec.won.Load() == 1
+		})
+		if n := r.srv.Stats().AuthOK; n != 2 {
+			t.Errorf("%d logins, want 2", n)
+		}
+	})
+}
