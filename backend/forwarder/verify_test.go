@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -95,7 +96,7 @@ func TestOpenDeadlineRacesAFreshDial(t *testing.T) {
 	if olds != 1 {
 		t.Fatalf("%d replaced connections kept, want 1 (its ping cannot have answered)", olds)
 	}
-	r.s.lastAlive.Store(0) // look stuck, so that the check is not skipped
+	r.s.lastAlive.Store(-int64(time.Hour)) // look stuck, so that the check is not skipped
 	r.s.checkAliveNow(gen, "test: another stall")
 	waitFor(t, 30*time.Second, "the verification to end", func() bool {
 		r.s.mu.Lock()
@@ -247,4 +248,91 @@ func TestSuspectSessionRacesAFreshDial(t *testing.T) {
 			t.Errorf("%d logins, want 2", n)
 		}
 	})
+}
+
+// gatedPingClient holds its pings until gate is closed: a connection that
+// is alive but answers its keepalive late (e.g. behind a queued upload).
+type gatedPingClient struct {
+	SSHClient
+	gate chan struct{}
+}
+
+func (c *gatedPingClient) Ping(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	select {
+	case <-c.gate:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return c.SSHClient.Ping(ctx, timeout)
+}
+
+// When the fresh dial wins but the old connection turns out alive, the old
+// one is not killed under its channels: it keeps serving them and is
+// closed when the last one closes.
+func TestReplacedButAliveConnectionDrains(t *testing.T) {
+	srv := newServer(t, nil)
+	ls := &lineServer{}
+	backend := newRawBackend(t, ls.handle)
+	gate := make(chan struct{})
+	var first atomic.Bool
+	s := NewSession(ConnectorFunc(func(ctx context.Context) (SSHClient, error) {
+		c, err := DialSSH(ctx, srv.Addr(), clientConfig(srv))
+		if err == nil && first.CompareAndSwap(false, true) {
+			return &gatedPingClient{SSHClient: c, gate: gate}, nil
+		}
+		return c, err
+	}), SessionOptions{Pool: PoolOptions{Disabled: true}})
+	fwd := listenLocal(t, targetSpec(t, backend.Addr()), s, LocalOptions{DialTimeout: 30 * time.Second})
+	t.Cleanup(func() { _ = s.Close() })
+
+	c, err := net.Dial("tcp", fwd.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(40 * time.Second))
+	br := bufio.NewReader(c)
+	ask := func(id string) {
+		t.Helper()
+		if _, err := io.WriteString(c, "REQ "+id+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := br.ReadString('\n'); err != nil || line != "OK "+id+"\n" {
+			t.Fatalf("answer %q, %v; want OK %s", line, err, id)
+		}
+	}
+	ask("a")
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	s.lastAlive.Store(-int64(time.Hour)) // look stuck, so that the check is not skipped
+	s.checkAliveNow(gen, "test: an open took too long")
+	waitFor(t, 30*time.Second, "the fresh dial to win", func() bool { return s.spec.won.Load() == 1 })
+	if err := lineRequest(fwd.Addr().String(), "new", 30*time.Second); err != nil {
+		t.Fatalf("a new connection after the replacement: %v", err)
+	}
+	close(gate) // the old connection answers its ping after all
+	waitFor(t, 30*time.Second, "the old connection's verdict", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		o := s.olds[gen]
+		return o != nil && o.alive
+	})
+	ask("b") // the old connection still carries its channel
+	if n := srv.Stats().ActiveConns; n != 2 {
+		t.Fatalf("%d server connections, want 2 (the old one drains)", n)
+	}
+	_ = c.Close()
+	waitFor(t, 30*time.Second, "the old connection to close after its last channel", func() bool {
+		s.mu.Lock()
+		kept := len(s.olds)
+		s.mu.Unlock()
+		return kept == 0 && srv.Stats().ActiveConns == 1
+	})
+	if err := lineRequest(fwd.Addr().String(), "after", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Stats().AuthOK; n != 2 {
+		t.Errorf("%d logins, want 2", n)
+	}
 }
