@@ -495,14 +495,17 @@ func (s *Session) acquire(ctx context.Context) (SSHClient, uint64, error) {
 	}
 }
 
-// checkAlive verifies connection gen with a ping in the background because
-// something on it looked stuck. New Dials wait for the answer. It does
-// nothing when the connection showed a sign of life very recently.
+// checkAlive verifies connection gen in the background because something on
+// it looked stuck: a ping, and a fresh dial when the ping is overdue
+// (verify.go). New Dials wait for the verdict. It does nothing when the
+// connection showed a sign of life very recently.
 func (s *Session) checkAlive(gen uint64, reason string) { s.verifyConn(gen, reason, false) }
 
-// MarkSuspect makes the Session ping its connection before the next use,
-// e.g. after the machine woke up. If channels are open, it pings at once so
-// that connections hanging on a dead link are closed quickly.
+// MarkSuspect makes the Session verify its connection before the next use,
+// e.g. after the machine woke up or the network changed: a ping with the
+// RTT-scaled deadline, past which a fresh connection is dialed too
+// (verify.go). If channels are open, it verifies at once so that
+// connections hanging on a dead link are closed quickly.
 func (s *Session) MarkSuspect(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -153,8 +153,10 @@ func TestSpeculativeDialGivesUpWhenThePingAnswers(t *testing.T) {
 	if n := r.s.spec.abandoned.Load(); n == 0 {
 		t.Error("no speculative dial counted as given up")
 	}
-	if st := r.srv.Stats(); st.Conns != 1 || st.AuthOK != 1 {
-		t.Errorf("server saw %d connections, %d logins; want the one old session only", st.Conns, st.AuthOK)
+	// (Logins, not TCP connections: another test's scan of this machine's
+	// listeners may reach the server.)
+	if n := r.srv.Stats().AuthOK; n != 1 {
+		t.Errorf("server saw %d logins; want the one old session only", n)
 	}
 	if st := r.s.State().State; st != StateReady {
 		t.Errorf("state %v, want ready", st)
@@ -275,9 +277,11 @@ func TestReplacedButAliveConnectionDrains(t *testing.T) {
 	backend := newRawBackend(t, ls.handle)
 	gate := make(chan struct{})
 	var first atomic.Bool
+	oldEnded := make(chan struct{})
 	s := NewSession(ConnectorFunc(func(ctx context.Context) (SSHClient, error) {
 		c, err := DialSSH(ctx, srv.Addr(), clientConfig(srv))
 		if err == nil && first.CompareAndSwap(false, true) {
+			go func() { _ = c.Wait(); close(oldEnded) }()
 			return &gatedPingClient{SSHClient: c, gate: gate}, nil
 		}
 		return c, err
@@ -319,16 +323,23 @@ func TestReplacedButAliveConnectionDrains(t *testing.T) {
 		return o != nil && o.alive
 	})
 	ask("b") // the old connection still carries its channel
-	if n := srv.Stats().ActiveConns; n != 2 {
-		t.Fatalf("%d server connections, want 2 (the old one drains)", n)
+	select {
+	case <-oldEnded:
+		t.Fatal("the old connection was closed under its open channel")
+	default:
 	}
 	_ = c.Close()
-	waitFor(t, 30*time.Second, "the old connection to close after its last channel", func() bool {
-		s.mu.Lock()
-		kept := len(s.olds)
-		s.mu.Unlock()
-		return kept == 0 && srv.Stats().ActiveConns == 1
-	})
+	select {
+	case <-oldEnded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old connection was not closed after its last channel")
+	}
+	s.mu.Lock()
+	kept := len(s.olds)
+	s.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("%d replaced connections still kept", kept)
+	}
 	if err := lineRequest(fwd.Addr().String(), "after", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
