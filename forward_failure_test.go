@@ -133,3 +133,31 @@ func TestRunForwardConfigForwards(t *testing.T) {
 		t.Fatal("runForward did not stop on SIGINT")
 	}
 }
+
+// TestForwardServerDropsEveryLogin: an sshd that accepts the login and
+// closes the connection at once (a missing ChrootDirectory). OpenSSH logs
+// in once and exits ("Connection … closed by remote host"); forward logs
+// in at most 3 times (forwarder.EarlyDeathLimit: one or two drops may be
+// the network's) and exits with the plain reason instead of serving
+// listeners whose every request would log in again.
+func TestForwardServerDropsEveryLogin(t *testing.T) {
+	fakeHome(t)
+	sshd := testrig.NewSshdDroppingLogins(t)
+	app := testrig.NewWebApp(t)
+	a := sshdArgs(sshd, fmt.Sprintf("127.0.0.1:0:127.0.0.1:%d", app.Port()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := forward(ctx, a, localSpecs(t, a), nil, nil)
+	took := time.Since(start)
+	t.Logf("forward: %v after %v, %d logins", err, took.Round(time.Millisecond), sshd.Logins())
+	if err == nil || !strings.Contains(err.Error(), "right after login") || !strings.Contains(err.Error(), "ChrootDirectory") {
+		t.Errorf("forward = %v, want the plain reason (the server closes the connection right after login)", err)
+	}
+	if took > 15*time.Second {
+		t.Errorf("forward took %v to give up", took)
+	}
+	if n := sshd.Logins(); n < 1 || n > 3 {
+		t.Errorf("sshd accepted %d logins, want 1 to 3", n)
+	}
+}
