@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -95,9 +96,11 @@ func (s *Session) noteLossLocked(gen uint64, why error) (early bool, drop error)
 }
 
 // ownEnd: the connection ended because this side gave up on it (a keepalive
-// timed out), not because the server closed it.
+// timed out and closed it: its Wait then reports net.ErrClosed), not
+// because the server closed it.
 func ownEnd(why error) bool {
-	return errors.Is(why, ErrPingTimeout) || errors.Is(why, context.Canceled) || errors.Is(why, context.DeadlineExceeded)
+	return errors.Is(why, ErrPingTimeout) || errors.Is(why, net.ErrClosed) ||
+		errors.Is(why, context.Canceled) || errors.Is(why, context.DeadlineExceeded)
 }
 
 // earlyDeathLocked counts one early death. Below the limit it sets the
