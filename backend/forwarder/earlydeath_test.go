@@ -3,6 +3,9 @@ package forwarder
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -148,5 +151,28 @@ func TestDropsAfterUseIsNotEarly(t *testing.T) {
 	}
 	if st := s.State(); errors.Is(errors.New(st.Error), ErrDropsAfterLogin) || strings.Contains(st.Error, "right after login") {
 		t.Errorf("state = %+v after losses of used connections", st)
+	}
+}
+
+// TestDropsAfterLoginWebPage: a page load through a web forward to a server
+// that drops every login gets Porthole's page naming the problem at once
+// (not the self-reloading "Reconnecting…" page), and no more logins.
+func TestDropsAfterLoginWebPage(t *testing.T) {
+	s, dc, h, p := newDroppingSession(t, nil)
+	fwd := listenWeb(t, webSpec(t, net.JoinHostPort(h, strconv.Itoa(p))), s, WebOptions{})
+	c := webClient(t)
+	for i := range 3 {
+		start := time.Now()
+		resp, body := do(t, c, "GET", fwd.URL()+"/small", kindNavigate, "", nil)
+		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get(errorHeader) != "drops-login" ||
+			!strings.Contains(body, "closes every login") || !strings.Contains(body, "ChrootDirectory") {
+			t.Fatalf("page load %d: %s %q %.300q", i, resp.Status, resp.Header.Get(errorHeader), body)
+		}
+		if d := time.Since(start); i > 0 && d > 2*time.Second {
+			t.Errorf("page load %d took %v, want the error at once", i, d)
+		}
+	}
+	if n := dc.logins.Load(); n > EarlyDeathLimit {
+		t.Errorf("%d logins for 3 page loads, want at most %d", n, EarlyDeathLimit)
 	}
 }
