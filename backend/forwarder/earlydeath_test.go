@@ -149,7 +149,7 @@ func TestDropsAfterUseIsNotEarly(t *testing.T) {
 		dc.srv.DropAll()
 		waitFor(t, 5*time.Second, "the loss to be noticed", func() bool { return s.State().State != StateReady })
 	}
-	if st := s.State(); errors.Is(errors.New(st.Error), ErrDropsAfterLogin) || strings.Contains(st.Error, "right after login") {
+	if st := s.State(); strings.Contains(st.Error, "right after login") {
 		t.Errorf("state = %+v after losses of used connections", st)
 	}
 }
@@ -174,5 +174,36 @@ func TestDropsAfterLoginWebPage(t *testing.T) {
 	}
 	if n := dc.logins.Load(); n > EarlyDeathLimit {
 		t.Errorf("%d logins for 3 page loads, want at most %d", n, EarlyDeathLimit)
+	}
+}
+
+// TestDropsAfterLoginTwiceThenWorks: one or two logins dropped (a network
+// that hiccuped) are redialed after a backoff and end connected, with no
+// failure left behind.
+func TestDropsAfterLoginTwiceThenWorks(t *testing.T) {
+	s, dc, h, p := newDroppingSession(t, nil)
+	inner := dc.inner
+	var n atomic.Int64
+	dc.inner = ConnectorFunc(func(ctx context.Context) (SSHClient, error) {
+		if n.Add(1) > EarlyDeathLimit-1 {
+			dc.drop.Store(false)
+		}
+		return inner.Connect(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatalf("Connect after %d dropped logins: %v", EarlyDeathLimit-1, err)
+	}
+	if got := dc.logins.Load(); got != EarlyDeathLimit {
+		t.Errorf("%d logins, want %d", got, EarlyDeathLimit)
+	}
+	c, err := s.Dial(ctx, h, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	if st := s.State(); st.State != StateReady || st.Error != "" {
+		t.Errorf("state = %+v, want ready", st)
 	}
 }
