@@ -20,7 +20,7 @@ import (
 // such a server from a network that dropped one or two connections.
 func TestRealSshdDropsEveryLogin(t *testing.T) {
 	forEachLogin(t, func(t *testing.T, agents bool) {
-		sshd := testrig.NewSshdDroppingLogins(t)
+		sshd, _ := testrig.NewSshdDroppingLogins(t)
 		ta := newTestApp(t, testAppOptions{agents: agents})
 		known, err := os.ReadFile(sshd.KnownHostsPath)
 		if err != nil {

@@ -22,7 +22,12 @@ const DropLoginUser = "nobody"
 // own user nor ForceCommand /bin/false would do.) User is DropLoginUser;
 // Logins counts the accepted logins. It skips (fails under CI=true) when
 // this is not root or the user does not exist.
-func NewSshdDroppingLogins(t testing.TB) *Sshd {
+//
+// The returned path is the ChrootDirectory: while it does not exist every
+// login is dropped; create it (mode 0755: it is on a root-owned path, as
+// sshd requires) and logins work, chrooted there (forwarding needs no
+// files); remove it again and new logins are dropped again.
+func NewSshdDroppingLogins(t testing.TB) (*Sshd, string) {
 	t.Helper()
 	why := ""
 	if os.Geteuid() != 0 {
@@ -47,11 +52,21 @@ func NewSshdDroppingLogins(t testing.TB) *Sshd {
 		t.Fatal(err)
 	}
 	keys := filepath.Join(dir, "authorized_keys")
+	// sshd refuses a chroot under a path another user may write (/tmp).
+	chroots, err := os.MkdirTemp("/run", "porthole-chroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(chroots) })
+	if err := os.Chmod(chroots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chroot := filepath.Join(chroots, "root")
 	s := NewSshd(t, SshdOptions{HostKeyTypes: []string{"ed25519"}, ExtraConfig: []string{
 		"AllowUsers " + DropLoginUser,
 		"Match User " + DropLoginUser,
 		"AuthorizedKeysFile " + keys,
-		"ChrootDirectory " + filepath.Join(dir, "missing-chroot"),
+		"ChrootDirectory " + chroot,
 	}})
 	pub, err := os.ReadFile(s.ClientPubKeyPath)
 	if err != nil {
@@ -61,7 +76,7 @@ func NewSshdDroppingLogins(t testing.TB) *Sshd {
 		t.Fatal(err)
 	}
 	s.User = DropLoginUser
-	return s
+	return s, chroot
 }
 
 // Logins counts the logins sshd accepted so far: its "Accepted <method>
