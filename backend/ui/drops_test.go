@@ -1,12 +1,15 @@
 package ui
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/profiles"
 	"github.com/porthole-app/porthole/backend/servers"
 	"github.com/porthole-app/porthole/internal/testrig"
@@ -61,5 +64,74 @@ func TestRealSshdDropsEveryLogin(t *testing.T) {
 		if n := sshd.Logins(); n != before {
 			t.Errorf("%d more logins after Connect failed", n-before)
 		}
+	})
+}
+
+// TestRealSshdStartsDroppingLogins: a connected server whose
+// ChrootDirectory goes missing (then sshd restarts, so the connection is
+// lost). The next use redials, sees each login dropped, and the server ends
+// failed with the reason (its kind crosses the agent's pipe), after at most
+// 3 more logins; the use gets that error, not a hang.
+func TestRealSshdStartsDroppingLogins(t *testing.T) {
+	forEachLogin(t, func(t *testing.T, agents bool) {
+		sshd, chroot := testrig.NewSshdDroppingLogins(t)
+		if err := os.Mkdir(chroot, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		web := testrig.NewWebApp(t)
+		ta := newTestApp(t, testAppOptions{agents: agents})
+		known, err := os.ReadFile(sshd.KnownHostsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ta.home, ".ssh", "known_hosts"), known, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ta.app.AddServer(profiles.Profile{Name: "chroot", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
+			KeyPath: sshd.ClientKeyPath, Auth: []profiles.AuthMethod{profiles.AuthKey}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := waitConnect(t, connectAsync(ta.app, p.ID)); res.err != nil {
+			t.Fatalf("Connect while the chroot exists: %v", res.err)
+		}
+		_, l, err := ta.app.servers.Login(p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req := []byte("GET /small HTTP/1.0\r\nHost: localhost\r\n\r\n")
+		if b, err := l.Probe(ctx, "127.0.0.1", web.Port(), req, 4096); err != nil || !strings.Contains(string(b), "small") {
+			t.Fatalf("a probe while the chroot exists: %q, %v", b, err)
+		}
+		before := sshd.Logins()
+		if err := os.Remove(chroot); err != nil {
+			t.Fatal(err)
+		}
+		if err := sshd.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = l.Probe(ctx, "127.0.0.1", web.Port(), req, 4096)
+		if !errors.Is(err, forwarder.ErrDropsAfterLogin) {
+			t.Errorf("a probe after the server began dropping logins = %v, want ErrDropsAfterLogin", err)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("the probe took %v", d)
+		}
+		var sum servers.ServerSummary
+		waitUntil(t, "the server to show the failure", func() bool {
+			for _, s := range ta.app.ListServers() {
+				if s.ID == p.ID {
+					sum = s
+				}
+			}
+			return sum.State == servers.ServerFailed && sum.LastError != nil && sum.LastError.Kind == servers.ErrorDropsAfterLogin
+		})
+		if n := sshd.Logins() - before; n > 3 {
+			t.Errorf("%d logins after the server began dropping them, want at most 3", n)
+		}
+		t.Logf("%s: %s (%d logins after the change)", sum.State, sum.LastError.Message, sshd.Logins()-before)
 	})
 }
