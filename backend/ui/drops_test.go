@@ -25,18 +25,7 @@ func TestRealSshdDropsEveryLogin(t *testing.T) {
 	forEachLogin(t, func(t *testing.T, agents bool) {
 		sshd, _ := testrig.NewSshdDroppingLogins(t)
 		ta := newTestApp(t, testAppOptions{agents: agents})
-		known, err := os.ReadFile(sshd.KnownHostsPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(ta.home, ".ssh", "known_hosts"), known, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		p, err := ta.app.AddServer(profiles.Profile{Name: "chroot", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
-			KeyPath: sshd.ClientKeyPath, Auth: []profiles.AuthMethod{profiles.AuthKey}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := addTrustedSshdServer(t, ta, sshd)
 		res := waitConnect(t, connectAsync(ta.app, p.ID))
 		if res.err == nil {
 			t.Fatalf("Connect to a server that drops every login succeeded: %+v", res.sum)
@@ -80,18 +69,7 @@ func TestRealSshdStartsDroppingLogins(t *testing.T) {
 		}
 		web := testrig.NewWebApp(t)
 		ta := newTestApp(t, testAppOptions{agents: agents})
-		known, err := os.ReadFile(sshd.KnownHostsPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(ta.home, ".ssh", "known_hosts"), known, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		p, err := ta.app.AddServer(profiles.Profile{Name: "chroot", Host: sshd.Host, Port: sshd.Port, User: sshd.User,
-			KeyPath: sshd.ClientKeyPath, Auth: []profiles.AuthMethod{profiles.AuthKey}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := addTrustedSshdServer(t, ta, sshd)
 		if res := waitConnect(t, connectAsync(ta.app, p.ID)); res.err != nil {
 			t.Fatalf("Connect while the chroot exists: %v", res.err)
 		}
@@ -134,4 +112,18 @@ func TestRealSshdStartsDroppingLogins(t *testing.T) {
 		}
 		t.Logf("%s: %s (%d logins after the change)", sum.State, sum.LastError.Message, sshd.Logins()-before)
 	})
+}
+
+// addTrustedSshdServer saves a profile for sshd (its user and key) and
+// trusts its host key.
+func addTrustedSshdServer(t *testing.T, ta *testApp, sshd *testrig.Sshd) profiles.Profile {
+	t.Helper()
+	known, err := os.ReadFile(sshd.KnownHostsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ta.home, ".ssh", "known_hosts"), known, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return addSshdServer(t, ta.app, sshd)
 }
