@@ -68,6 +68,7 @@ type Session struct {
 	nextTry    time.Time                // no connect attempt before this
 	lastErr    error                    // last connect error
 	downSince  time.Time                // when the current outage began (zero: none)
+	early      earlyDeaths              // logins the server dropped at once (earlydeath.go)
 	openConns  int                      // channels handed out by Dial and not yet closed
 	lastUse    time.Time                // last Dial or channel close
 	idleTimer  *time.Timer
@@ -275,6 +276,12 @@ func (s *Session) connectLoop(f *flight) {
 			s.mu.Unlock()
 			return
 		}
+		if err := s.droppedLocked(); err != nil {
+			// The server drops every login: no new one until the cooldown ends.
+			s.finishFlightLocked(f, s.unavailableLocked())
+			s.mu.Unlock()
+			return
+		}
 		if s.failures > 0 && !s.keepConnectingLocked(f) {
 			// Nobody waits any more and the background window is over.
 			s.finishFlightLocked(f, s.unavailableLocked())
@@ -308,6 +315,11 @@ func (s *Session) connectLoop(f *flight) {
 		if err == nil && c == nil {
 			err = errors.New("connector returned no client and no error")
 		}
+		if err == nil {
+			if err = s.probation(c); err != nil {
+				c = nil // closed by probation
+			}
+		}
 
 		s.mu.Lock()
 		if s.closed {
@@ -334,6 +346,9 @@ func (s *Session) connectLoop(f *flight) {
 		ev := Event{State: StateFailed, Reason: "connect failed", Err: err, Attempt: s.failures, RetryIn: delay}
 		if !giveUp {
 			ev.Reason = "connect failed; retrying in " + fmtDur(delay)
+		}
+		if errors.Is(err, ErrDropsAfterLogin) {
+			ev.Reason = "the server closes the connection right after login"
 		}
 		s.setStateLocked(ev)
 		if giveUp {
@@ -367,6 +382,7 @@ func (s *Session) installLocked(c SSHClient, took time.Duration) {
 	s.nextTry = time.Time{}
 	s.lastErr = nil
 	s.touch()
+	s.noteInstalledLocked(gen)
 	ev := Event{State: StateReady, Reason: "connected in " + fmtDur(took)}
 	if !s.downSince.IsZero() {
 		ev.Downtime = time.Since(s.downSince)
@@ -415,10 +431,15 @@ func (s *Session) lose(gen uint64, why error) {
 	if s.downSince.IsZero() {
 		s.downSince = time.Now()
 	}
+	early, drop := s.noteLossLocked(gen, why)
 	if !s.closed {
-		busy := s.holds > 0 || (s.opts.ReconnectWindow > 0 &&
+		// A connection that died right after its login was wanted a moment
+		// ago: redial in the background, after the backoff noteLossLocked set.
+		busy := early || s.holds > 0 || (s.opts.ReconnectWindow > 0 &&
 			(s.openConns > 0 || time.Since(s.lastUse) < s.opts.ReconnectWindow))
 		switch {
+		case drop != nil:
+			s.setStateLocked(Event{State: StateFailed, Reason: "the server closes the connection right after login", Err: drop})
 		case s.flight != nil:
 			if busy {
 				s.flight.bgUntil = time.Now().Add(s.opts.ReconnectWindow)
