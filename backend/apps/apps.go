@@ -605,6 +605,9 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 		kind, scheme = agent.ForwardLocal, "https://"
 		remote = "https://localhost:" + strconv.Itoa(port) + path
 	}
+	if !known {
+		svc.DialHost = am.dialHost(ctx, id, l, port)
+	}
 	f, err := am.ensureForward(ctx, p, l, kind, fwdKey{port: port}, svc.DialHost)
 	if err != nil {
 		return OpenedApp{}, err
@@ -625,6 +628,28 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 		}
 	}
 	return open, nil
+}
+
+// dialHost is where the server reaches a port no listing has seen yet
+// (discovery.Scanner.DialHost: "::1" for an app bound only to IPv6
+// loopback, the server's own address for one bound only to it); "" (the
+// server's "localhost") when the listing fails or does not show the port.
+func (am *Manager) dialHost(ctx context.Context, id string, l agent.Login, port int) string {
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	sc := sa.scanner
+	am.mu.Unlock()
+	if sc == nil {
+		return ""
+	}
+	dctx, cancel := context.WithTimeout(ctx, jupyterGuessTimeout)
+	defer cancel()
+	h, ok, err := sc.DialHost(dctx, port)
+	if err != nil || !ok {
+		am.log.Debug("port not found in a listing; the server dials localhost", "server", id, "port", port, "err", err)
+		return ""
+	}
+	return h
 }
 
 // JupyterLookup finds the Jupyter server on a port of a server through its
@@ -1109,7 +1134,7 @@ func (am *Manager) ForwardPort(ctx context.Context, id string, port int) (RawFor
 	if err := checkPort(port); err != nil {
 		return RawForward{}, err
 	}
-	svc, _ := am.lastService(id, port)
+	svc, known := am.lastService(id, port)
 	if id == LocalServerID {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		return RawForward{LocalAddr: addr, Hint: connectHint(svc.Kind, port, "127.0.0.1", port)}, nil
@@ -1117,6 +1142,9 @@ func (am *Manager) ForwardPort(ctx context.Context, id string, port int) (RawFor
 	p, l, err := am.login(id)
 	if err != nil {
 		return RawForward{}, err
+	}
+	if !known {
+		svc.DialHost = am.dialHost(ctx, id, l, port)
 	}
 	f, err := am.ensureForward(ctx, p, l, agent.ForwardLocal, fwdKey{port: port}, svc.DialHost)
 	if err != nil {
