@@ -642,7 +642,7 @@ func (am *Manager) dialHost(ctx context.Context, id string, l agent.Login, port 
 	if sc == nil {
 		return ""
 	}
-	dctx, cancel := context.WithTimeout(ctx, jupyterGuessTimeout)
+	dctx, cancel := context.WithTimeout(ctx, jupyterTimeout)
 	defer cancel()
 	h, ok, err := sc.DialHost(dctx, port)
 	if err != nil || !ok {
