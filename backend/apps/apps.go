@@ -617,6 +617,9 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 	if kind == agent.ForwardLocal {
 		open.Notice = strings.TrimPrefix(open.Notice+"; ", "; ") + "the app speaks HTTPS: Porthole passes it through untouched, so your browser checks the app's own certificate"
 	}
+	if others := am.sharingAddr(id, l, f); len(others) > 0 {
+		open.Notice = strings.TrimPrefix(open.Notice+"; ", "; ") + sharedCookiesNotice(f.bound.IP.String(), others)
+	}
 	isJupyter := svc.Kind == discovery.KindJupyterLab || svc.Kind == discovery.KindJupyterNotebook || svc.Kind == discovery.KindJupyterServer
 	if (!known || isJupyter) && !hasQueryParam(path, "token") {
 		limit := jupyterTimeout
@@ -628,6 +631,38 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 		}
 	}
 	return open, nil
+}
+
+// sharingAddr are the ports of the server's other web apps whose endpoints
+// are on f's address (they share its cookies: browsers ignore the port),
+// in order. That happens where apps cannot have addresses of their own
+// (macOS), with "separate cookies per app" off, and for apps opened before.
+func (am *Manager) sharingAddr(id string, l agent.Login, f *appForward) []int {
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	var ports []int
+	for _, o := range sa.forwards {
+		if o != f && o.kind == agent.ForwardWeb && o.bound.IP == f.bound.IP {
+			ports = append(ports, o.remotePort)
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
+
+// sharedCookiesNotice says that an app shares its address, and so its
+// cookies, with other apps of the server.
+func sharedCookiesNotice(addr string, ports []int) string {
+	names := make([]string, len(ports))
+	for i, p := range ports {
+		names[i] = strconv.Itoa(p)
+	}
+	what := "port " + names[0]
+	if len(names) > 1 {
+		what = "ports " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("this app shares the address %s with %s of this server, and so its cookies (browsers ignore the port): one may log the other out. Apps opened with \"Separate cookies per app\" on get an address of their own, except on macOS", addr, what)
 }
 
 // dialHost is where the server reaches a port no listing has seen yet

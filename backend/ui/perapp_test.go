@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,6 +85,12 @@ func TestTwoAppsOneServerCookiesApart(t *testing.T) {
 	}
 	if hc, hd := hostOf(t, oc.LocalOrigin), hostOf(t, od.LocalOrigin); hc != hd || hc == "127.0.0.1" || hc == hostOf(t, oa.LocalOrigin) {
 		t.Fatalf("per-app off: C on %s, D on %s; want both on the server's own address", hc, hd)
+	}
+	if oc.Notice != "" || !strings.Contains(od.Notice, "shares the address "+hostOf(t, oc.LocalOrigin)) || !strings.Contains(od.Notice, fmt.Sprintf("port %d", webC.port)) {
+		t.Errorf("per-app off: notices C %q, D %q; want D's to name C's port and the shared address", oc.Notice, od.Notice)
+	}
+	if oa.Notice != "" || ob.Notice != "" {
+		t.Errorf("apps on their own addresses: notices %q, %q; want none", oa.Notice, ob.Notice)
 	}
 	jar2 := newBrowser(t)
 	cc := cookieRound(t, jar2, oc.LocalOrigin)
