@@ -91,7 +91,7 @@ async function withShot(/** @type {import('playwright-core').Page} */ page, /** 
   }
 }
 
-describe('one origin per app: two apps of one server keep their cookies apart', { timeout: 300_000 }, () => {
+describe('one origin per app: two apps of one server keep their cookies apart', { timeout: 600_000 }, () => {
   let id = ''
   /** @type {number[]} */ let ports = []
 
@@ -213,7 +213,14 @@ describe('one origin per app: two apps of one server keep their cookies apart', 
       // Listed first: here the "server" is this machine, so once Porthole's endpoint listens on the
       // same port number a listing counts the port as Porthole's own (opening before any listing
       // is covered by the Go test TestAppsOnlyOnIPv6Loopback).
-      const list = await api('ListApps', id)
+      // A loaded machine may fail a listing (the agent's exec times out; the answer is then the
+      // list from before, with its error): list again, for up to two minutes.
+      let list = await api('ListApps', id)
+      for (let i = 0; i < 12 && !list.services.some((/** @type {any} */ s) => s.port === v6); i++) {
+        console.log(`e2e: port ${v6} not listed yet${list.error ? ` (${list.error})` : ''}; listing again`)
+        await new Promise((r) => setTimeout(r, 2000))
+        list = await api('ListApps', id)
+      }
       const svc = list.services.find((/** @type {any} */ s) => s.port === v6)
       assert.ok(svc && svc.isWeb, `the [::1]-only app (port ${v6}) is listed: ${JSON.stringify(list.services.map((/** @type {any} */ s) => [s.port, s.kind]))}`)
       const o = await api('OpenApp', id, v6, '/')
