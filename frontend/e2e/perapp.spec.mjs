@@ -176,7 +176,7 @@ describe('one origin per app: two apps of one server keep their cookies apart', 
       const fb = await cookieInFrame(page, b.localOrigin)
       assert.ok(!fb.cookie.includes(fa.session), `the framed B received A's cookie: ${fb.cookie}`)
       assert.equal((await cookieInFrame(page, a.localOrigin)).received, fa.session, 'the framed A keeps its cookie')
-      await page.screenshot({ path: join(ARTIFACTS, 'perapp-tabs.png') })
+      await page.screenshot({ path: join(ARTIFACTS, 'perapp-tabs.png'), fullPage: true })
     })
     await ctx.close()
   })
