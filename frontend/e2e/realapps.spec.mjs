@@ -474,6 +474,7 @@ describe('real apps from Debian packages through porthole serve and a real sshd'
       sshd?.stdin?.end()
       await stop(sshd)
       writeFileSync(join(ARTIFACTS, 'realapps-serve.log'), serveStderr())
+      for (const r of running) writeFileSync(join(ARTIFACTS, `realapps-${r.name}.log`), r.log())
       if (tmp) rmSync(tmp, { recursive: true, force: true })
     }
   })
@@ -493,6 +494,11 @@ describe('real apps from Debian packages through porthole serve and a real sshd'
           assertNoPortholeErrors(o, v)
         })
         await v.page.screenshot({ path: join(ARTIFACTS, `realapps-${app.pkg}-${mode}.png`) })
+        // Parked until the restart test, so that each test sees its own view's traffic only.
+        // (Left polling, Syncthing's window once got 403 "CSRF Error" answers from Syncthing
+        // itself while its tab was in use, in a run with a build that passed Host through
+        // unchanged; Syncthing keeps only a short list of CSRF tokens. Not analyzed further.)
+        await v.page.goto('about:blank')
       })
     }
   }
@@ -502,9 +508,8 @@ describe('real apps from Debian packages through porthole serve and a real sshd'
       t.skip('no real app ran')
       return
     }
-    // Pages that poll (Syncthing, Transmission, Deluge, Cockpit) would meet the endpoint while it
-    // is down; a user's tab shows the reconnecting page then. Here they wait on a blank page.
-    for (const { v } of views) await v.page.goto('about:blank')
+    // Every view waits on a blank page (see above): pages that poll would meet the endpoint while
+    // it is down, where a user's tab shows the reconnecting page.
     await stop(serve)
     phase = 'after restart'
     porthole = await startServe()
