@@ -25,6 +25,7 @@ import { keepTail, killGroup } from './harness.mjs'
  *   name: string,
  *   pkg: string,
  *   bin: string,
+ *   needs?: string[],
  *   start: (dir: string) => Promise<RunningApp>,
  * }} RealApp
  */
@@ -41,10 +42,10 @@ export function freePort() {
   })
 }
 
-/** Whether the app's program is installed. */
+/** Whether the app's programs (bin and the others it needs) are installed. */
 export function installed(/** @type {RealApp} */ app) {
   try {
-    accessSync(app.bin, constants.X_OK)
+    for (const b of [app.bin, ...(app.needs ?? [])]) accessSync(b, constants.X_OK)
     return true
   } catch {
     return false
@@ -239,22 +240,25 @@ export const transmission = /** @type {RealApp} */ ({
 /**
  * Cockpit 287: a shell whose every call goes over one websocket, with strict Origin checks (the
  * socket's Origin must be http:// + the Host it was asked for) and a CSP naming the app's own origin.
- * It runs a local session (--local-session: cockpit-bridge as the test user, no login page, no
- * PAM), bound to 127.0.0.1 for the length of the test, with /etc/cockpit ignored.
+ * It runs a local session (--local-session: cockpit-bridge, no login page, no PAM), bound to
+ * 127.0.0.1 for the length of the test, with /etc/cockpit ignored. The first browser to connect
+ * gets that session, so as root it runs as nobody (setpriv): a session of an unprivileged user.
  */
 export const cockpit = /** @type {RealApp} */ ({
   name: 'Cockpit',
   pkg: 'cockpit-ws',
   bin: '/usr/lib/cockpit/cockpit-ws',
+  needs: ['/usr/bin/cockpit-bridge'],
   async start(dir) {
     const port = await freePort()
     const cfg = join(dir, 'cockpit')
     mkdirSync(cfg, { recursive: true })
-    return run('cockpit-ws', cockpit.bin, ['--port', String(port), '--address', '127.0.0.1', '--local-session=/usr/bin/cockpit-bridge'], {
-      cwd: dir,
-      port,
-      env: { HOME: dir, XDG_CONFIG_DIRS: cfg },
-    })
+    const args = ['--port', String(port), '--address', '127.0.0.1', '--local-session=/usr/bin/cockpit-bridge']
+    const asRoot = process.getuid?.() === 0
+    const [cmd, argv] = asRoot ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', cockpit.bin, ...args]] : [cockpit.bin, args]
+    // No session bus of the test's user: the bridge, as nobody, could not use it anyway.
+    const env = { HOME: dir, XDG_CONFIG_DIRS: cfg, DBUS_SESSION_BUS_ADDRESS: 'disabled:' }
+    return run('cockpit-ws', cmd, argv, { cwd: '/', port, env })
   },
 })
 
@@ -272,6 +276,7 @@ export const deluge = /** @type {RealApp} */ ({
   name: 'Deluge',
   pkg: 'deluge-web',
   bin: '/usr/bin/deluge-web',
+  needs: ['/usr/bin/deluged'],
   async start(dir) {
     const port = await freePort()
     const daemonPort = await freePort()

@@ -1,9 +1,10 @@
 // @ts-check
 // End-to-end: real web apps from Debian packages (Jupyter Notebook, Syncthing, Transmission,
-// Cockpit; see realapps.mjs) on the "server" side, through a real OpenSSH sshd
+// Deluge, Cockpit; see realapps.mjs) on the "server" side, through a real OpenSSH sshd
 // (internal/testrig/cmd/testsshd) and a real `porthole serve`, in Debian's chromium. The server is
 // this machine: each app listens on 127.0.0.1 only and the browser reaches it only through the
-// endpoint Porthole opens for it (its address is read from the API), over SSH.
+// endpoint Porthole opens for it (its address is read from the API), over SSH. Each app is used
+// as a page of its own ("window") and, where it allows, framed by serve's page ("tab").
 //
 // Each app must load, log in where it has a login, make its own API calls without a 4xx/5xx that
 // Porthole caused (every response of the app's origin is recorded; the few that the app itself
@@ -53,8 +54,8 @@ const EXPECTED = new Map([
   // The notebook page loads the ipywidgets extension when it is installed and ignores its 404
   // otherwise (Debian's jupyter-notebook does not depend on it).
   [jupyter, (r) => r.status === 404 && path(r) === '/nbextensions/widgets/notebook/js/extension.js'],
-  // A Syncthing built without its upgrader (Debian's, and STNOUPGRADE) answers the GUI's upgrade
-  // check with 503 "upgrade unsupported"; the GUI then shows no upgrade notice.
+  // A Syncthing without its upgrader (Debian's build, and STNOUPGRADE) answers the GUI's upgrade
+  // check with 503 (so does curl, straight to it); the GUI then shows no upgrade notice.
   [syncthing, (r) => r.status === 503 && path(r) === '/rest/system/upgrade' && !!r.headers['x-syncthing-id']],
   // Cockpit's login page asks /cockpit/login whether a session exists; 401 is its "no" (after the
   // restart: the local session ended with its websocket, see cockpitAgain).
@@ -124,7 +125,7 @@ async function openRealApp(t, app) {
   if (known) return known
   if (failedToOpen.has(app)) throw new Error(`${app.name} did not open in an earlier test (its error is there)`)
   if (!installed(app)) {
-    const why = `${app.name} is not installed (${app.bin}; apt package ${app.pkg}: scripts/deps.sh test installs it)`
+    const why = `${app.name} is not installed (${[app.bin, ...(app.needs ?? [])].join(', ')}; scripts/deps.sh test installs it)`
     if (IN_CI) throw new Error(`${why}: CI must run every real app`)
     t.skip(why)
     return undefined
