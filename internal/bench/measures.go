@@ -31,19 +31,27 @@ const (
 	measureSocks
 	measureRemote
 	measureSoak
+	measureB2B
+	measureFirstPage
+	measureNetChange
+	measureApp
 )
 
 var measureNameText = [...]string{
-	measureGet:    "get",
-	measurePage:   "page",
-	measureCold:   "cold",
-	measureBulk:   "bulk",
-	measureWake:   "wake",
-	measureRSS:    "rss",
-	measureGuard:  "guard",
-	measureSocks:  "socks",
-	measureRemote: "remote",
-	measureSoak:   "soak",
+	measureGet:       "get",
+	measurePage:      "page",
+	measureCold:      "cold",
+	measureBulk:      "bulk",
+	measureWake:      "wake",
+	measureRSS:       "rss",
+	measureGuard:     "guard",
+	measureSocks:     "socks",
+	measureRemote:    "remote",
+	measureSoak:      "soak",
+	measureB2B:       "b2b",
+	measureFirstPage: "firstpage",
+	measureNetChange: "netchange",
+	measureApp:       "app",
 }
 
 func (m measureName) String() string {
@@ -90,6 +98,11 @@ type params struct {
 	gcmCipher     string
 	requestLimit  time.Duration // per-request timeout in latency tests
 	maxErrorShare float64       // a latency series with more failures than this is reported as failed
+	b2bN          int           // back-to-back GETs measured per series
+	b2bWarm       int           // requests before the "after warm-up" series
+	firstPageN    int           // first page loads per tool (a new tunnel each)
+	netIdle       time.Duration // idle time before the network change without sleep
+	appN          int           // app-path repetitions (connect, open, page)
 }
 
 func paramsFor(quick bool) params {
@@ -118,6 +131,11 @@ func paramsFor(quick bool) params {
 		gcmCipher:     "aes128-gcm@openssh.com",
 		requestLimit:  15 * time.Second,
 		maxErrorShare: 0.05,
+		b2bN:          100,
+		b2bWarm:       300,
+		firstPageN:    3,
+		netIdle:       22 * time.Second,
+		appN:          3,
 	}
 	if quick {
 		p.getN = 30
@@ -133,6 +151,11 @@ func paramsFor(quick bool) params {
 		p.rssSettle = time.Second
 		p.guardN = 500
 		p.soakN = 10_000
+		p.b2bN = 30
+		p.b2bWarm = 60
+		p.firstPageN = 1
+		p.netIdle = 3 * time.Second
+		p.appN = 1
 	}
 	return p
 }
@@ -166,10 +189,14 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*report, error
 		run func(context.Context, *rig, params) []row
 	}{
 		{measureGet, benchGet},
+		{measureB2B, benchBackToBack},
 		{measurePage, benchPage},
+		{measureFirstPage, benchFirstPage},
+		{measureApp, benchApp},
 		{measureCold, benchCold},
 		{measureBulk, benchBulk},
 		{measureWake, benchWake},
+		{measureNetChange, benchNetChange},
 		{measureRSS, benchRSS},
 		{measureGuard, benchGuard},
 		{measureSocks, benchSocks},
@@ -669,7 +696,16 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 		return wakeResult{}, err
 	}
 	woke := time.Now()
+	return recoverLoop(ctx, r, p, &tun, t, restart, woke), nil
+}
 
+// recoverLoop GETs /small through *tunp on new connections, one after
+// another, from since until the first success and at least wakeN requests
+// (or wakeCap). With restart, the tunnel is exec-ed again when it exits
+// (what autossh -M 0 does); *tunp is then the new one.
+func recoverLoop(ctx context.Context, r *rig, p params, tunp **tunnel, t tool, restart bool, since time.Time) wakeResult {
+	tun := *tunp
+	woke := since
 	var res wakeResult
 	tr := newTransport(false, 1)
 	defer tr.CloseIdleConnections()
@@ -697,9 +733,10 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 				r.log.Debug("restarting after exit", "tool", t.short(), "at", time.Since(woke).Round(time.Millisecond))
 				nt, err := startTunnel(r.cmds, spec)
 				if err != nil {
-					return res, err
+					res.lastErr = err
+					return res
 				}
-				tun = nt
+				tun, *tunp = nt, nt
 			}
 		}
 		limit := min(p.wakeReqLimit, time.Until(deadline))
@@ -731,7 +768,7 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 		case <-ctx.Done():
 		}
 	}
-	return res, nil
+	return res
 }
 
 // --- 5b. Remote forward after a network change ------------------------------

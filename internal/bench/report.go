@@ -260,7 +260,7 @@ func (rep *report) markdown() string {
 	b.WriteString("Reproduce with `make bench` (it builds `build/bin/porthole`, then runs\n")
 	b.WriteString("`go run ./internal/bench -porthole build/bin/porthole -out docs/BENCHMARKS.md`; about 5 minutes,\n")
 	b.WriteString("plus 1–2 for the 100,000-connection soak;\n")
-	b.WriteString("`-quick` takes about 1 minute, `-only get,page,cold,bulk,wake,rss,guard,socks,remote,soak` picks measures).\n\n")
+	b.WriteString("`-quick` takes about 2 minutes, `-only "+strings.Join(measureNames(), ",")+"` picks measures).\n\n")
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- date: %s UTC\n", rep.date.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "- CPU: %s, %d cores\n", m.cpu, m.cores)
@@ -297,6 +297,26 @@ func (rep *report) markdown() string {
 - Page: GET / (an HTML page referencing 50 resources) then its 50 resources over %d parallel
   connections, from a client with no open connection; "new connection" opens one TCP connection
   per request, "keep-alive" reuses up to %d. Median of %d loads, after one warm-up load.
+- Back to back (issue 11): each tool on its own turn (not interleaved request by request, which
+  would hand each tool a pause of one request of the other): a new tunnel, and as soon as one GET
+  went through, %d GET /small one after another with no pause, each on a new TCP connection
+  (measured); then more until %d requests, then %d again (measured, "after warm-up"). p90 cells
+  give the fastest request too.
+- First page load after connect: a new tunnel per load; right after its first GET /small went
+  through, the page (as above, keep-alive) from a client with no open connection. Tools alternate.
+- App path, through `+"`porthole serve`"+`'s HTTP API (the API the UI calls; serve runs as the user would
+  run it, HOME in a temp dir, with a profile for the rig's sshd through the relay, key auth):
+  "click Connect" is the time for the Connect call to return connected; then ListApps (what the
+  server's page shows, not timed); "click Open" is OpenApp on a port of a fresh web app (one per
+  repetition) plus the page through the endpoint it returns (keep-alive, as above). Between
+  repetitions the server is disconnected. The ssh column is what an OpenSSH user does instead:
+  exec `+"`ssh -N -L`"+` until the first response, and the first page load through that tunnel.
+  Median of %d.
+- Network change with no sleep: both tunnels up (each carried one request), then idle for %v
+  (under both tools' keepalive thresholds), then every relayed flow goes silent (bytes swallowed,
+  nothing closed; new flows work). No SIGSTOP, so no clock jump. Then GET /small as in the wake
+  rows, both tools at the same time, each with its own client. The ssh column is
+  `+"`autossh -M 0`"+` running the same `+"`ssh -N -L`"+` command (AUTOSSH_GATETIME=0).
 - Cold start: from exec of the tunnel command to the first successful GET through it (polled
   every 5 ms; connection refused until the listener is up). Median of %d.
 - Download: GET of %s, timed from the request to the last byte; median of %d at RTT 0 and %d at
@@ -335,7 +355,8 @@ func (rep *report) markdown() string {
   monotonic clock jump, so a forwarder that detects sleep from wall-clock vs monotonic time sees
   no sleep here; the relay's reset is kinder than a real network change, where old flows usually
   go silent instead of being reset.
-`, p.getN, p.pageParallel, p.pageParallel, p.pageLoads, p.coldN, sizeText(p.bulkBytes), p.bulkRepsLAN, p.bulkReps,
+`, p.getN, p.pageParallel, p.pageParallel, p.pageLoads,
+		p.b2bN, p.b2bWarm, p.b2bN, p.appN, p.netIdle, p.coldN, sizeText(p.bulkBytes), p.bulkRepsLAN, p.bulkReps,
 		p.blackout, p.wakeReqLimit, p.wakeErrPause, p.wakeN, p.wakeCap, p.wakeHang,
 		p.rssSettle, p.rssConns, p.rssParallel, p.guardN, thousands(p.soakN), thousands(p.soakParallel))
 	return b.String()

@@ -31,6 +31,8 @@ type rig struct {
 
 	// portholeErr is why the porthole column is empty, or nil.
 	portholeErr error
+	// portholeErrApp is why `porthole serve` could not be used (app rows).
+	portholeErrApp error
 }
 
 // startRig starts sshd, the relay and the web app. Close stops them.

@@ -64,6 +64,8 @@ type tunnelSpec struct {
 	// 127.0.0.1:localPort and forwards to 127.0.0.1:targetPort here; the
 	// ssh column then runs autossh -M 0.
 	remote bool
+	// autossh runs the ssh column under autossh -M 0 (as -R does).
+	autossh bool
 }
 
 // commands builds the command lines of both tools. It is the only place
@@ -79,7 +81,7 @@ func (c commands) build(s tunnelSpec) (string, []string) {
 	if s.tool == toolPorthole && !c.aa {
 		return c.portholePath, portholeArgs(s)
 	}
-	if s.remote {
+	if s.remote || s.autossh {
 		return c.autosshPath, append([]string{"-M", "0"}, sshArgs(s)...)
 	}
 	return c.sshPath, sshArgs(s)
@@ -160,7 +162,7 @@ func startTunnel(c commands, spec tunnelSpec) (*tunnel, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = 2 * time.Second
-	if spec.remote && spec.tool == toolSSH {
+	if (spec.remote || spec.autossh) && spec.tool == toolSSH {
 		// autossh: restart ssh whenever it exits, even right after start.
 		cmd.Env = append(os.Environ(), "AUTOSSH_GATETIME=0", "AUTOSSH_LOGFILE=/dev/stderr")
 	}
