@@ -260,7 +260,7 @@ func (rep *report) markdown() string {
 	b.WriteString("Reproduce with `make bench` (it builds `build/bin/porthole`, then runs\n")
 	b.WriteString("`go run ./internal/bench -porthole build/bin/porthole -out docs/BENCHMARKS.md`; about 5 minutes,\n")
 	b.WriteString("plus 1–2 for the 100,000-connection soak;\n")
-	b.WriteString("`-quick` takes about 2 minutes, `-only "+strings.Join(measureNames(), ",")+"` picks measures).\n\n")
+	b.WriteString("`-quick` takes about 2 minutes, `-only " + strings.Join(measureNames(), ",") + "` picks measures).\n\n")
 	b.WriteString("## Machine\n\n")
 	fmt.Fprintf(&b, "- date: %s UTC\n", rep.date.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "- CPU: %s, %d cores\n", m.cpu, m.cores)
