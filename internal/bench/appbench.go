@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -61,6 +62,10 @@ func benchApp(ctx context.Context, r *rig, p params) []row {
 		w.SetKeepAlive(true)
 		webs = append(webs, w)
 	}
+	var appDials []float64
+	var trace traceLog
+	r.relay.SetTrace(trace.add)
+	defer r.relay.SetTrace(nil)
 	for i := 0; i < p.appN && ctx.Err() == nil; i++ {
 		for _, t := range order(i) {
 			switch {
@@ -79,7 +84,13 @@ func benchApp(ctx context.Context, r *rig, p params) []row {
 				}
 				samples[1][t] = append(samples[1][t], ms(pd))
 			case app != nil:
+				began := time.Now()
 				dc, do, err := app.connectOpen(ctx, p, webs[i].Port(), i > 0)
+				if ct, terr := analyzeCold(trace.since(began), began, began.Add(dc+do)); terr == nil && dc > 0 {
+					appDials = append(appDials, ms(ct.dial))
+					r.log.Info("app connect", "connect", dc.Round(time.Millisecond), "open+page", do.Round(time.Millisecond),
+						"dial", ct.dial.Round(time.Millisecond), "trace", ct.String())
+				}
 				if err != nil {
 					lastErr[0][t], lastErr[1][t] = err, err
 					r.log.Warn("app path failed", "err", err)
@@ -107,6 +118,9 @@ func benchApp(ctx context.Context, r *rig, p params) []row {
 			}
 		}
 	}
+	if connect.cells[toolPorthole].ok && len(appDials) > 0 {
+		connect.cells[toolPorthole].note = fmt.Sprintf("TCP dial %s after the call", unitMS.format(median(appDials)))
+	}
 	return []row{connect, open}
 }
 
@@ -123,6 +137,7 @@ type servedApp struct {
 	token string
 	id    string // the profile's id
 	home  string
+	log   *slog.Logger
 }
 
 // startServed starts `porthole serve` with HOME in a temp dir holding the
@@ -146,7 +161,10 @@ func startServed(ctx context.Context, r *rig) (_ *servedApp, err error) {
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"XDG_DATA_HOME="+filepath.Join(home, ".local", "share"), "XDG_STATE_HOME="+filepath.Join(home, ".local", "state"),
 		"DBUS_SESSION_BUS_ADDRESS=disabled:", "SSH_AUTH_SOCK=")
-	logs := newTailBuffer(64 << 10)
+	if r.cfg.verbose {
+		cmd.Env = append(cmd.Env, "PORTHOLE_LOG=debug")
+	}
+	logs := newTailBuffer(256 << 10)
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -162,7 +180,7 @@ func startServed(ctx context.Context, r *rig) (_ *servedApp, err error) {
 		proc.waitErr = cmd.Wait()
 		close(proc.exited)
 	}()
-	a := &servedApp{proc: proc, home: home}
+	a := &servedApp{proc: proc, home: home, log: r.log}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -282,5 +300,6 @@ func (a *servedApp) connectOpen(ctx context.Context, p params, port int, again b
 // Close stops serve (and its agent) and removes its home.
 func (a *servedApp) Close() {
 	a.proc.Close()
+	a.log.Debug("porthole serve's log", "text", a.proc.out.String())
 	os.RemoveAll(a.home)
 }

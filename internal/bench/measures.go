@@ -382,13 +382,19 @@ func benchPage(ctx context.Context, r *rig, p params) []row {
 func benchCold(ctx context.Context, r *rig, p params) []row {
 	r.setRTT(p.highRTT)
 	rw := row{measure: fmt.Sprintf("cold start: exec → first response, RTT %d ms (median of %d)", p.highRTT.Milliseconds(), p.coldN), unit: unitMS, target: ratioMax(0.65)}
-	var samples [2][]float64
+	dialRow := row{measure: "cold start: exec → TCP connection to the SSH server (median)", unit: unitMS}
+	flightRow := row{measure: "cold start: round trips from that connection to the first response (client flights seen by the relay, median)", unit: unitCount}
+	var trace traceLog
+	r.relay.SetTrace(trace.add)
+	defer r.relay.SetTrace(nil)
+	var samples, dials, flights [2][]float64
 	var lastErr [2]error
 	for i := 0; i < p.coldN && ctx.Err() == nil; i++ {
 		for _, t := range order(i) {
 			if !r.available(t) {
 				continue
 			}
+			before := time.Now()
 			tun, d, err := r.start(ctx, t, "")
 			if err != nil {
 				lastErr[t] = err
@@ -396,19 +402,36 @@ func benchCold(ctx context.Context, r *rig, p params) []row {
 			}
 			tun.Close()
 			samples[t] = append(samples[t], ms(d))
+			ct, err := analyzeCold(trace.since(before), tun.started, tun.started.Add(d))
+			if err != nil {
+				r.log.Warn("cold start trace", "tool", t.short(), "err", err)
+				continue
+			}
+			dials[t] = append(dials[t], ms(ct.dial))
+			flights[t] = append(flights[t], float64(ct.flights))
+			r.log.Info("cold start", "tool", t.short(), "took", d.Round(time.Millisecond), "dial", ct.dial.Round(time.Millisecond),
+				"first byte", ct.firstUp.Round(time.Millisecond), "flights", ct.flights, "trace", ct.String())
 		}
 	}
 	for _, t := range tools {
 		switch {
 		case !r.available(t):
 			rw.cells[t] = failed(r.portholeErr)
+			dialRow.cells[t], flightRow.cells[t] = failed(r.portholeErr), failed(r.portholeErr)
+			continue
 		case len(samples[t]) < p.coldN:
 			rw.cells[t] = failed(fmt.Errorf("%d of %d starts failed, last: %w", p.coldN-len(samples[t]), p.coldN, lastErr[t]))
 		default:
 			rw.cells[t] = value(median(samples[t]))
 		}
+		if len(dials[t]) == 0 {
+			dialRow.cells[t], flightRow.cells[t] = failed(errors.New("no trace")), failed(errors.New("no trace"))
+			continue
+		}
+		dialRow.cells[t] = value(median(dials[t]))
+		flightRow.cells[t] = value(median(flights[t]))
 	}
-	return []row{rw}
+	return []row{rw, dialRow, flightRow}
 }
 
 // --- 4. Bulk download -------------------------------------------------------
