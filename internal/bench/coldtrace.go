@@ -92,6 +92,11 @@ func analyzeCold(evs []testrig.RelayEvent, start, ready time.Time) (coldTrace, e
 	if flow == 0 {
 		return ct, fmt.Errorf("the relay saw no connection between exec and the first response")
 	}
+	if !lastDown && ct.flights > 0 {
+		// Bytes after the response (the channel's close) are no round trip.
+		ct.flights--
+		ct.steps[len(ct.steps)-1] += " (after the response)"
+	}
 	return ct, nil
 }
 

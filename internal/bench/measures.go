@@ -478,6 +478,7 @@ func benchBulk(ctx context.Context, r *rig, p params) []row {
 			r.setRTT(rtt)
 			var samples [2][]float64
 			var lastErr [2]error
+			var cpu [2]time.Duration // the tunnel's CPU time over all downloads
 			reps := p.bulkRepsFor(rtt)
 			url := "/big"
 			if p.bulkBytes != testrig.WebAppBigSize {
@@ -488,7 +489,9 @@ func benchBulk(ctx context.Context, r *rig, p params) []row {
 					if pr.tun[t] == nil {
 						continue
 					}
+					cpu0 := pr.tun[t].cpuTime()
 					mbps, err := download(ctx, pr.tun[t].url(url), p.bulkBytes)
+					cpu[t] += pr.tun[t].cpuTime() - cpu0
 					if err != nil {
 						lastErr[t] = err
 						r.log.Warn("download failed", "tool", t.short(), "err", err)
@@ -506,9 +509,13 @@ func benchBulk(ctx context.Context, r *rig, p params) []row {
 					rw.cells[t] = failed(fmt.Errorf("%d of %d downloads failed, last: %w", reps-len(samples[t]), reps, lastErr[t]))
 				default:
 					rw.cells[t] = value(median(samples[t]))
+					var notes []string
 					if negotiated[t] != "" && c == "" {
-						rw.cells[t].note = negotiated[t]
+						notes = append(notes, negotiated[t])
 					}
+					mb := float64(p.bulkBytes) * float64(len(samples[t])) / 1e6
+					notes = append(notes, fmt.Sprintf("CPU %.2f ms/MB", ms(cpu[t])/mb))
+					rw.cells[t].note = strings.Join(notes, "; ")
 				}
 			}
 		}

@@ -320,7 +320,9 @@ func (rep *report) markdown() string {
 - Cold start: from exec of the tunnel command to the first successful GET through it (polled
   every 5 ms; connection refused until the listener is up). Median of %d.
 - Download: GET of %s, timed from the request to the last byte; median of %d at RTT 0 and %d at
-  RTT 70 ms. At RTT 0 the numbers swing by ±20%% between runs on a busy 2-core machine.
+  RTT 70 ms. At RTT 0 the numbers swing by ±20%% between runs on a busy 2-core machine (and by
+  far more when other work shares the cores), so each cell also gives the tunnel process's CPU time
+  (utime + stime of its processes, /proc/PID/stat) per MB moved: what the tool costs, whatever the load.
 - Wake: the tunnel carries a request, then its whole process group gets SIGSTOP and the relay
   blackholes (laptop asleep: nothing flows, nothing closes) for %v. "path intact": the relay
   resumes; "network changed": every relayed flow is reset (RST both ways), then the relay resumes;

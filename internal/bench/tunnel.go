@@ -456,3 +456,43 @@ func filepathBase(p string) string {
 
 // contains reports whether b holds s (used on command output).
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
+
+// cpuTime is the user+system CPU time the tunnel's processes have used so
+// far (utime + stime of /proc/PID/stat, at USER_HZ = 100 ticks a second).
+func (t *tunnel) cpuTime() time.Duration {
+	procs, _ := t.processes()
+	var ticks int64
+	for _, p := range procs {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		if n, err := parseStatCPU(string(stat)); err == nil {
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// parseStatCPU returns utime + stime (fields 14 and 15) of /proc/PID/stat
+// in clock ticks.
+func parseStatCPU(stat string) (int64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat: no ')' after the command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat: %w: utime, stime", errNoField)
+	}
+	u, err := strconv.ParseInt(f[11], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stat: utime %q: %w", f[11], err)
+	}
+	s, err := strconv.ParseInt(f[12], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stat: stime %q: %w", f[12], err)
+	}
+	return u + s, nil
+}
