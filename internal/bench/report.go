@@ -265,6 +265,7 @@ func (rep *report) markdown() string {
 	fmt.Fprintf(&b, "- date: %s UTC\n", rep.date.Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(&b, "- CPU: %s, %d cores\n", m.cpu, m.cores)
 	fmt.Fprintf(&b, "- RAM: %.1f GiB\n", float64(m.ramBytes)/(1<<30))
+	fmt.Fprintf(&b, "- load average at the start (1, 5, 15 min): %s (other work on this machine shares the cores)\n", m.load)
 	fmt.Fprintf(&b, "- OS: %s, kernel %s\n", m.os, m.kernel)
 	fmt.Fprintf(&b, "- Go: %s\n", m.goVersion)
 	fmt.Fprintf(&b, "- OpenSSH (client and sshd): %s\n", m.openssh)
