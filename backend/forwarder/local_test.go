@@ -45,7 +45,7 @@ func TestRetryBeforeFirstByteOnly(t *testing.T) {
 		if n := ls.requests.Load(); n != 1 {
 			t.Fatalf("backend saw %d requests, want exactly 1", n)
 		}
-		if n := srv.Stats().Conns; n != 2 {
+		if n := srv.Stats().AuthOK; n != 2 {
 			t.Fatalf("server saw %d connections, want 2 (the retry used a fresh session)", n)
 		}
 	})
@@ -493,7 +493,7 @@ func TestFaultsThroughRelay(t *testing.T) {
 		if err := get(t, fwd); err != nil {
 			t.Fatalf("GET after the network change: %v", err)
 		}
-		if n := srv.Stats().Conns; n != 2 {
+		if n := srv.Stats().AuthOK; n != 2 {
 			t.Fatalf("server saw %d connections, want 2", n)
 		}
 	})
@@ -510,7 +510,7 @@ func TestFaultsThroughRelay(t *testing.T) {
 		if err := get(t, fwd); err != nil {
 			t.Fatalf("GET after the blackout: %v", err)
 		}
-		if n := srv.Stats().Conns; n < 2 {
+		if n := srv.Stats().AuthOK; n < 2 {
 			t.Fatalf("server saw %d connections; the dead one should have been replaced", n)
 		}
 	})

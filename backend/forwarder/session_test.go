@@ -84,7 +84,7 @@ func TestLazyDial(t *testing.T) {
 	if ta := fwd.Addr().(*net.TCPAddr); !ta.IP.IsLoopback() {
 		t.Errorf("forward listens on %v, want loopback by default", ta)
 	}
-	if n := srv.Stats().Conns; n != 0 {
+	if n := srv.Stats().AuthOK; n != 0 {
 		t.Fatalf("server saw %d connections before any use, want 0", n)
 	}
 	if st := s.State().State; st != StateIdle {
@@ -94,7 +94,7 @@ func TestLazyDial(t *testing.T) {
 	if err != nil || body != "small\n" {
 		t.Fatalf("GET through the forward = %q, %v", body, err)
 	}
-	if n := srv.Stats().Conns; n != 1 {
+	if n := srv.Stats().AuthOK; n != 1 {
 		t.Fatalf("server saw %d connections after first use, want 1", n)
 	}
 	if n := web.Count("/small"); n != 1 {
@@ -215,7 +215,7 @@ func TestRefusedChannelKeepsSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.Close()
-	if n := srv.Stats().Conns; n != 1 {
+	if n := srv.Stats().AuthOK; n != 1 {
 		t.Fatalf("a refused channel made the session reconnect: %d connections, want 1", n)
 	}
 	fwd := listenLocal(t, LocalSpec{TargetHost: h, TargetPort: p}, s, LocalOptions{})
@@ -265,7 +265,7 @@ func TestIdleCloseAndPingBeforeUse(t *testing.T) {
 
 	t.Run("close when idle", func(t *testing.T) {
 		s := newSession(t, srv.Addr(), clientConfig(srv), SessionOptions{IdleTimeout: 200 * time.Millisecond})
-		base := srv.Stats().Conns
+		base := srv.Stats().AuthOK
 		c, err := s.Dial(ctx, h, p)
 		if err != nil {
 			t.Fatal(err)
@@ -282,7 +282,7 @@ func TestIdleCloseAndPingBeforeUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = c.Close()
-		if got := srv.Stats().Conns - base; got != 2 {
+		if got := srv.Stats().AuthOK - base; got != 2 {
 			t.Fatalf("%d connections, want 2 (one before and one after the idle close)", got)
 		}
 		_ = s.Close()
@@ -475,7 +475,7 @@ func TestOpenOnDeadConnectionMovesToNew(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("dial waiting on a dead session hung")
 	}
-	if n := srv.Stats().Conns; n < 2 {
+	if n := srv.Stats().AuthOK; n < 2 {
 		t.Fatalf("server saw %d connections; the dead one should have been replaced", n)
 	}
 }
@@ -515,11 +515,11 @@ func TestConnectEagerly(t *testing.T) {
 	if err := s.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st := s.State().State; st != StateReady || srv.Stats().Conns != 1 {
-		t.Fatalf("after Connect: state %v, %d server connections; want ready and 1", st, srv.Stats().Conns)
+	if st := s.State().State; st != StateReady || srv.Stats().AuthOK != 1 {
+		t.Fatalf("after Connect: state %v, %d server connections; want ready and 1", st, srv.Stats().AuthOK)
 	}
-	if err := s.Connect(ctx); err != nil || srv.Stats().Conns != 1 {
-		t.Fatalf("second Connect = %v with %d connections; want the same connection", err, srv.Stats().Conns)
+	if err := s.Connect(ctx); err != nil || srv.Stats().AuthOK != 1 {
+		t.Fatalf("second Connect = %v with %d connections; want the same connection", err, srv.Stats().AuthOK)
 	}
 
 	bad := NewSession(ConnectorFunc(func(context.Context) (SSHClient, error) {
