@@ -5,7 +5,7 @@
 // the on-disk localStorage/IndexedDB of cookies_linux.go), laid over Wails'
 // own view in a GtkOverlay. Every GTK call runs on GTK's main thread.
 
-package main
+package appview
 
 /*
 #cgo linux pkg-config: gtk+-3.0 webkit2gtk-4.0
@@ -268,10 +268,10 @@ var (
 	appViews   *gtkAppViews
 )
 
-// newWindowAppViews makes the window's app view host; GTK work waits for
+// New makes the window's app view host; GTK work waits for
 // the first Sync (after the window exists). onFail runs if the window
 // cannot take views.
-func newWindowAppViews(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
+func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 	h := &gtkAppViews{
 		log: log.With("component", "appviews"), bus: bus, onFail: onFail,
 		loaded: map[string]string{}, reloads: map[string]int{},
