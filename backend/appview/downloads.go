@@ -411,6 +411,7 @@ func (d *Downloads) Finish(id string) {
 		dl.Error = DescribeWriteError(dir, name, err, freeSpace(dir))
 		d.log.Warn("download not saved", "err", err)
 	} else {
+		d.log.Info("download saved", "path", final)
 		dl.State, dl.Path, dl.Name = ui.DownloadDone, final, filepath.Base(final)
 		if st, err := os.Stat(final); err == nil {
 			dl.Received = st.Size()

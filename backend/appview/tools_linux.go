@@ -232,6 +232,7 @@ func (h *gtkAppViews) Find(id, text string, op ui.FindOp) {
 //export portholeAppViewFound
 func portholeAppViewFound(id, text *C.char, matches, failed C.int) {
 	if h := currentAppViews(); h != nil {
+		h.log.Debug("find in page", "view", C.GoString(id), "matches", int(matches), "failed", failed != 0)
 		h.emit(ui.AppViewEvent{ID: C.GoString(id), Find: &ui.FindResult{Text: C.GoString(text), Matches: int(matches), Failed: failed != 0}})
 	}
 }
@@ -317,7 +318,12 @@ func portholeScriptDialog(id *C.char, kind C.int, msg, def, uri *C.char, d C.uin
 	if len(m) > maxMessage {
 		m = m[:maxMessage] + "…"
 	}
-	h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: k, Origin: originOf(C.GoString(uri)), Message: m, Default: C.GoString(def)}, answer)
+	pd, shown := h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: k, Origin: originOf(C.GoString(uri)), Message: m, Default: C.GoString(def)}, answer)
+	if shown {
+		h.log.Debug("page dialog", "view", pd.ViewID, "dialog", pd.ID, "kind", string(pd.Kind), "flood", pd.Flood)
+	} else {
+		h.log.Debug("page dialog answered Cancel: its page's dialogs are stopped", "view", pd.ViewID)
+	}
 }
 
 //export portholeAuthenticate
@@ -338,7 +344,7 @@ func portholeAuthenticate(id, host *C.char, port C.int, realm, uri, user *C.char
 	}
 	origin := originOf(C.GoString(uri))
 	msg := fmt.Sprintf("%s:%d asks you to sign in", C.GoString(host), int(port))
-	h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: ui.DialogAuth, Origin: origin, Message: msg,
+	_, _ = h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: ui.DialogAuth, Origin: origin, Message: msg,
 		Realm: C.GoString(realm), User: C.GoString(user), Retry: retry != 0}, answer)
 }
 
@@ -353,6 +359,9 @@ func (h *gtkAppViews) AnswerDialog(id string, a ui.PageDialogAnswer) error {
 	f, err := h.dialogs.Take(id, a)
 	if err != nil {
 		return err
+	}
+	if a.Stop {
+		h.log.Info("page dialogs stopped for this page until it loads again", "dialog", id)
 	}
 	onMain(func() { f(a) })
 	return nil
