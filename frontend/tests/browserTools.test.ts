@@ -155,9 +155,17 @@ describe('page dialogs', () => {
     f.emit({ topic: 'appview.dialogs', data: { dialogs: [dialog({ id: 'pd-5', kind: 'auth', realm: 'lab', retry: true, user: 'amy' })] } })
     await flushPromises()
     expect(w.text()).toContain('Those credentials were refused')
+    expect(w.find('[data-testid="page-dialog-remember"]').exists()).toBe(false) // no keyring: not offered
     await w.get('[data-testid="page-dialog-password"]').setValue('pw')
     await w.get('[data-testid="page-dialog-cancel"]').trigger('click')
     expect(f.api.answerPageDialog).toHaveBeenLastCalledWith('pd-5', { ok: false })
+    f.emit({ topic: 'appview.dialogs', data: { dialogs: [dialog({ id: 'pd-7', kind: 'auth', realm: 'lab', remember: true })] } })
+    await flushPromises()
+    await w.get('[data-testid="page-dialog-user"]').setValue('amy')
+    await w.get('[data-testid="page-dialog-password"]').setValue('pw')
+    await w.get('[data-testid="page-dialog-remember"]').setValue(true)
+    await w.get('form').trigger('submit')
+    expect(f.api.answerPageDialog).toHaveBeenLastCalledWith('pd-7', { ok: true, text: '', user: 'amy', password: 'pw', remember: true })
 
     // Another tab's question: only there; it does not cover the app of a tab that is not showing.
     f.emit({ topic: 'appview.dialogs', data: { dialogs: [dialog({ id: 'pd-6', viewId: 't2' })] } })

@@ -35,7 +35,8 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 
 	// ---- downloads ----
 	for i, want := range []string{testrig.WebAppDownloadName, "porthole-export (1).csv"} {
-		if err := t.openURL(ctx, win, base+"/tools/download"); err != nil {
+		// A query of its own each time: the same address again would only show the tab.
+		if err := t.openURL(ctx, win, fmt.Sprintf("%s/tools/download?n=%d", base, i+1)); err != nil {
 			return err
 		}
 		if err := t.waitFile(ctx, filepath.Join(dlDir, want), 30*time.Second); err != nil {
