@@ -194,6 +194,9 @@ func (ds *Dialogs) Take(id string, a ui.PageDialogAnswer) (func(ui.PageDialogAns
 	return nil, ui.ErrUnknownDialog
 }
 
+// Stopped: view's page had its dialogs stopped.
+func (ds *Dialogs) Stopped(view string) bool { return ds.flood.Stopped(view) }
+
 // PageLoaded: view shows a new page; its dialogs may ask again.
 func (ds *Dialogs) PageLoaded(view string) { ds.flood.Reset(view) }
 

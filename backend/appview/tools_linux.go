@@ -385,6 +385,18 @@ func portholeAuthenticate(id, host *C.char, port C.int, realm, uri, user *C.char
 	})
 }
 
+// portholeDialogsStopped: view's page had its dialogs stopped (GTK's main
+// thread, inside "script-dialog").
+//
+//export portholeDialogsStopped
+func portholeDialogsStopped(id *C.char) C.int {
+	if h := currentAppViews(); h != nil && h.dialogs.Stopped(C.GoString(id)) {
+		h.log.Debug("page dialog answered Cancel: its page's dialogs are stopped", "view", C.GoString(id))
+		return 1
+	}
+	return 0
+}
+
 //export portholeAppViewCommitted
 func portholeAppViewCommitted(id *C.char) {
 	if h := currentAppViews(); h != nil {

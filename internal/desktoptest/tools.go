@@ -25,6 +25,8 @@ import (
 //     matches (the bar shows the count);
 //   - zoom: Ctrl+plus twice and Ctrl+minus once inside the app: the level
 //     changes and is kept for the app (appzoom.json);
+//   - uploads: a click on the page's file input opens the GTK file chooser;
+//     a path typed there (Ctrl+L) reaches the page as the chosen file;
 //   - a page calling alert() 100 times in a loop: each shows in the tab, the
 //     third offers "Stop dialogs from this page", and after it the loop ends
 //     at once (the page reports all 100 returned) while the window opens
@@ -114,6 +116,50 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 		}
 	}
 	t.logf("zoom: Ctrl+plus, Ctrl+plus, Ctrl+minus inside the app: 110 %%, kept in %s", zoomFile)
+
+	// ---- uploads: the page's file input opens the GTK file chooser ----
+	upload := filepath.Join(t.home, "Downloads", testrig.WebAppDownloadName)
+	mark = t.count()
+	if err := t.openURL(ctx, win, base+"/tools/upload"); err != nil {
+		return err
+	}
+	if err := t.waitPath(ctx, mark, "/tools/upload", 30*time.Second); err != nil {
+		return t.fail(ctx, win, "upload", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := t.clickApp(ctx, win); err != nil {
+		return err
+	}
+	var chooser string
+	if err := poll(ctx, 15*time.Second, func() error {
+		out, err := t.xdotool(ctx, "search", "--onlyvisible", "--name", "^Select File")
+		if f := strings.Fields(string(out)); err == nil && len(f) > 0 {
+			chooser = f[0]
+			return nil
+		}
+		return errors.New("no file chooser window (\"Select File\") opened within 15 s of a click on the page's file input")
+	}); err != nil {
+		return t.fail(ctx, win, "upload", err)
+	}
+	if err := t.xdo(ctx, "windowfocus", "--sync", chooser); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := t.xdo(ctx, "key", "--clearmodifiers", "ctrl+l"); err != nil {
+		return err
+	}
+	if err := t.xdo(ctx, "type", "--delay", "15", upload); err != nil {
+		return err
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := t.xdo(ctx, "key", "--clearmodifiers", "Return"); err != nil {
+		return err
+	}
+	want := fmt.Sprintf("name=%s&size=%d", testrig.WebAppDownloadName, len(testrig.WebAppDownloadBody))
+	if err := t.waitPathQuery(ctx, mark, "/tools/upload/done", want, 20*time.Second); err != nil {
+		return t.fail(ctx, win, "upload", fmt.Errorf("the file chosen in the GTK file chooser did not reach the page: %w", err))
+	}
+	t.logf("upload: the page's file input opened the GTK file chooser, and the file chosen there reached the page")
 
 	// ---- a page that floods the window with alerts ----
 	mark = t.count()

@@ -17,6 +17,8 @@ import (
 //   - /tools/alerts?n=N: a page that calls alert() N times in a loop, then
 //     reports how many returned to /tools/alerts/done?n=… (a page flooding
 //     the window with dialogs);
+//   - /tools/upload: a page that is one big file input; the chosen file's
+//     name and size go to /tools/upload/done?name=…&size=…;
 //   - /tools/auth: HTTP basic auth (realm WebAppAuthRealm), user
 //     WebAppAuthUser, password WebAppAuthPassword.
 const (
@@ -69,6 +71,23 @@ window.addEventListener('load', function () {
 `, n, n)
 	})
 	mux.HandleFunc("GET /tools/alerts/done", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /tools/upload", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+		rw.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(rw, `<!doctype html><html><head><meta charset="utf-8"><title>Upload</title></head><body>
+<h1>Upload</h1>
+<input id="f" type="file" style="position:fixed;left:0;top:0;width:100%;height:100%;opacity:0.01;cursor:pointer">
+<script>
+document.getElementById('f').addEventListener('change', function (e) {
+  var f = e.target.files[0];
+  if (f) fetch('/tools/upload/done?name=' + encodeURIComponent(f.name) + '&size=' + f.size);
+});
+</script></body></html>
+`)
+	})
+	mux.HandleFunc("GET /tools/upload/done", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /tools/auth", func(rw http.ResponseWriter, r *http.Request) {
