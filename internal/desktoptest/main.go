@@ -62,7 +62,7 @@ const serverName = "lab"
 func main() {
 	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
 	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
-	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, tray-menu-model.png) here")
+	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, downloads.png, tray-menu-model.png) here")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

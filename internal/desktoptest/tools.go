@@ -200,6 +200,14 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 		return t.fail(ctx, win, "dialogs", fmt.Errorf("the window did not open a page after the flood: %w", err))
 	}
 	t.logf("dialogs: 100 alerts in a loop; the third offered Stop, the loop then ended, and the window opened another page")
+	// Back to /persist: the next run restores this tab and checks that page.
+	mark = t.count()
+	if err := t.openURL(ctx, win, base+"/persist"); err != nil {
+		return err
+	}
+	if _, _, err := t.waitPersist(ctx, mark, 30*time.Second); err != nil {
+		return t.fail(ctx, win, "tools-end", err)
+	}
 	return nil
 }
 
