@@ -371,6 +371,7 @@ func portholeAuthenticate(id, host *C.char, port C.int, realm, uri, user *C.char
 		}
 		d.Remember = h.auth.Available()
 		onMain(func() {
+			h.log.Debug("page dialog", "view", d.ViewID, "kind", string(d.Kind), "retry", d.Retry, "remember", d.Remember)
 			_, _ = h.dialogs.Open(d, func(a ui.PageDialogAnswer) {
 				reply(a)
 				if a.OK && a.Remember && d.Remember {

@@ -27,6 +27,9 @@ import (
 //     changes and is kept for the app (appzoom.json);
 //   - uploads: a click on the page's file input opens the GTK file chooser;
 //     a path typed there (Ctrl+L) reaches the page as the chosen file;
+//   - print: Ctrl+P in the app opens the print dialog;
+//   - basic auth: the sign-in is Porthole's question in the tab, and what
+//     is typed there signs the page in;
 //   - a page calling alert() 100 times in a loop: each shows in the tab, the
 //     third offers "Stop dialogs from this page", and after it the loop ends
 //     at once (the page reports all 100 returned) while the window opens
@@ -117,6 +120,33 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 	}
 	t.logf("zoom: Ctrl+plus, Ctrl+plus, Ctrl+minus inside the app: 110 %%, kept in %s", zoomFile)
 
+	// ---- print: Ctrl+P in the app (still /tools) opens GTK's print dialog ----
+	if err := t.clickApp(ctx, win); err != nil {
+		return err
+	}
+	if err := t.keys(ctx, win, "ctrl+p"); err != nil {
+		return err
+	}
+	var printWin string
+	if err := poll(ctx, 20*time.Second, func() error {
+		out, err := t.xdotool(ctx, "search", "--onlyvisible", "--name", "^Print$")
+		if f := strings.Fields(string(out)); err == nil && len(f) > 0 {
+			printWin = f[0]
+			return nil
+		}
+		return errors.New("no print dialog (\"Print\") opened within 20 s of Ctrl+P in the app")
+	}); err != nil {
+		return t.fail(ctx, win, "print", err)
+	}
+	if err := t.xdo(ctx, "windowfocus", "--sync", printWin); err != nil {
+		return err
+	}
+	if err := t.xdo(ctx, "key", "--clearmodifiers", "Escape"); err != nil {
+		return err
+	}
+	t.logf("print: Ctrl+P in the app opened the print dialog")
+	time.Sleep(500 * time.Millisecond)
+
 	// ---- uploads: the page's file input opens the GTK file chooser ----
 	upload := filepath.Join(t.home, "Downloads", testrig.WebAppDownloadName)
 	mark = t.count()
@@ -160,6 +190,32 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 		return t.fail(ctx, win, "upload", fmt.Errorf("the file chosen in the GTK file chooser did not reach the page: %w", err))
 	}
 	t.logf("upload: the page's file input opened the GTK file chooser, and the file chosen there reached the page")
+
+	// ---- HTTP basic auth: Porthole's own question in the tab ----
+	mark = t.count()
+	if err := t.openURL(ctx, win, base+"/tools/auth"); err != nil {
+		return err
+	}
+	if err := t.waitLog(ctx, `msg="page dialog" .*kind=auth`, 30*time.Second); err != nil {
+		return t.fail(ctx, win, "auth", fmt.Errorf("no sign-in question for the app's basic auth: %w", err))
+	}
+	time.Sleep(800 * time.Millisecond) // the shell draws it; the user name field has the keyboard
+	if err := t.xdo(ctx, "type", "--delay", "15", testrig.WebAppAuthUser); err != nil {
+		return err
+	}
+	if err := t.keys(ctx, win, "Tab"); err != nil {
+		return err
+	}
+	if err := t.xdo(ctx, "type", "--delay", "15", testrig.WebAppAuthPassword); err != nil {
+		return err
+	}
+	if err := t.keys(ctx, win, "Return"); err != nil {
+		return err
+	}
+	if err := t.waitPath(ctx, mark, "/tools/auth/ok", 20*time.Second); err != nil {
+		return t.fail(ctx, win, "auth", fmt.Errorf("the credentials typed into Porthole's question did not sign the page in: %w", err))
+	}
+	t.logf("auth: the app's basic auth was Porthole's question in the tab, and the typed credentials signed the page in")
 
 	// ---- a page that floods the window with alerts ----
 	mark = t.count()
@@ -213,10 +269,15 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 
 // openURL types url into the URL bar (Ctrl+L) and opens it.
 func (t *run) openURL(ctx context.Context, win, url string) error {
-	if err := t.keys(ctx, win, "ctrl+l"); err != nil {
-		return err
+	// Pressed in an app view, Ctrl+L reaches the shell through the backend,
+	// which then takes the keyboard: keys typed before that go to the app.
+	// So a second Ctrl+L, once the shell has it, selects the bar's text.
+	for range 2 {
+		if err := t.keys(ctx, win, "ctrl+l"); err != nil {
+			return err
+		}
+		time.Sleep(600 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
 	if err := t.xdo(ctx, "type", "--delay", "15", url); err != nil {
 		return err
 	}

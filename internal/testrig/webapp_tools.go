@@ -20,7 +20,8 @@ import (
 //   - /tools/upload: a page that is one big file input; the chosen file's
 //     name and size go to /tools/upload/done?name=…&size=…;
 //   - /tools/auth: HTTP basic auth (realm WebAppAuthRealm), user
-//     WebAppAuthUser, password WebAppAuthPassword.
+//     WebAppAuthUser, password WebAppAuthPassword; the page a valid sign-in
+//     gets requests /tools/auth/ok.
 const (
 	WebAppFindWord      = "porthole-needle"
 	WebAppFindCount     = 7
@@ -98,6 +99,10 @@ document.getElementById('f').addEventListener('change', function (e) {
 			return
 		}
 		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(rw, "<!doctype html><title>Signed in</title><p>Signed in as "+u+"</p>\n")
+		rw.Header().Set("Cache-Control", "no-store")
+		_, _ = io.WriteString(rw, "<!doctype html><title>Signed in</title><p>Signed in as "+u+"</p><script>fetch('/tools/auth/ok')</script>\n")
+	})
+	mux.HandleFunc("GET /tools/auth/ok", func(rw http.ResponseWriter, r *http.Request) {
+		rw.WriteHeader(http.StatusNoContent) // reached only from the page served to a valid sign-in
 	})
 }
