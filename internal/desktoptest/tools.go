@@ -174,14 +174,17 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 	if err := t.xdo(ctx, "windowfocus", "--sync", chooser); err != nil {
 		return err
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The chooser reads its keys only once it is drawn; under load that
+	// takes a while (typed too early, the path lands in its search).
+	time.Sleep(1500 * time.Millisecond)
 	if err := t.xdo(ctx, "key", "--clearmodifiers", "ctrl+l"); err != nil {
 		return err
 	}
+	time.Sleep(800 * time.Millisecond)
 	if err := t.xdo(ctx, "type", "--delay", "15", upload); err != nil {
 		return err
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	if err := t.xdo(ctx, "key", "--clearmodifiers", "Return"); err != nil {
 		return err
 	}
