@@ -12,7 +12,7 @@ import (
 // package missing here fails the test: add it to the plan first.
 var allowedImports = map[string][]string{
 	// main: argv → mode, and the wiring of the rooms (Wails, serve, forward, agent).
-	"": {"backend/agent", "backend/apps", "backend/browseropen", "backend/cli", "backend/desktop", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap",
+	"": {"backend/agent", "backend/apps", "backend/appview", "backend/browseropen", "backend/cli", "backend/desktop", "backend/events", "backend/forwarder", "backend/notify", "backend/portmap",
 		"backend/profiles", "backend/prompts", "backend/servers", "backend/settings", "backend/sshconn", "backend/ui", "backend/webui"},
 	// The application layer.
 	"backend/ui":       {"backend/apperr", "backend/apps", "backend/desktop", "backend/events", "backend/forwarder", "backend/leaks", "backend/notify", "backend/portmap", "backend/profiles", "backend/prompts", "backend/rules", "backend/servers", "backend/settings", "backend/webui"},
@@ -24,6 +24,8 @@ var allowedImports = map[string][]string{
 	"backend/settings": {"backend/apperr", "backend/atomicfile", "backend/events"},
 	"backend/leaks":    {"backend/apperr", "backend/cli", "backend/forwarder", "backend/profiles", "backend/rules", "backend/servers"},
 	"backend/desktop":  {"backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/servers"},
+	// The Linux window's app views (cgo, desktop build) over ui's AppViewHost.
+	"backend/appview": {"backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/events", "backend/notify", "backend/profiles", "backend/settings", "backend/ui"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},
 	"backend/forwarder": {"backend/sshconn", "backend/guard", "backend/netwatch"},

@@ -21,6 +21,7 @@ import (
 	wruntime "github.com/wailsapp/wails/v2/pkg/runtime"
 
 	"github.com/porthole-app/porthole/backend/apps"
+	"github.com/porthole-app/porthole/backend/appview"
 	"github.com/porthole-app/porthole/backend/desktop"
 	"github.com/porthole-app/porthole/backend/events"
 	"github.com/porthole-app/porthole/backend/notify"
@@ -59,7 +60,7 @@ func runDesktop() error {
 		log.Debug("no tray host", "err", err)
 	}
 	// Before wails.Run creates the window, on this goroutine (GTK's thread).
-	if err := setupWebData(log); err != nil {
+	if err := appview.SetupWebData(log); err != nil {
 		log.Warn("apps in tabs will be logged out when Porthole restarts", "err", err)
 	}
 	bus := events.New()
@@ -95,7 +96,7 @@ func runDesktop() error {
 	opts.Notify = notify.Desktop(log) // OS notifications, else toasts; app-rules.json
 	var life *ui.Lifecycle
 	viewsFailed := func() { life.PublishStatus() } // the shell opens apps in the browser
-	if views := newWindowAppViews(log, bus, viewsFailed); views != nil {
+	if views := appview.New(log, bus, viewsFailed); views != nil {
 		defer views.Close()
 		opts.Views = views
 	}

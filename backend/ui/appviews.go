@@ -65,6 +65,17 @@ type AppViewEvent struct {
 	Loading      bool   `json:"loading"`
 	Shortcut     string `json:"shortcut,omitempty"`
 	Open         string `json:"open,omitempty"`
+	// Find, when set, is a find-in-page result; Zoom, when not 0, the
+	// view's zoom level (1 is 100 %).
+	Find *FindResult `json:"find,omitempty"`
+	Zoom float64     `json:"zoom,omitempty"`
+}
+
+// FindResult is what a find in page found: Matches (0: none), or Failed.
+type FindResult struct {
+	Text    string `json:"text"`
+	Matches int    `json:"matches"`
+	Failed  bool   `json:"failed,omitempty"`
 }
 
 // AppViewNav is a navigation the shell asks of a view.

@@ -256,3 +256,74 @@ func TestSetInspectorPublishes(t *testing.T) {
 		t.Fatalf("settings events %v; want the last one with the inspector on", seen)
 	}
 }
+
+// fakeTools is a window whose views have a browser tab's tools.
+type fakeTools struct {
+	fakeViews
+	calls []string
+}
+
+func (f *fakeTools) Find(id, text string, op FindOp) {
+	f.calls = append(f.calls, "find:"+id+":"+text+":"+string(op))
+}
+func (f *fakeTools) Zoom(id string, op ZoomOp) { f.calls = append(f.calls, "zoom:"+id+":"+string(op)) }
+func (f *fakeTools) Print(id string)           { f.calls = append(f.calls, "print:"+id) }
+func (f *fakeTools) AnswerDialog(id string, a PageDialogAnswer) error {
+	if id != "pd-1" {
+		return ErrUnknownDialog
+	}
+	f.calls = append(f.calls, "answer:"+id)
+	return nil
+}
+func (f *fakeTools) ShowDownload(id string) error { f.calls = append(f.calls, "show:"+id); return nil }
+func (f *fakeTools) CancelDownload(id string) error {
+	f.calls = append(f.calls, "cancel:"+id)
+	return nil
+}
+func (f *fakeTools) ClearDownloads() { f.calls = append(f.calls, "clear") }
+
+func TestAppViewToolMethods(t *testing.T) {
+	serve, _ := New(Options{Mode: ModeServe, Bus: events.New()})
+	if err := serve.FindInAppView("t1", "x", "find"); !errors.Is(err, apperr.ErrBadInput) || !strings.Contains(err.Error(), "iframes") {
+		t.Fatalf("serve FindInAppView: %v", err)
+	}
+	ft := &fakeTools{}
+	a, _ := New(Options{Mode: ModeDesktop, Bus: events.New(), Views: ft})
+	ok := []func() error{
+		func() error { return a.FindInAppView("t1", "kernel", "find") },
+		func() error { return a.FindInAppView("t1", "", "close") },
+		func() error { return a.ZoomAppView("t1", "in") },
+		func() error { return a.PrintAppView("t1") },
+		func() error { return a.AnswerPageDialog("pd-1", PageDialogAnswer{OK: true}) },
+		func() error { return a.ShowDownload("dl-1") },
+		func() error { return a.CancelDownload("dl-1") },
+		func() error { return a.ClearDownloads() },
+	}
+	for i, f := range ok {
+		if err := f(); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	want := "find:t1:kernel:find find:t1::close zoom:t1:in print:t1 answer:pd-1 show:dl-1 cancel:dl-1 clear"
+	if got := strings.Join(ft.calls, " "); got != want {
+		t.Fatalf("calls %q; want %q", got, want)
+	}
+	for _, bad := range []func() error{
+		func() error { return a.FindInAppView("t1", "x", "sideways") },
+		func() error { return a.FindInAppView("t 1", "x", "find") },
+		func() error { return a.FindInAppView("t1", strings.Repeat("x", 2000), "find") },
+		func() error { return a.ZoomAppView("t1", "max") },
+		func() error { return a.PrintAppView("../x") },
+		func() error { return a.AnswerPageDialog("pd-1", PageDialogAnswer{Password: strings.Repeat("x", 5000)}) },
+	} {
+		if err := bad(); !errors.Is(err, apperr.ErrBadInput) {
+			t.Errorf("bad input accepted: %v", err)
+		}
+	}
+	if err := a.AnswerPageDialog("pd-2", PageDialogAnswer{}); !errors.Is(err, apperr.ErrNotFound) {
+		t.Errorf("unknown dialog: %v", err)
+	}
+	if len(ft.calls) != 8 {
+		t.Errorf("bad input reached the window: %v", ft.calls)
+	}
+}

@@ -71,7 +71,75 @@ export interface AppViewEvent {
   loading: boolean
   shortcut?: string
   open?: string
+  /** A find in page's result (see findInAppView). */
+  find?: FindResult
+  /** The view's zoom level (1 is 100 %), kept per app. */
+  zoom?: number
 }
+
+/** What a find in page found. */
+export interface FindResult {
+  text: string
+  matches: number
+  failed?: boolean
+}
+
+export type DownloadState = 'running' | 'done' | 'failed' | 'cancelled'
+
+/** One file an app view saved (or is saving); error says what went wrong, in words. */
+export interface Download {
+  id: string
+  viewId: string
+  name: string
+  dir: string
+  path?: string
+  url: string
+  received: number
+  total: number
+  state: DownloadState
+  error?: string
+  started: string
+}
+
+/** The window's downloads, newest first. */
+export interface DownloadList {
+  downloads: Download[]
+}
+
+export type PageDialogKind = 'alert' | 'confirm' | 'prompt' | 'beforeunload' | 'auth'
+
+/** A question a page in an app view asks (flood: it asked several in a short while). */
+export interface PageDialog {
+  id: string
+  viewId: string
+  kind: PageDialogKind
+  origin: string
+  message: string
+  default?: string
+  flood?: boolean
+  realm?: string
+  user?: string
+  retry?: boolean
+  remember?: boolean
+}
+
+/** Every open page dialog, oldest first. */
+export interface PageDialogList {
+  dialogs: PageDialog[]
+}
+
+/** The answer to a page dialog (stop: no more dialogs from that page until it loads again). */
+export interface PageDialogAnswer {
+  ok: boolean
+  text?: string
+  user?: string
+  password?: string
+  remember?: boolean
+  stop?: boolean
+}
+
+export type FindOp = 'find' | 'next' | 'previous' | 'close'
+export type ZoomOp = 'in' | 'out' | 'reset'
 
 export type Theme = 'system' | 'light' | 'dark'
 export const THEMES: readonly Theme[] = ['system', 'light', 'dark']
@@ -744,6 +812,14 @@ export interface PortholeApi {
   navigateAppView(id: string, nav: 'back' | 'forward' | 'stop'): Promise<void>
   /** Gives the keyboard back to Porthole's own page (from an app view). */
   focusShell(): Promise<void>
+  /** Find in an app view's page (the match count comes back in its appviews event). */
+  findInAppView(id: string, text: string, op: FindOp): Promise<void>
+  zoomAppView(id: string, op: ZoomOp): Promise<void>
+  printAppView(id: string): Promise<void>
+  answerPageDialog(id: string, answer: PageDialogAnswer): Promise<void>
+  showDownload(id: string): Promise<void>
+  cancelDownload(id: string): Promise<void>
+  clearDownloads(): Promise<void>
   /** A server's saved rules with their state and counters. */
   listRules(serverId: string): Promise<RuleList>
   /** Checks a rule as it is typed; never saves. */
@@ -822,6 +898,13 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     syncAppViews: (spec: AppViewSpec) => call<void>('SyncAppViews', spec),
     navigateAppView: (id: string, nav: 'back' | 'forward' | 'stop') => call<void>('NavigateAppView', id, nav),
     focusShell: () => call<void>('FocusShell'),
+    findInAppView: (id: string, text: string, op: FindOp) => call<void>('FindInAppView', id, text, op),
+    zoomAppView: (id: string, op: ZoomOp) => call<void>('ZoomAppView', id, op),
+    printAppView: (id: string) => call<void>('PrintAppView', id),
+    answerPageDialog: (id: string, answer: PageDialogAnswer) => call<void>('AnswerPageDialog', id, answer),
+    showDownload: (id: string) => call<void>('ShowDownload', id),
+    cancelDownload: (id: string) => call<void>('CancelDownload', id),
+    clearDownloads: () => call<void>('ClearDownloads'),
     listRules: (serverId: string) => call<RuleList>('ListRules', serverId),
     validateRule: (serverId: string, r: ForwardRule) => call<ValidationResult>('ValidateRule', serverId, r),
     addRule: (serverId: string, r: ForwardRule) => call<ForwardRule>('AddRule', serverId, r),

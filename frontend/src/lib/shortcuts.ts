@@ -17,6 +17,13 @@ export type ShortcutAction =
   | 'quit'
   | 'settings'
   | 'palette'
+  | 'find'
+  | 'find-next'
+  | 'find-previous'
+  | 'zoom-in'
+  | 'zoom-out'
+  | 'zoom-reset'
+  | 'print'
 
 export type KeyLike = Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'altKey'>
 
@@ -43,6 +50,8 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
     if (e.shiftKey) {
       if (key === 't') return 'reopen-tab'
       if (key === 'p') return 'palette'
+      if (key === 'g') return 'find-previous'
+      if (key === '+') return 'zoom-in'
       if (mac && key === ']') return 'next-tab'
       if (mac && key === '[') return 'prev-tab'
       return null
@@ -62,6 +71,19 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
         return 'settings'
       case 'k':
         return 'palette'
+      case 'f':
+        return 'find'
+      case 'g':
+        return 'find-next'
+      case '+':
+      case '=':
+        return 'zoom-in'
+      case '-':
+        return 'zoom-out'
+      case '0':
+        return 'zoom-reset'
+      case 'p':
+        return 'print'
       case '[':
         return mac ? 'back' : null
       case ']':
@@ -107,5 +129,19 @@ export function shortcutLabel(action: ShortcutAction, mac: boolean): string {
       return `${p},`
     case 'palette':
       return `${p}K`
+    case 'find':
+      return `${p}F`
+    case 'find-next':
+      return `${p}G`
+    case 'find-previous':
+      return mac ? '⇧⌘G' : 'Ctrl+Shift+G'
+    case 'zoom-in':
+      return `${p}+`
+    case 'zoom-out':
+      return `${p}−`
+    case 'zoom-reset':
+      return `${p}0`
+    case 'print':
+      return `${p}P`
   }
 }

@@ -1,9 +1,10 @@
 import { defineStore } from 'pinia'
 import { computed, markRaw, reactive, ref, shallowRef, watch } from 'vue'
-import { onEvents, type AppStatus, type AppViewEvent, type AppViewSpec, type PortholeApi } from '@/api'
+import { onEvents, type AppStatus, type AppViewEvent, type AppViewSpec, type PortholeApi, type ZoomOp } from '@/api'
 import { appTabMode, type AppTabMode } from '@/lib/apps'
 import { errorText } from './servers'
 import { pathOf, withoutToken } from '@/lib/urls'
+import { useFindInPageStore } from './findInPage'
 import { useTabHistoryStore } from './tabHistory'
 import { useTabLoadingStore } from './tabLoading'
 import { useTabsStore, type AppTabRef } from './tabs'
@@ -34,6 +35,7 @@ export const useAppViewsStore = defineStore('appViews', () => {
   const tabs = useTabsStore()
   const loader = useTabLoadingStore()
   const history = useTabHistoryStore()
+  const find = useFindInPageStore()
   const api = shallowRef<PortholeApi | null>(null)
   /** How app tabs show apps: views, iframes, or the system browser. */
   const mode = ref<AppTabMode>('frames')
@@ -48,6 +50,8 @@ export const useAppViewsStore = defineStore('appViews', () => {
   const shortcut = ref<{ action: string; n: number } | null>(null)
   let unsubscribe: (() => void) | null = null
   let lastSent = ''
+  /** Each view's zoom level (1 is 100 %), kept per app by the backend. */
+  const zoom = reactive(new Map<string, number>())
 
   function setMode(m: AppTabMode): void {
     mode.value = m
@@ -116,6 +120,14 @@ export const useAppViewsStore = defineStore('appViews', () => {
       void openFromView(v.id, v.open)
       return
     }
+    if (v.find) {
+      find.onResult(v.id, v.find)
+      return
+    }
+    if (v.zoom) {
+      zoom.set(v.id, v.zoom)
+      return
+    }
     const t = tabs.findApp(v.id)
     if (!t) return
     history.viewReported(v.id, v.canGoBack, v.canGoForward)
@@ -144,6 +156,7 @@ export const useAppViewsStore = defineStore('appViews', () => {
   /** Asks the backend whether tabs are views, and listens to what they report. */
   async function start(a: PortholeApi): Promise<void> {
     api.value = markRaw(a)
+    find.start(a)
     let st: AppStatus | null = null
     try {
       st = await a.status()
@@ -163,5 +176,14 @@ export const useAppViewsStore = defineStore('appViews', () => {
     api.value = null
   }
 
-  return { api, mode, enabled, external, opened, shortcut, openInBrowser, sync, start, stop }
+  /** Zooms tab `id`'s app in, out or back to 100 % (kept for the app). */
+  function zoomView(id: string, op: ZoomOp): void {
+    void api.value?.zoomAppView(id, op).catch((err: unknown) => console.warn('porthole: zoom failed', err))
+  }
+
+  function printView(id: string): void {
+    void api.value?.printAppView(id).catch((err: unknown) => console.warn('porthole: print failed', err))
+  }
+
+  return { api, mode, enabled, external, opened, shortcut, zoom, openInBrowser, sync, zoomView, printView, start, stop }
 })

@@ -3,7 +3,7 @@
 // Persistent cookies for the Linux window (WebKitGTK). Only the desktop build
 // links it; the plain build (serve, forward, agents) links no GTK/WebKit.
 
-package main
+package appview
 
 /*
 #cgo linux pkg-config: gtk+-3.0 webkit2gtk-4.0
@@ -86,14 +86,14 @@ func webDataDir() string {
 	return filepath.Join(C.GoString(p), webProgramName)
 }
 
-// setupWebData turns on persistent cookies for the window: WebKitGTK keeps
+// SetupWebData turns on persistent cookies for the window: WebKitGTK keeps
 // cookies in memory unless the app names a cookie file, and Wails v2 does
 // not, so without this every app in a tab would be logged out at every
 // start. It also accepts the apps' cookies, which WebKit sees as
 // third-party (the apps are framed by wails://wails). It must run on the goroutine that then calls wails.Run: it locks
 // that goroutine to its OS thread, which becomes GTK's (and WebKit's) main
 // thread, exactly as Wails' own GTK initialisation does.
-func setupWebData(log *slog.Logger) error {
+func SetupWebData(log *slog.Logger) error {
 	runtime.LockOSThread() // Wails locks it too; GTK must stay on this thread
 	// What Wails does before gtk_init, so that GTK comes up the same way.
 	if os.Getenv("GDK_BACKEND") == "" {

@@ -5,7 +5,7 @@
 // the on-disk localStorage/IndexedDB of cookies_linux.go), laid over Wails'
 // own view in a GtkOverlay. Every GTK call runs on GTK's main thread.
 
-package main
+package appview
 
 /*
 #cgo linux pkg-config: gtk+-3.0 webkit2gtk-4.0
@@ -16,6 +16,7 @@ package main
 #include <gtk/gtk.h>
 #include <gdk/gdkkeysyms.h>
 #include <webkit2/webkit2.h>
+#include "tools.h"
 
 extern void portholeMainCall(uintptr_t h);
 extern void portholeAppViewChanged(char *id, char *title, char *uri, int back, int fwd, int loading);
@@ -106,6 +107,13 @@ static gboolean ph_on_key(GtkWidget *w, GdkEventKey *e, gpointer d) {
 		case GDK_KEY_comma: action = "settings"; break;
 		case GDK_KEY_Tab: case GDK_KEY_Page_Down: action = "next-tab"; break;
 		case GDK_KEY_ISO_Left_Tab: case GDK_KEY_Page_Up: action = "prev-tab"; break;
+		case GDK_KEY_f: action = "find"; break;
+		case GDK_KEY_g: action = "find-next"; break;
+		case GDK_KEY_p: action = "print"; break;
+		case GDK_KEY_k: action = "palette"; break;
+		case GDK_KEY_plus: case GDK_KEY_equal: case GDK_KEY_KP_Add: action = "zoom-in"; break;
+		case GDK_KEY_minus: case GDK_KEY_KP_Subtract: action = "zoom-out"; break;
+		case GDK_KEY_0: case GDK_KEY_KP_0: action = "zoom-reset"; break;
 		}
 	} else if (mods == 0 && k == GDK_KEY_F5) {
 		action = "reload";
@@ -115,6 +123,9 @@ static gboolean ph_on_key(GtkWidget *w, GdkEventKey *e, gpointer d) {
 		switch (k) {
 		case GDK_KEY_t: action = "reopen-tab"; break;
 		case GDK_KEY_Tab: case GDK_KEY_ISO_Left_Tab: action = "prev-tab"; break;
+		case GDK_KEY_g: action = "find-previous"; break;
+		case GDK_KEY_plus: case GDK_KEY_equal: action = "zoom-in"; break;
+		case GDK_KEY_p: action = "palette"; break;
 		}
 	}
 	if (action == NULL) return FALSE;
@@ -169,6 +180,7 @@ static void ph_create(const char *id, int inspector) {
 	g_signal_connect(v, "key-press-event", G_CALLBACK(ph_on_key), NULL);
 	g_signal_connect(v, "create", G_CALLBACK(ph_on_create), NULL);
 	g_signal_connect(v, "decide-policy", G_CALLBACK(ph_on_decide), NULL);
+	ph_tools_attach(v);
 	gtk_overlay_add_overlay(GTK_OVERLAY(ph_overlay), w);
 	gtk_widget_hide(w);
 	g_hash_table_insert(ph_views, g_strdup(id), v);
@@ -234,6 +246,7 @@ import (
 	"runtime/cgo"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/porthole-app/porthole/backend/browseropen"
@@ -260,6 +273,8 @@ type gtkAppViews struct {
 	events chan ui.AppViewEvent
 	done   chan struct{}
 	stop   sync.Once
+
+	tools // downloads, find, zoom, print, the pages' dialogs (tools_linux.go)
 }
 
 // The one host: GTK's callbacks find it here.
@@ -268,16 +283,17 @@ var (
 	appViews   *gtkAppViews
 )
 
-// newWindowAppViews makes the window's app view host; GTK work waits for
+// New makes the window's app view host; GTK work waits for
 // the first Sync (after the window exists). onFail runs if the window
 // cannot take views.
-func newWindowAppViews(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
+func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 	h := &gtkAppViews{
 		log: log.With("component", "appviews"), bus: bus, onFail: onFail,
 		loaded: map[string]string{}, reloads: map[string]int{},
 		events: make(chan ui.AppViewEvent, 256), done: make(chan struct{}),
 		opens: make(chan string, 16),
 	}
+	h.initTools()
 	appViewsMu.Lock()
 	appViews = h
 	appViewsMu.Unlock()
@@ -307,6 +323,10 @@ func (h *gtkAppViews) deliver() {
 			if err := browseropen.Open(u); err != nil {
 				h.log.Warn("could not open a page an app view left for in the browser", "err", err)
 			}
+		case l := <-h.dlPub:
+			events.Publish(h.bus, ui.TopicDownloads, l)
+		case l := <-h.dgPub:
+			events.Publish(h.bus, ui.TopicPageDialogs, l)
 		case <-h.done:
 			return
 		}
@@ -323,7 +343,7 @@ func (h *gtkAppViews) emit(e ui.AppViewEvent) {
 
 // Close stops delivering events (the window is gone).
 func (h *gtkAppViews) Close() {
-	h.stop.Do(func() { h.unsub(); close(h.done) })
+	h.stop.Do(func() { h.unsub(); close(h.done); h.closeTools() })
 }
 
 // onMain runs f on GTK's main thread, after what was queued before it.
@@ -364,6 +384,7 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 		}
 		return
 	}
+	C.ph_downloads_install()
 	want := make(map[string]bool, len(spec.Views))
 	for _, v := range spec.Views {
 		want[v.ID] = true
@@ -374,6 +395,7 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 			switch {
 			case !exists:
 				C.ph_create(id, C.int(h.inspector.Load()))
+				h.applyZoom(v.ID)
 				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
 				h.log.Debug("app view opened", "view", v.ID)
 			case last != v.URL:
@@ -385,6 +407,7 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 	}
 	for id := range h.loaded {
 		if !want[id] {
+			h.dialogs.DropView(id) // its page's open dialogs are cancelled first
 			withCString(id, func(c *C.char) { C.ph_destroy(c) })
 			delete(h.loaded, id)
 			delete(h.reloads, id)
@@ -426,16 +449,29 @@ func portholeAppViewChanged(id, title, uri *C.char, back, fwd, loading C.int) {
 
 //export portholeAppViewShortcut
 func portholeAppViewShortcut(id, action *C.char) {
-	if h := currentAppViews(); h != nil {
-		h.emit(ui.AppViewEvent{ID: C.GoString(id), Shortcut: C.GoString(action)})
+	h := currentAppViews()
+	if h == nil {
+		return
 	}
+	view, a := C.GoString(id), C.GoString(action)
+	if h.localShortcut(view, a) { // zoom and print act on the view itself
+		return
+	}
+	h.emit(ui.AppViewEvent{ID: view, Shortcut: a})
 }
 
 //export portholeAppViewOpen
 func portholeAppViewOpen(id, uri *C.char) {
-	if h := currentAppViews(); h != nil {
-		h.emit(ui.AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
+	h := currentAppViews()
+	if h == nil {
+		return
 	}
+	// A page opening windows in a loop opens a few, then nothing.
+	if !h.popups.Allow(C.GoString(id), time.Now()) {
+		h.log.Debug("app view window refused: too many in a short while", "view", C.GoString(id))
+		return
+	}
+	h.emit(ui.AppViewEvent{ID: C.GoString(id), Open: C.GoString(uri)})
 }
 
 // portholeAppViewDecide runs on GTK's main thread: 1 lets a view navigate,
@@ -459,4 +495,10 @@ func portholeAppViewDecide(id, uri *C.char, user C.int) C.int {
 	}
 	h.log.Debug("app view navigation cancelled: another origin", "view", C.GoString(id))
 	return 0
+}
+
+// viewPtr is view id's WebKitWebView (nil: none). GTK's main thread only.
+func viewPtr(id string) (v *C.WebKitWebView) {
+	withCString(id, func(c *C.char) { v = C.ph_get(c) })
+	return v
 }
