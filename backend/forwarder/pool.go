@@ -114,7 +114,7 @@ type poolTarget struct {
 type pooledChan struct {
 	c      *chanConn
 	gen    uint64
-	opened int64 // mono
+	opened int64 // mono: when its open was sent
 }
 
 // spoke reports whether the target sent bytes on this channel unasked.
@@ -245,6 +245,17 @@ func (p *pool) applySeedsLocked(now int64) {
 		pt.wasted = 0
 	}
 }
+
+// PoolSeeder is a Dialer whose pool can be told what to expect: Session,
+// and agent.LocalLogin for its current Session.
+type PoolSeeder interface {
+	SeedPool(host string, port int, n int)
+}
+
+// BrowserConnsPerHost is how many connections a browser opens to one host
+// at most (Chromium and Firefox: 6): a web forward seeds its target's pool
+// with it.
+const BrowserConnsPerHost = 6
 
 // SeedPool tells the pool that host:port will likely get n connections at
 // once soon (an app open in a tab: its page's next load), so that it
@@ -467,6 +478,10 @@ func (p *pool) maintain() time.Duration {
 }
 
 func (p *pool) openOne(t target, client SSHClient, gen uint64) {
+	// A channel's age counts from when its open was sent: the server
+	// connected to the target before its confirmation came back, maybe
+	// long before on a slow path, and a target's idle timer runs from then.
+	start := p.s.mono()
 	r := openChannel(client, t)
 	now := p.s.mono()
 	p.mu.Lock()
@@ -491,7 +506,7 @@ func (p *pool) openOne(t target, client SSHClient, gen uint64) {
 	p.s.touch()
 	pre := &prefetch{done: make(chan struct{})}
 	c := p.s.newChanConn(r.ch, r.reqs, gen, t, pre)
-	e := &pooledChan{c: c, gen: gen, opened: now}
+	e := &pooledChan{c: c, gen: gen, opened: start}
 	if !p.s.spawn(func() { c.prefetchLoop(func(err error) { p.discard(t, e, err) }) }) {
 		pre.finish()
 		_ = c.Close()
