@@ -403,9 +403,14 @@ func (p *pool) maintain() time.Duration {
 		p.mu.Unlock()
 		return next
 	}
+	measure := false
 	if ok && gen != p.seenGen {
 		p.seenGen = gen
 		p.applySeedsLocked(now)
+		// Seeds wait for a measured RTT (MinRTT); a fresh Session has none
+		// until its first open, which may be the page load the seeds are
+		// for: one keepalive measures it now.
+		measure = len(p.recent) > 0 && p.s.rtt() == 0 && p.opts.MinRTT > 0
 	}
 	eligible := make(map[target]int, len(p.targets))
 	total := 0 // channels idle or opening, for the per-session cap
@@ -464,6 +469,15 @@ func (p *pool) maintain() time.Duration {
 		}
 	}
 	p.mu.Unlock()
+	if measure {
+		p.s.spawn(func() {
+			if rtt, err := client.Ping(p.s.ctx, p.s.pingTimeout()); err == nil {
+				p.s.noteRTT(rtt)
+				p.s.touch()
+				p.kick()
+			}
+		})
+	}
 	for _, c := range drop {
 		_ = c.Close()
 	}

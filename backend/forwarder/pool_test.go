@@ -292,3 +292,34 @@ func TestSeedPoolHint(t *testing.T) {
 		t.Fatalf("pool %+v: want the first 3 connections served by seeded channels", p)
 	}
 }
+
+// The pool keeps at most MaxPerSession channels for all targets together,
+// however many targets want them.
+func TestPoolSessionCap(t *testing.T) {
+	srv := newServer(t, nil)
+	opts := poolAlways
+	opts.MaxPerSession = 5
+	opts.YoungAge, opts.MaxAge, opts.Freshness = 30*time.Second, time.Minute, time.Minute
+	s := newSession(t, srv.Addr(), clientConfig(srv), SessionOptions{Pool: opts})
+	for range 3 {
+		b := newRawBackend(t, (&lineServer{}).handle)
+		h, port := hostPort(t, b.Addr())
+		s.SeedPool(h, port, 4)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	total := func() (idle, opened int) {
+		for _, p := range s.PoolStats() {
+			idle += p.Idle
+			opened += int(p.Opened)
+		}
+		return idle, opened
+	}
+	waitFor(t, 10*time.Second, "5 channels pre-opened", func() bool { i, _ := total(); return i == 5 })
+	if idle, opened := total(); idle != 5 || opened != 5 {
+		t.Fatalf("%d idle, %d opened (%+v); want 5 and 5: 3 targets want 4 each, the session cap is 5", idle, opened, s.PoolStats())
+	}
+}
