@@ -26,7 +26,7 @@ var allowedImports = map[string][]string{
 	"backend/desktop":  {"backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/servers"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},
-	"backend/forwarder": {"backend/sshconn", "backend/guard"},
+	"backend/forwarder": {"backend/sshconn", "backend/guard", "backend/netwatch"},
 	"backend/webui":     {"backend/guard"},
 	"backend/profiles":  {"backend/atomicfile"},
 	"backend/portmap":   {"backend/atomicfile"},
@@ -34,6 +34,7 @@ var allowedImports = map[string][]string{
 	"backend/sshconn":     {},
 	"backend/discovery":   {},
 	"backend/guard":       {},
+	"backend/netwatch":    {},
 	"backend/events":      {},
 	"backend/apperr":      {},
 	"backend/atomicfile":  {},

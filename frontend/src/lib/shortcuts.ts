@@ -16,6 +16,7 @@ export type ShortcutAction =
   | 'forward'
   | 'quit'
   | 'settings'
+  | 'palette'
 
 export type KeyLike = Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'altKey'>
 
@@ -41,6 +42,7 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
   if (primary(e, mac) && !e.altKey) {
     if (e.shiftKey) {
       if (key === 't') return 'reopen-tab'
+      if (key === 'p') return 'palette'
       if (mac && key === ']') return 'next-tab'
       if (mac && key === '[') return 'prev-tab'
       return null
@@ -58,6 +60,8 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
         return 'quit'
       case ',':
         return 'settings'
+      case 'k':
+        return 'palette'
       case '[':
         return mac ? 'back' : null
       case ']':
@@ -101,5 +105,7 @@ export function shortcutLabel(action: ShortcutAction, mac: boolean): string {
       return `${p}Q`
     case 'settings':
       return `${p},`
+    case 'palette':
+      return `${p}K`
   }
 }
