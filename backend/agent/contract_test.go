@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/porthole-app/porthole/backend/discovery"
 	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/sshconn"
 	"github.com/porthole-app/porthole/internal/testrig"
@@ -437,6 +438,17 @@ func TestLoginContract(t *testing.T) {
 			}
 			if _, err := (ProbeDialer{Login: l}).Dial(ctxT(t, 20*time.Second), "127.0.0.1", freePort(t)); !errors.Is(err, forwarder.ErrChannelRefused) {
 				t.Fatalf("Dial of a closed port = %v, want ErrChannelRefused", err)
+			}
+			// DialLazy connects at the first Read; a closed port says so
+			// there, in terms discovery knows (and across the agent's pipe).
+			lc, err := ProbeDialer{Login: l}.DialLazy(ctxT(t, 20*time.Second), "127.0.0.1", freePort(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lc.Close()
+			_, _ = lc.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+			if _, err := lc.Read(make([]byte, 64)); !errors.Is(err, discovery.ErrNotConnected) || !errors.Is(err, ErrProbeConnect) {
+				t.Fatalf("lazy Read of a closed port = %v, want discovery.ErrNotConnected and ErrProbeConnect", err)
 			}
 		}},
 		{"disconnect keeps the forward, which reconnects", func(t *testing.T, start newLoginFunc) {

@@ -63,6 +63,7 @@ var (
 		{"agent.output_too_large", ErrOutputTooLarge},
 		{"agent.exec_refused", ErrExecRefused},
 		{"agent.no_web_forward", ErrNoWebForward},
+		{"agent.probe_connect", ErrProbeConnect},
 		{"agent.protocol", ErrProtocol},
 		{"context.canceled", context.Canceled},
 		{"context.deadline", context.DeadlineExceeded},

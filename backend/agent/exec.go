@@ -227,9 +227,11 @@ func execOn(ch ssh.Channel, reqs <-chan *ssh.Request, cmd string, limit int) (ex
 // Probe implements Login.
 func (l *LocalLogin) Probe(ctx context.Context, host string, port int, request []byte, limit int) ([]byte, error) {
 	limit = min(limit, MaxProbeSize)
-	conn, err := l.Dial(ctx, host, port)
+	// A probe is not demand: its connection says nothing about the next one,
+	// so the pool neither counts it nor pre-opens for it.
+	conn, err := l.Dial(forwarder.OneShot(ctx), host, port)
 	if err != nil {
-		return nil, fmt.Errorf("probe %s: %w", net.JoinHostPort(host, itoa(port)), err)
+		return nil, fmt.Errorf("probe %s: %w: %w", net.JoinHostPort(host, itoa(port)), ErrProbeConnect, err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()

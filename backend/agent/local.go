@@ -283,6 +283,10 @@ func (l *LocalLogin) Disconnect(ctx context.Context) error {
 	next := slices.Clone(fwds)
 	moved := false
 	for i, f := range fwds {
+		if w := f.spec.Web; w != nil && f.lf != nil {
+			// Its tab is still open: the next connection pre-opens for it.
+			sess.SeedPool(w.TargetHost, w.TargetPort, forwarder.BrowserConnsPerHost)
+		}
 		if f.spec.Remote == nil || f.lf == nil {
 			continue
 		}
@@ -322,6 +326,16 @@ func (l *LocalLogin) Dial(ctx context.Context, host string, port int) (net.Conn,
 			continue // replaced by Disconnect under us
 		}
 		return c, err
+	}
+}
+
+// SeedPool passes a hint to the current Session's channel pool
+// (forwarder.PoolSeeder): a web forward seeds its target when it starts, so
+// after an agent restart, when the app sets its tabs' forwards again, the
+// first page load is pooled too.
+func (l *LocalLogin) SeedPool(host string, port int, n int) {
+	if s, err := l.session(); err == nil {
+		s.SeedPool(host, port, n)
 	}
 }
 

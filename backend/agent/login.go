@@ -109,6 +109,8 @@ var (
 	ErrExecRefused = errors.New("the server refused to run a command")
 	// ErrNoWebForward: OpenLink named no listening web forward of the login.
 	ErrNoWebForward = errors.New("the login has no such web forward listening")
+	// ErrProbeConnect: Probe could not connect to the port (nothing was sent).
+	ErrProbeConnect = errors.New("could not connect")
 )
 
 // ExecError reports a command that ran and failed.

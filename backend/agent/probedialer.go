@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/discovery"
 )
 
 // ProbeDialer lets code written for a net.Conn (discovery's HTTP probe:
@@ -22,6 +24,10 @@ import (
 // all in one Probe and then reads the answer, ending with io.EOF. Deadlines
 // (SetDeadline, SetReadDeadline) bound that Probe. The conn serves one
 // request/answer exchange, which is all a probe does.
+//
+// DialLazy (discovery.LazyDialer) skips the check: the exchange is then the
+// only connection the port gets, and a failure to connect comes from the
+// first Read, wrapping discovery.ErrNotConnected.
 type ProbeDialer struct {
 	Login Login
 	// Limit is the most bytes read per exchange; default 64 KiB.
@@ -40,11 +46,21 @@ func (d ProbeDialer) Dial(ctx context.Context, host string, port int) (net.Conn,
 	return &probeConn{login: d.Login, host: host, port: port, limit: limit}, nil
 }
 
+// DialLazy implements discovery.LazyDialer.
+func (d ProbeDialer) DialLazy(_ context.Context, host string, port int) (net.Conn, error) {
+	limit := d.Limit
+	if limit <= 0 {
+		limit = 64 << 10
+	}
+	return &probeConn{login: d.Login, host: host, port: port, limit: limit, lazy: true}, nil
+}
+
 type probeConn struct {
 	login Login
 	host  string
 	port  int
 	limit int
+	lazy  bool // not checked at Dial: a failure to connect comes from Read
 
 	mu       sync.Mutex
 	req      bytes.Buffer
@@ -89,7 +105,10 @@ func (c *probeConn) Read(b []byte) (int, error) {
 		c.cancel = nil
 		if c.resp == nil {
 			c.resp = bytes.NewReader(resp)
-			if err != nil && errors.Is(err, context.DeadlineExceeded) {
+			switch {
+			case err != nil && c.lazy && len(resp) == 0 && errors.Is(err, ErrProbeConnect):
+				err = fmt.Errorf("%w: %w", discovery.ErrNotConnected, err)
+			case err != nil && errors.Is(err, context.DeadlineExceeded):
 				err = fmt.Errorf("probe %s: %w", net.JoinHostPort(c.host, strconv.Itoa(c.port)), os.ErrDeadlineExceeded)
 			}
 			c.err = err

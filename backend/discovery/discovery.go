@@ -30,6 +30,23 @@ type Dialer interface {
 	Dial(ctx context.Context, host string, port int) (net.Conn, error)
 }
 
+// LazyDialer is a Dialer whose connections can also connect lazily: DialLazy
+// does nothing on the network and the connection connects when it is first
+// read, sending what was written before. A failure to connect then comes
+// from that Read, wrapping ErrNotConnected. The probe uses it so that one
+// probe of a port is one connection to it (not a connect check and then the
+// request): on a server, every connection to a port such as sshd's shows up
+// in its log (kex_exchange_identification) and counts against its
+// MaxStartups.
+type LazyDialer interface {
+	Dialer
+	DialLazy(ctx context.Context, host string, port int) (net.Conn, error)
+}
+
+// ErrNotConnected is wrapped by a LazyDialer connection's Read when the
+// connection could not be made (nothing was sent).
+var ErrNotConnected = errors.New("could not connect")
+
 // ErrBadOutput means a discovery script's output did not come back in the
 // expected format (no "porthole-… v1" header): the server did not run the
 // script, e.g. the login shell is csh, or something replaced its stdout.

@@ -77,12 +77,8 @@ type prober struct {
 // probe connects to port (trying hosts in order until one connects) and
 // sends one GET /; it follows at most one redirect on the same port.
 func (p *prober) probe(ctx context.Context, hosts []string, port int) probeResult {
-	conn, host, err := p.connect(ctx, hosts, port)
-	if err != nil {
-		return probeResult{proto: ProtoNone, err: err}
-	}
-	res := p.exchange(ctx, conn, port, "/")
-	res.host = host
+	res := p.firstExchange(ctx, hosts, port)
+	host := res.host
 	if res.proto != ProtoHTTP || res.first == nil {
 		return res
 	}
@@ -90,7 +86,13 @@ func (p *prober) probe(ctx context.Context, hosts []string, port int) probeResul
 	if !ok {
 		return res
 	}
-	conn2, err := p.dialOne(ctx, host, port)
+	var conn2 net.Conn
+	var err error
+	if lz, ok := p.dial.(LazyDialer); ok {
+		conn2, err = lz.DialLazy(ctx, host, port)
+	} else {
+		conn2, err = p.dialOne(ctx, host, port)
+	}
 	if err != nil {
 		return res // the first answer is still good
 	}
@@ -98,6 +100,42 @@ func (p *prober) probe(ctx context.Context, hosts []string, port int) probeResul
 		res.second = r2.first
 	}
 	return res
+}
+
+// firstExchange sends GET / to the first host that connects. With a
+// LazyDialer each host is tried with the request itself (one connection per
+// host tried); otherwise a host is dialed first, then the request sent.
+func (p *prober) firstExchange(ctx context.Context, hosts []string, port int) probeResult {
+	lz, lazy := p.dial.(LazyDialer)
+	if !lazy {
+		conn, host, err := p.connect(ctx, hosts, port)
+		if err != nil {
+			return probeResult{proto: ProtoNone, err: err}
+		}
+		res := p.exchange(ctx, conn, port, "/")
+		res.host = host
+		return res
+	}
+	if len(hosts) == 0 {
+		return probeResult{proto: ProtoNone, err: errors.New("no address to dial")}
+	}
+	var errs []error
+	for _, h := range hosts {
+		conn, err := lz.DialLazy(ctx, h, port)
+		if err == nil {
+			res := p.exchange(ctx, conn, port, "/")
+			if !errors.Is(res.err, ErrNotConnected) {
+				res.host = h
+				return res
+			}
+			err = res.err
+		}
+		errs = append(errs, fmt.Errorf("dial %s: %w", net.JoinHostPort(h, strconv.Itoa(port)), err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return probeResult{proto: ProtoNone, err: errors.Join(errs...)}
 }
 
 func (p *prober) connect(ctx context.Context, hosts []string, port int) (net.Conn, string, error) {
@@ -169,6 +207,9 @@ func readAnswer(r io.Reader, path string) probeResult {
 	if len(head) == 0 {
 		if err == nil || errors.Is(err, io.EOF) {
 			return probeResult{proto: ProtoSilent}
+		}
+		if errors.Is(err, ErrNotConnected) { // a LazyDialer's conn: nothing was sent
+			return probeResult{proto: ProtoNone, err: err}
 		}
 		var ne net.Error
 		if (errors.As(err, &ne) && ne.Timeout()) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {

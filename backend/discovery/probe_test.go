@@ -223,3 +223,76 @@ func TestProbeCancelled(t *testing.T) {
 		t.Errorf("probe error = %v, want context.Canceled", r.err)
 	}
 }
+
+// lazyDialer is a LazyDialer over testDialer: DialLazy connects at the
+// first Read (after the request was written), like agent.ProbeDialer.
+type lazyDialer struct {
+	*testDialer
+	lazy int // DialLazy calls
+}
+
+func (d *lazyDialer) DialLazy(ctx context.Context, host string, port int) (net.Conn, error) {
+	d.mu.Lock()
+	d.lazy++
+	d.mu.Unlock()
+	return &lazyConn{ctx: ctx, d: d.testDialer, host: host, port: port}, nil
+}
+
+type lazyConn struct {
+	ctx      context.Context
+	d        *testDialer
+	host     string
+	port     int
+	req      []byte
+	conn     net.Conn
+	deadline time.Time
+}
+
+func (c *lazyConn) Write(b []byte) (int, error) { c.req = append(c.req, b...); return len(b), nil }
+
+func (c *lazyConn) Read(b []byte) (int, error) {
+	if c.conn == nil {
+		conn, err := c.d.Dial(c.ctx, c.host, c.port)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		c.conn = conn
+		_ = conn.SetDeadline(c.deadline)
+		if _, err := conn.Write(c.req); err != nil {
+			return 0, err
+		}
+	}
+	return c.conn.Read(b)
+}
+
+func (c *lazyConn) Close() error {
+	if c.conn != nil {
+		return c.conn.Close()
+	}
+	return nil
+}
+func (c *lazyConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (c *lazyConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (c *lazyConn) SetDeadline(t time.Time) error      { c.deadline = t; return nil }
+func (c *lazyConn) SetReadDeadline(t time.Time) error  { c.deadline = t; return nil }
+func (c *lazyConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// With a LazyDialer, one probe of a port is one connection per host tried
+// (the request goes with the connect, no separate connect check); a host
+// that does not connect is skipped, and a port no host connects to is
+// ProtoNone (probed again at the next Scan), not Silent.
+func TestProbeLazyDialerOneConnection(t *testing.T) {
+	checkGoroutines(t)
+	port := serve(t, streamlitMimic(&requestLog{}))
+	d := &lazyDialer{testDialer: newTestDialer()}
+	d.refuseHosts["::1"] = true
+	p := prober{dial: d, timeout: 5 * time.Second}
+	r := p.probe(context.Background(), []string{"::1", "127.0.0.1"}, port)
+	if r.proto != ProtoHTTP || r.host != "127.0.0.1" || d.count(port) != 2 || d.lazy != 2 {
+		t.Errorf("probe = %v via %q after %d dials (%d lazy); want HTTP via 127.0.0.1 after 2, both lazy", r.proto, r.host, d.count(port), d.lazy)
+	}
+	d.refuseHosts["127.0.0.1"] = true
+	if r := p.probe(context.Background(), []string{"::1", "127.0.0.1"}, port); r.proto != ProtoNone || !errors.Is(r.err, ErrNotConnected) {
+		t.Errorf("probe of a port no host connects to = %v, %v; want ProtoNone with ErrNotConnected", r.proto, r.err)
+	}
+}

@@ -285,6 +285,7 @@ type fwdConn struct {
 	swapping  chan struct{} // non-nil while a new channel is being dialed; closed when done
 	swapErr   error         // the retry's dial failed
 	clientEOF bool          // the client half-closed
+	eofPassed bool          // upstream half-closed the channel it had (then returned)
 	aborted   bool
 }
 
@@ -442,7 +443,11 @@ func (fc *fwdConn) retry(cur net.Conn, why error) (net.Conn, error) {
 		return nil, errors.New("forward closed")
 	}
 	fc.ch = nc
-	eof := fc.clientEOF
+	// If upstream already passed the client's EOF on (to the old channel)
+	// and returned, the new channel needs it too; if it is still waiting for
+	// this swap, it passes it on to the new one itself (never both: two
+	// CloseWrites of one channel race).
+	eof := fc.eofPassed
 	fc.mu.Unlock()
 	if eof {
 		_ = closeWrite(nc)
@@ -554,6 +559,7 @@ func (fc *fwdConn) upstream() {
 				fc.mu.Lock()
 			}
 			ch := fc.ch
+			fc.eofPassed = true
 			fc.mu.Unlock()
 			_ = closeWrite(ch)
 			return

@@ -59,17 +59,30 @@ func (b Backoff) Delay(failures int, rnd func() float64) time.Duration {
 type PoolOptions struct {
 	// Disabled turns the pool off: every Dial opens a channel.
 	Disabled bool
-	// MaxPerTarget caps how many channels are kept open per target; default 8.
+	// MaxPerTarget caps how many channels are kept open (or opening) per
+	// target; default 8.
 	MaxPerTarget int
-	// MaxAge is the longest a pre-opened channel is kept; default 4 s.
-	// Servers close connections that never sent a request, so a channel is
-	// handed out only while younger than half the longest time this target's
-	// unused channels were seen to stay open (so at most MaxAge/2, and less
-	// for targets that close idle connections early).
+	// MaxPerSession caps how many channels are kept open (or opening) for
+	// all targets of the login together; default 16 (at least MaxPerTarget).
+	MaxPerSession int
+	// YoungAge is the safe prior: before the pool has seen a target close an
+	// unused channel, a channel younger than this is handed out without
+	// first proving that the target keeps unused connections open that
+	// long (no common server closes one that fast: nginx 60 s, Apache
+	// 20–40 s, uvicorn 5 s). Only what the pool observes lowers it: a target
+	// seen closing an unused channel at age X gets channels younger than
+	// X/2 − RTT from then on. Default 1 s; negative: no prior (a channel is
+	// handed out only after the pool saw this target's channels survive).
+	YoungAge time.Duration
+	// MaxAge is the longest a pre-opened channel is kept; default 4 s. One
+	// unused channel per target is kept until then to measure survival: a
+	// target whose unused channels survive S gets channels younger than
+	// S/2 − RTT when that is more than YoungAge.
 	MaxAge time.Duration
 	// MinAge: when a target closes unused channels so early that the age a
-	// channel may be handed out at falls below this, the target is not
-	// pooled until it has been quiet for a Window; default 50 ms.
+	// channel may be handed out at falls below this, the pool switches
+	// itself off for the target until it has been quiet for a Window;
+	// default 50 ms.
 	MinAge time.Duration
 	// MinRTT: the pool works only while the measured round-trip time is at
 	// least this; below it a fresh open costs less than keeping channels
@@ -87,14 +100,28 @@ type PoolOptions struct {
 	// concurrent opens within it, and falls to zero when the target has been
 	// quiet for a whole Window. Default 1 min.
 	Window time.Duration
+	// Remember: when the Session (re)connects, each target dialed (or
+	// seeded, Session.SeedPool) within this long is seeded with its recent
+	// peak, so the first page load after a reconnect is pooled too.
+	// Default 10 min.
+	Remember time.Duration
 }
 
 func (o PoolOptions) withDefaults() PoolOptions {
 	if o.MaxPerTarget <= 0 {
 		o.MaxPerTarget = 8
 	}
+	if o.MaxPerSession <= 0 {
+		o.MaxPerSession = max(16, o.MaxPerTarget)
+	}
+	if o.YoungAge == 0 {
+		o.YoungAge = time.Second
+	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = 4 * time.Second
+	}
+	if o.Remember <= 0 {
+		o.Remember = 10 * time.Minute
 	}
 	if o.MinAge <= 0 {
 		o.MinAge = 50 * time.Millisecond

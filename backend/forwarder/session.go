@@ -558,7 +558,7 @@ func (s *Session) Dial(ctx context.Context, host string, port int) (net.Conn, er
 // dialTarget is Dial for a host:port or (without the pool) a Unix socket.
 func (s *Session) dialTarget(ctx context.Context, t target) (net.Conn, error) {
 	if t.path == "" {
-		s.pool.demand(t)
+		s.pool.demand(ctx, t)
 	}
 	s.mu.Lock()
 	s.lastUse = time.Now()
@@ -570,7 +570,7 @@ func (s *Session) dialTarget(ctx context.Context, t target) (net.Conn, error) {
 			return nil, fmt.Errorf("dial %s: %w", t, err)
 		}
 		if t.path == "" {
-			if c := s.pool.take(t, gen); c != nil {
+			if c := s.pool.take(ctx, t, gen); c != nil {
 				s.register(c)
 				return c, nil
 			}

@@ -316,6 +316,12 @@ func ListenWeb(spec WebSpec, d Dialer, opts WebOptions) (*WebForward, error) {
 		}
 	}()
 	f.log.Debug("web forward listening", "addr", ln.Addr().String(), "upstream", f.upstream)
+	if ps, ok := d.(PoolSeeder); ok {
+		// A web forward is an app open in a tab: its page's next load
+		// (often right now) opens about as many connections as a browser
+		// allows per host.
+		ps.SeedPool(spec.TargetHost, spec.TargetPort, BrowserConnsPerHost)
+	}
 	return f, nil
 }
 
