@@ -330,6 +330,7 @@ type gtkAppViews struct {
 	now        func() time.Time
 	sleep      *sleeper
 	tick       atomic.Int64
+	retick     chan struct{} // the tick changed: sleepLoop starts a new wait
 	visible    string
 	origins    map[string]string         // live view id -> its app's origin (views of one app are related)
 	asleep     map[string]keptTab        // discarded views
@@ -355,7 +356,7 @@ func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 		events: make(chan ui.AppViewEvent, 256), done: make(chan struct{}),
 		opens: make(chan string, 16),
 		now:   time.Now, sleep: newSleeper(settings.DefaultTabDiscard),
-		origins: map[string]string{}, asleep: map[string]keptTab{}, discarding: map[string]pendingDiscard{},
+		retick: make(chan struct{}, 1), origins: map[string]string{}, asleep: map[string]keptTab{}, discarding: map[string]pendingDiscard{},
 	}
 	h.tick.Store(int64(h.sleep.Tick()))
 	h.initTools()
@@ -371,7 +372,12 @@ func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 			onMain(func() { C.ph_inspector_all(C.int(on)) })
 		}
 		after := s.TabDiscard()
-		h.tick.Store(int64(newSleeper(after).Tick()))
+		if tick := int64(newSleeper(after).Tick()); h.tick.Swap(tick) != tick {
+			select {
+			case h.retick <- struct{}{}:
+			default:
+			}
+		}
 		onMain(func() { h.sleep.SetAfter(after) })
 	})
 	go h.deliver()
@@ -626,6 +632,9 @@ func (h *gtkAppViews) sleepLoop() {
 		select {
 		case <-h.done:
 			return
+		case <-h.retick:
+			t.Stop()
+			t.Reset(time.Duration(h.tick.Load()))
 		case <-t.C:
 			onMain(h.discardDue)
 			t.Reset(time.Duration(h.tick.Load()))

@@ -22,6 +22,9 @@
 //     a test StatusNotifierWatcher: its tray menu, closing the window with
 //     the tab open (it hides; the tunnel answers), a second launch with a
 //     URL (handed to the first), and Quit from the tray (see background.go).
+//  5. A fourth time, discarding background tabs after 3 s: the tab is
+//     discarded (a WebKit process fewer) and reloads its page when it shows
+//     (see discard.go).
 //
 // Assertions use the test app's own record of the requests it received: the
 // restored page's request carries the same cookie, and its report names the
@@ -311,6 +314,10 @@ func (t *run) main(ctx context.Context, bin string) error {
 	}
 	// ---- Third run: life in the background (tray, hide on close, second launch, tray Quit). ----
 	if err := t.background(ctx, bin, keyringSession, disp, webPort); err != nil {
+		return err
+	}
+	// ---- Fourth run: a background tab discarded, and back when it shows (discard.go). ----
+	if err := t.discardRestore(ctx, bin, keyringSession); err != nil {
 		return err
 	}
 	return t.checkLogs()
@@ -693,7 +700,7 @@ func (t *run) fail(ctx context.Context, win, what string, err error) error {
 }
 
 func (t *run) checkLogs() error {
-	for n := 1; n <= 3; n++ {
+	for n := 1; n <= 4; n++ {
 		log, err := os.ReadFile(filepath.Join(t.out, fmt.Sprintf("desktop-persist-run%d.log", n)))
 		if err != nil {
 			return err
