@@ -65,10 +65,20 @@ func main() {
 	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
 	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
 	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, tray-menu-model.png) here")
+	memory := flag.String("memory", "", "instead of the test: measure the window's memory with 0, 1, 3 and 6 app tabs against Chromium, into this file's memory section (make bench: docs/BENCHMARKS.md)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	t := &run{out: *out, shots: *shots}
+	if *memory != "" {
+		err := t.memory(ctx, *bin, *memory)
+		t.cleanup()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "desktop-memory: FAIL: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	err := t.main(ctx, *bin)
 	t.cleanup()
 	if err != nil {
