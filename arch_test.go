@@ -28,7 +28,7 @@ var allowedImports = map[string][]string{
 	"backend/appview": {"backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/events", "backend/notify", "backend/settings", "backend/ui"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},
-	"backend/forwarder": {"backend/sshconn", "backend/guard"},
+	"backend/forwarder": {"backend/sshconn", "backend/guard", "backend/netwatch"},
 	"backend/webui":     {"backend/guard"},
 	"backend/profiles":  {"backend/atomicfile"},
 	"backend/portmap":   {"backend/atomicfile"},
@@ -36,6 +36,7 @@ var allowedImports = map[string][]string{
 	"backend/sshconn":     {},
 	"backend/discovery":   {},
 	"backend/guard":       {},
+	"backend/netwatch":    {},
 	"backend/events":      {},
 	"backend/apperr":      {},
 	"backend/atomicfile":  {},

@@ -197,13 +197,13 @@ func forward(ctx context.Context, a forwardArgs, specs []forwarder.LocalSpec, lo
 	}
 	defer login.Close()
 	// After the first connection, a permanent failure (the server now
-	// rejects the key, its host key changed) ends a phone-home forward.
+	// rejects the key, its host key changed) ends a phone-home forward; a server that drops every login right after auth ends any (ssh exits too).
 	var connected atomic.Bool
 	fatal := make(chan error, 1)
 	unsub := login.Subscribe(func(e agent.Event) {
 		if e.State != nil {
 			logSessionEvent(log, *e.State)
-			if len(remotes) > 0 && connected.Load() && e.State.State == forwarder.StateFailed && errors.Is(e.State.Err, forwarder.ErrPermanent) {
+			if e.State.State == forwarder.StateFailed && (errors.Is(e.State.Err, forwarder.ErrDropsAfterLogin) || len(remotes) > 0 && connected.Load() && errors.Is(e.State.Err, forwarder.ErrPermanent)) {
 				select {
 				case fatal <- e.State.Err:
 				default:

@@ -133,3 +133,78 @@ func TestRunForwardConfigForwards(t *testing.T) {
 		t.Fatal("runForward did not stop on SIGINT")
 	}
 }
+
+// TestForwardServerDropsEveryLogin: an sshd that accepts the login and
+// closes the connection at once (a missing ChrootDirectory). OpenSSH logs
+// in once and exits ("Connection … closed by remote host"); forward logs
+// in at most 3 times (forwarder.EarlyDeathLimit: one or two drops may be
+// the network's) and exits with the plain reason instead of serving
+// listeners whose every request would log in again.
+func TestForwardServerDropsEveryLogin(t *testing.T) {
+	fakeHome(t)
+	sshd, _ := testrig.NewSshdDroppingLogins(t)
+	app := testrig.NewWebApp(t)
+	a := sshdArgs(sshd, fmt.Sprintf("127.0.0.1:0:127.0.0.1:%d", app.Port()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := forward(ctx, a, localSpecs(t, a), nil, nil)
+	took := time.Since(start)
+	t.Logf("forward: %v after %v, %d logins", err, took.Round(time.Millisecond), sshd.Logins())
+	if err == nil || !strings.Contains(err.Error(), "right after login") || !strings.Contains(err.Error(), "ChrootDirectory") {
+		t.Errorf("forward = %v, want the plain reason (the server closes the connection right after login)", err)
+	}
+	if took > 15*time.Second {
+		t.Errorf("forward took %v to give up", took)
+	}
+	if n := sshd.Logins(); n < 1 || n > 3 {
+		t.Errorf("sshd accepted %d logins, want 1 to 3", n)
+	}
+}
+
+// TestForwardServerStartsDroppingLogins: the server worked, then its
+// ChrootDirectory went missing and sshd restarted (the connection is lost).
+// forward redials, sees each new login dropped, and exits with the reason
+// after at most 3 more logins instead of redialing for ever.
+func TestForwardServerStartsDroppingLogins(t *testing.T) {
+	fakeHome(t)
+	sshd, chroot := testrig.NewSshdDroppingLogins(t)
+	if err := os.Mkdir(chroot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := testrig.NewWebApp(t)
+	a := sshdArgs(sshd, fmt.Sprintf("127.0.0.1:0:127.0.0.1:%d", app.Port()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ready := make(chan []net.Addr, 1)
+	done := make(chan error, 1)
+	go func() { done <- forward(ctx, a, localSpecs(t, a), nil, func(addrs []net.Addr) { ready <- addrs }) }()
+	var addrs []net.Addr
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("forward ended before it was ready: %v (sshd log:\n%s)", err, sshd.Log())
+	}
+	if got := getBody(t, "http://"+addrs[0].String()+"/small"); got != "small\n" {
+		t.Fatalf("GET through the working server = %q", got)
+	}
+	before := sshd.Logins()
+	if err := os.Remove(chroot); err != nil {
+		t.Fatal(err)
+	}
+	if err := sshd.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Logf("forward: %v; %d logins after the change", err, sshd.Logins()-before)
+		if err == nil || !strings.Contains(err.Error(), "right after login") {
+			t.Errorf("forward = %v, want the plain reason", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("forward still runs 30 s after the server began dropping logins (%d logins)", sshd.Logins()-before)
+	}
+	if n := sshd.Logins() - before; n > 3 {
+		t.Errorf("%d logins after the server began dropping them, want at most 3", n)
+	}
+}

@@ -8,7 +8,7 @@ set -euo pipefail
 what=${1:-build}
 
 build_pkgs=(gcc pkg-config libgtk-3-dev libwebkit2gtk-4.0-dev)
-test_pkgs=(openssh-server openssh-client autossh libpam-wrapper xvfb xauth xdotool imagemagick chromium dbus dbus-x11 gnome-keyring libsecret-tools desktop-file-utils)
+test_pkgs=(openssh-server openssh-client autossh libpam-wrapper xvfb xauth xdotool imagemagick chromium dbus dbus-x11 gnome-keyring libsecret-tools desktop-file-utils haskell-gtk-sni-tray-utils)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 

@@ -55,6 +55,7 @@ var (
 		{"forwarder.bad_spec", forwarder.ErrBadSpec},
 		{"forwarder.ping_timeout", forwarder.ErrPingTimeout},
 		{"forwarder.bad_open_target", forwarder.ErrBadOpenTarget},
+		{"forwarder.drops_after_login", forwarder.ErrDropsAfterLogin},
 		{"agent.closed", ErrClosed},
 		{"agent.bad_spec", ErrBadLoginSpec},
 		{"agent.listen", ErrListen},

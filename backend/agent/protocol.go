@@ -186,7 +186,31 @@ type cancelParams struct {
 
 func (*cancelParams) validate() error { return nil }
 
-type eventParams struct{ Event }
+// eventParams is one event; a state event's error crosses as a wireError
+// too, so that errors.Is keeps working in the app (ErrDropsAfterLogin).
+type eventParams struct {
+	Event
+	StateErr *wireError `json:"stateErr,omitempty"`
+}
+
+func newEventParams(e Event) eventParams {
+	p := eventParams{Event: e}
+	if e.State != nil {
+		p.StateErr = toWire(e.State.Err)
+	}
+	return p
+}
+
+// event is the Event with its state's error rebuilt.
+func (p *eventParams) event() Event {
+	e := p.Event
+	if e.State != nil && p.StateErr != nil {
+		st := *e.State
+		st.Err = p.StateErr.toError()
+		e.State = &st
+	}
+	return e
+}
 
 func (p *eventParams) validate() error {
 	e := p.Event

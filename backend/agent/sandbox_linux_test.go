@@ -79,6 +79,15 @@ func sandboxProbe(home string) string {
 		[]unix.Iovec{{Base: &dst[0], Len: uint64(len(dst))}},
 		[]unix.RemoteIovec{{Base: uintptr(unsafe.Pointer(&src[0])), Len: len(src)}}, 0)
 	add("vm_readv", err)
+	// Allowed: the network watcher's socket (forwarder.WakeDetector opens
+	// one through netwatch to hear of address, route and link changes).
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR |
+			unix.RTMGRP_IPV6_IFADDR | unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE})
+		_ = unix.Close(fd)
+	}
+	add("netlink_route", err)
 	return strings.Join(out, " ")
 }
 
@@ -115,13 +124,16 @@ func TestSandboxDeniesFilesExecAndPtrace(t *testing.T) {
 	}) {
 		t.Fatalf("the agent did not report its probe; log:\n%s", logs.String())
 	}
-	for _, want := range []string{"read=EACCES", "write=EACCES", "exec=EPERM", "ptrace=EPERM", "vm_readv=EPERM"} {
+	for _, want := range []string{"read=EACCES", "write=EACCES", "exec=EPERM", "ptrace=EPERM", "vm_readv=EPERM", "netlink_route=ok"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("probe: %s; want %s", line, want)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(r.home, "planted")); err == nil {
 		t.Errorf("the agent planted a file in $HOME")
+	}
+	if strings.Contains(logs.String(), "watch the network") || strings.Contains(logs.String(), "watching the network;") {
+		t.Errorf("the sandboxed agent cannot watch the network for changes:\n%s", logs.String())
 	}
 }
 

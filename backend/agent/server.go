@@ -422,7 +422,7 @@ func (s *server) writeEvents() {
 			s.log.Warn("agent: the app does not read; events dropped", "dropped", dropped)
 		}
 		for _, e := range batch {
-			if err := s.conn.Notify(s.ctx, methodEvent, eventParams{e}); err != nil {
+			if err := s.conn.Notify(s.ctx, methodEvent, newEventParams(e)); err != nil {
 				if !errors.Is(err, jsonrpc2.ErrClosed) {
 					s.log.Warn("agent: cannot send an event", "err", err)
 				}

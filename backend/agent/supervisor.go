@@ -1168,7 +1168,7 @@ func (h *appHandler) Handle(ctx context.Context, conn *jsonrpc2.Conn, req *jsonr
 		case err != nil:
 			l.log.Warn("ignoring a bad notification from the agent", "method", truncate(req.Method, 64), "err", err)
 		case req.Method == methodEvent:
-			l.onAgentEvent(params.(*eventParams).Event)
+			l.onAgentEvent(params.(*eventParams).event())
 		case req.Method == methodCancel:
 			p.mu.Lock()
 			if c := p.prompts[params.(*cancelParams).ID]; c != nil {
@@ -1248,7 +1248,7 @@ func (l *RemoteLogin) promptCtx(ctx context.Context, pi PromptInfo) context.Cont
 func (l *RemoteLogin) onAgentEvent(e Event) {
 	switch {
 	case e.State != nil:
-		if e.State.Error != "" {
+		if e.State.Error != "" && e.State.Err == nil {
 			e.State.Err = errors.New(e.State.Error)
 		}
 		l.mu.Lock()

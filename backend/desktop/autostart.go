@@ -20,12 +20,13 @@ var ErrAutostartUnsupported = errors.New("starting Porthole at login is not supp
 type AutostartKind int
 
 const (
-	AutostartNone        AutostartKind = iota // not supported here (Windows: the Run key, not done yet)
+	AutostartNone        AutostartKind = iota // not supported here
 	AutostartXDG                              // ~/.config/autostart/porthole.desktop (Linux, BSDs)
 	AutostartLaunchAgent                      // ~/Library/LaunchAgents/app.porthole.plist (macOS)
+	AutostartRunKey                           // HKCU\...\CurrentVersion\Run, value "Porthole" (Windows)
 )
 
-var autostartNames = [...]string{AutostartNone: "none", AutostartXDG: "xdg", AutostartLaunchAgent: "launch-agent"}
+var autostartNames = [...]string{AutostartNone: "none", AutostartXDG: "xdg", AutostartLaunchAgent: "launch-agent", AutostartRunKey: "run-key"}
 
 func (k AutostartKind) String() string {
 	if int(k) >= 0 && int(k) < len(autostartNames) {
@@ -42,14 +43,36 @@ type Autostart struct {
 	// Shown: the file starts the window shown, without --hidden (the
 	// startHidden setting off); written by the next Set(true).
 	Shown bool
+	// Reg holds the Run key's values (AutostartRunKey only): the current
+	// user's registry on Windows, a fake in tests.
+	Reg RunKey
 }
+
+// RunKey is the part of HKCU\Software\Microsoft\Windows\CurrentVersion\Run
+// that Porthole uses: one string value per program.
+type RunKey interface {
+	// Get returns the value's command line; ok is false when it is absent.
+	Get(name string) (cmd string, ok bool, err error)
+	Set(name, cmd string) error
+	// Delete removes the value; an absent value is not an error.
+	Delete(name string) error
+}
+
+// RunKeyPath names the Run key for messages.
+const RunKeyPath = `HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Run`
+
+// runValueName is Porthole's value under the Run key.
+const runValueName = "Porthole"
 
 // DefaultAutostart is this system's start-at-login file for exe: the XDG
 // autostart entry on Linux (under $XDG_CONFIG_HOME, else ~/.config), a
-// LaunchAgent on macOS, none (unsupported) on Windows.
+// LaunchAgent on macOS, the current user's Run key on Windows.
 func DefaultAutostart(exe string) Autostart {
 	switch runtime.GOOS {
 	case "windows":
+		if reg := systemRunKey(); reg != nil {
+			return Autostart{Kind: AutostartRunKey, Path: RunKeyPath + `\` + runValueName, Exe: exe, Reg: reg}
+		}
 		return Autostart{Kind: AutostartNone, Exe: exe}
 	case "darwin":
 		home, _ := os.UserHomeDir()
@@ -68,6 +91,13 @@ func (a *Autostart) Enabled() bool {
 	if a == nil || a.Kind == AutostartNone || a.Path == "" {
 		return false
 	}
+	if a.Kind == AutostartRunKey {
+		if a.Reg == nil {
+			return false
+		}
+		_, ok, err := a.Reg.Get(runValueName)
+		return ok && err == nil
+	}
 	_, err := os.Stat(a.Path)
 	return err == nil
 }
@@ -76,8 +106,11 @@ func (a *Autostart) Enabled() bool {
 // read-only directory) changes nothing and says what to do. A nil Autostart
 // (serve mode) or AutostartNone answers ErrAutostartUnsupported.
 func (a *Autostart) Set(on bool) error {
-	if a == nil || a.Kind == AutostartNone || a.Path == "" {
+	if a == nil || a.Kind == AutostartNone || a.Path == "" || (a.Kind == AutostartRunKey && a.Reg == nil) {
 		return apperr.Mark(ErrAutostartUnsupported, apperr.ErrUnavailable)
+	}
+	if a.Kind == AutostartRunKey {
+		return a.setRunKey(on)
 	}
 	if !on {
 		if err := os.Remove(a.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -99,6 +132,51 @@ func (a *Autostart) Set(on bool) error {
 		return fmt.Errorf("cannot turn on starting at login: %w", err)
 	}
 	return nil
+}
+
+// setRunKey writes or removes Porthole's value under the Run key.
+func (a *Autostart) setRunKey(on bool) error {
+	if !on {
+		if err := a.Reg.Delete(runValueName); err != nil {
+			return fmt.Errorf("cannot turn off starting at login: removing the value %q under %s failed; remove it yourself with regedit: %w", runValueName, RunKeyPath, err)
+		}
+		return nil
+	}
+	cmd, err := RunKeyCommand(a.Exe, !a.Shown)
+	if err != nil {
+		return fmt.Errorf("cannot turn on starting at login: %w", err)
+	}
+	if err := a.Reg.Set(runValueName, cmd); err != nil {
+		return fmt.Errorf("cannot turn on starting at login: writing the value %q under %s failed: %w", runValueName, RunKeyPath, err)
+	}
+	return nil
+}
+
+// RunKeyCommand is the Run key's command line for exe: the program's path
+// in double quotes (it may hold spaces: C:\Program Files\...), then
+// --hidden. Windows paths cannot hold a double quote; one is refused.
+func RunKeyCommand(exe string, hidden bool) (string, error) {
+	if !isWindowsAbs(exe) {
+		return "", fmt.Errorf("the program's path %q is not an absolute Windows path", exe)
+	}
+	if strings.ContainsAny(exe, "\"\x00\r\n") {
+		return "", fmt.Errorf("the program's path %q holds a character Windows does not allow in a path", exe)
+	}
+	cmd := `"` + exe + `"`
+	if hidden {
+		cmd += " --hidden"
+	}
+	return cmd, nil
+}
+
+// isWindowsAbs: a drive path (C:\...) or a UNC path (\\server\share\...),
+// checked by hand so that it answers the same on every GOOS.
+func isWindowsAbs(p string) bool {
+	if len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') {
+		c := p[0] | 0x20
+		return c >= 'a' && c <= 'z'
+	}
+	return strings.HasPrefix(p, `\\`) && len(p) > 2
 }
 
 // DesktopEntry is the XDG autostart entry that starts exe hidden.

@@ -116,3 +116,94 @@ func TestAutostartShownLeavesOutHidden(t *testing.T) {
 		}
 	}
 }
+
+// fakeRunKey is an in-memory Run key; fail makes every write fail.
+type fakeRunKey struct {
+	vals map[string]string
+	fail error
+}
+
+func (f *fakeRunKey) Get(name string) (string, bool, error) {
+	v, ok := f.vals[name]
+	return v, ok, nil
+}
+
+func (f *fakeRunKey) Set(name, cmd string) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.vals[name] = cmd
+	return nil
+}
+
+func (f *fakeRunKey) Delete(name string) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	delete(f.vals, name)
+	return nil
+}
+
+// TestAutostartRunKey (issue 13): on Windows, start at login is the current
+// user's Run key: one value, the quoted program path and --hidden unless
+// the window is to start shown; off removes the value and nothing else.
+func TestAutostartRunKey(t *testing.T) {
+	for _, c := range []struct {
+		name, exe string
+		shown     bool
+		want      string
+	}{
+		{"program files", `C:\Program Files\Porthole\porthole.exe`, false, `"C:\Program Files\Porthole\porthole.exe" --hidden`},
+		{"shown", `C:\Porthole\porthole.exe`, true, `"C:\Porthole\porthole.exe"`},
+		{"unc", `\\fileserver\apps\porthole.exe`, false, `"\\fileserver\apps\porthole.exe" --hidden`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg := &fakeRunKey{vals: map[string]string{"OtherApp": `"C:\other.exe"`}}
+			a := &Autostart{Kind: AutostartRunKey, Path: RunKeyPath + `\Porthole`, Exe: c.exe, Shown: c.shown, Reg: reg}
+			if a.Enabled() {
+				t.Fatal("enabled before Set")
+			}
+			if err := a.Set(true); err != nil {
+				t.Fatal(err)
+			}
+			if got := reg.vals["Porthole"]; got != c.want || !a.Enabled() {
+				t.Fatalf("Run value %q (enabled %v), want %q", got, a.Enabled(), c.want)
+			}
+			if err := a.Set(false); err != nil || a.Enabled() {
+				t.Fatalf("Set(false): %v, enabled %v", err, a.Enabled())
+			}
+			if err := a.Set(false); err != nil {
+				t.Fatalf("Set(false) twice: %v", err)
+			}
+			if reg.vals["OtherApp"] != `"C:\other.exe"` || len(reg.vals) != 1 {
+				t.Fatalf("other Run values were touched: %q", reg.vals)
+			}
+		})
+	}
+}
+
+func TestAutostartRunKeyBadInput(t *testing.T) {
+	for _, exe := range []string{"porthole.exe", `Porthole\porthole.exe`, "/usr/bin/porthole", `C:\a"b\porthole.exe`, "C:\\a\nb.exe", ""} {
+		reg := &fakeRunKey{vals: map[string]string{}}
+		a := &Autostart{Kind: AutostartRunKey, Path: RunKeyPath, Exe: exe, Reg: reg}
+		err := a.Set(true)
+		if err == nil || !strings.Contains(err.Error(), "cannot turn on starting at login") {
+			t.Errorf("exe %q: %v, want a clear refusal", exe, err)
+		}
+		if len(reg.vals) != 0 {
+			t.Errorf("exe %q: a value was written: %q", exe, reg.vals)
+		}
+	}
+	denied := errors.New("Access is denied.")
+	reg := &fakeRunKey{vals: map[string]string{}, fail: denied}
+	a := &Autostart{Kind: AutostartRunKey, Path: RunKeyPath, Exe: `C:\p.exe`, Reg: reg}
+	if err := a.Set(true); !errors.Is(err, denied) || !strings.Contains(err.Error(), RunKeyPath) {
+		t.Errorf("a registry refusal: %v; want it wrapped, naming the key", err)
+	}
+	if err := a.Set(false); !errors.Is(err, denied) || !strings.Contains(err.Error(), "regedit") {
+		t.Errorf("a registry refusal on removal: %v; want it wrapped with what to do", err)
+	}
+	if err := (&Autostart{Kind: AutostartRunKey, Path: RunKeyPath, Exe: `C:\p.exe`}).Set(true); !errors.Is(err, ErrAutostartUnsupported) {
+		t.Errorf("a Run key without a registry: %v, want ErrAutostartUnsupported", err)
+	}
+}

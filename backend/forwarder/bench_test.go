@@ -15,6 +15,13 @@ import (
 // benchRig is SSH server ← relay (latency) ← Session ← LocalForward → web app.
 func benchRig(b *testing.B, oneWay time.Duration, pool bool) (*LocalForward, *Session) {
 	b.Helper()
+	fwd, s, _ := benchRigRelay(b, oneWay, pool)
+	return fwd, s
+}
+
+// benchRigRelay is benchRig that also returns the relay.
+func benchRigRelay(b *testing.B, oneWay time.Duration, pool bool) (*LocalForward, *Session, *testrig.Relay) {
+	b.Helper()
 	srv := newServer(b, nil)
 	relay := testrig.NewRelay(b, srv.Addr())
 	relay.SetDelay(oneWay)
@@ -27,7 +34,7 @@ func benchRig(b *testing.B, oneWay time.Duration, pool bool) (*LocalForward, *Se
 			b.Fatal(err)
 		}
 	}
-	return fwd, s
+	return fwd, s, relay
 }
 
 // BenchmarkLocalForwardFreshGET measures a GET on a fresh TCP connection
@@ -108,6 +115,51 @@ func rawGET(addr, path string) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+}
+
+// BenchmarkFirstResponseAfterSilence measures the network change without a
+// sleep at RTT 70 ms (35 ms each way through the relay): the session was
+// used and then idle (under the ping-before-use threshold, no wake seen),
+// the old flows go silent, and after gap a GET on a new connection must get
+// through. Each iteration is a fresh rig; it reports the median and worst
+// first response and how many of them failed, with and without the channel
+// pool. With gap 0 the GET can land within the pool's Freshness window
+// (500 ms) after a refill proved the old connection alive: it may then get
+// a pooled channel of the dead connection and fail (never send twice).
+func BenchmarkFirstResponseAfterSilence(b *testing.B) {
+	const idle = 2 * time.Second // > the pool's freshness window, < PingIdleThreshold
+	for _, pool := range []bool{true, false} {
+		for _, gap := range []time.Duration{time.Second, 0} {
+			b.Run(fmt.Sprintf("pool=%v/gap=%v", pool, gap), func(b *testing.B) {
+				var lat []time.Duration
+				failed := 0
+				for b.Loop() {
+					b.StopTimer()
+					fwd, _, relay := benchRigRelay(b, 35*time.Millisecond, pool)
+					time.Sleep(idle)
+					relay.SilenceFlows()
+					time.Sleep(gap)
+					pooled := fwd.Stats().Pooled
+					b.StartTimer()
+					start := time.Now()
+					err := rawGET(fwd.Addr().String(), "/small")
+					took := time.Since(start)
+					if err != nil {
+						failed++
+						b.Logf("first GET after the silence failed after %v: %v (on a pooled channel: %v)",
+							took.Round(time.Millisecond), err, fwd.Stats().Pooled > pooled)
+					}
+					lat = append(lat, took)
+				}
+				slices.Sort(lat)
+				if len(lat) > 0 {
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+				}
+				b.ReportMetric(float64(failed), "failed")
+			})
 		}
 	}
 }

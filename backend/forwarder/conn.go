@@ -31,12 +31,16 @@ type chanConn struct {
 	registered   atomic.Bool
 
 	// Stall watchdog: a write arms it; a read with data before it fires
-	// disarms it. If it fires, the Session verifies its connection.
-	reads    atomic.Uint64
-	readMark atomic.Uint64
-	armed    atomic.Bool
-	timerMu  sync.Mutex
-	timer    *time.Timer
+	// disarms it, unless a write came after the arming (it re-arms then, so
+	// a request written right after a reply is watched too). If it fires,
+	// the Session verifies its connection.
+	reads     atomic.Uint64
+	readMark  atomic.Uint64
+	writes    atomic.Uint64
+	writeMark atomic.Uint64
+	armed     atomic.Bool
+	timerMu   sync.Mutex
+	timer     *time.Timer
 }
 
 // newChanConn wraps an open channel; pre is non-nil for pooled channels.
@@ -164,6 +168,7 @@ func (c *chanConn) Read(b []byte) (int, error) {
 func (c *chanConn) Write(b []byte) (int, error) {
 	n, err := c.ch.Write(b)
 	if n > 0 {
+		c.writes.Add(1)
 		c.armStall()
 	}
 	return n, err
@@ -185,7 +190,7 @@ func (c *chanConn) Close() error {
 		c.timerMu.Unlock()
 		err = c.ch.Close()
 		if c.registered.Load() {
-			c.s.release()
+			c.s.release(c.gen)
 		}
 		select {
 		case <-c.remoteClosed:
@@ -214,7 +219,13 @@ func (c *chanConn) armStall() {
 	if !c.armed.CompareAndSwap(false, true) {
 		return
 	}
+	c.startStallTimer()
+}
+
+// startStallTimer marks the counters and (re)starts the watchdog's timer.
+func (c *chanConn) startStallTimer() {
 	c.readMark.Store(c.reads.Load())
+	c.writeMark.Store(c.writes.Load())
 	d := c.s.stallTimeout()
 	c.timerMu.Lock()
 	defer c.timerMu.Unlock()
@@ -230,6 +241,10 @@ func (c *chanConn) armStall() {
 
 func (c *chanConn) stallFired() {
 	stalled := c.reads.Load() == c.readMark.Load()
+	if !stalled && c.writes.Load() != c.writeMark.Load() && !c.closed.Load() {
+		c.startStallTimer() // a later write still waits for its reply
+		return
+	}
 	c.armed.Store(false)
 	if stalled && !c.closed.Load() {
 		c.s.checkAlive(c.gen, "no reply on a channel to "+c.target.String()+" after data was written")

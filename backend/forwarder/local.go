@@ -464,11 +464,13 @@ func (fc *fwdConn) downstream() {
 			fc.mu.Lock()
 			fc.sent = true
 			fc.mu.Unlock()
+			// Counted before the client can see them: a client that reads
+			// the stats right after its response must find it counted.
+			fc.f.stats.bytesIn.Add(uint64(n))
 			if _, werr := fc.client.Write(buf[:n]); werr != nil {
 				fc.abort(nil) // the client went away
 				return
 			}
-			fc.f.stats.bytesIn.Add(uint64(n))
 		}
 		p.adapt(n)
 		if err == nil {

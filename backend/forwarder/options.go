@@ -133,9 +133,14 @@ type SessionOptions struct {
 	MaxPingTimeout time.Duration // default 5 s
 	// StallTimeout: a channel open, or a reply after data was written, that
 	// takes longer than this makes the Session verify its connection with a
-	// ping (the open or the request keeps waiting if the ping is answered).
-	// Zero adapts: max(4×RTT, 2 s), capped at 10 s.
-	StallTimeout time.Duration
+	// ping and a speculative dial of a fresh connection; the first to prove
+	// alive is used (the open or the request keeps waiting if the ping is
+	// answered first). Zero adapts to the measured round-trip time:
+	// max(4×RTT, MinStallTimeout), capped at MaxStallTimeout (the cap before
+	// any RTT was measured).
+	StallTimeout    time.Duration
+	MinStallTimeout time.Duration // default 300 ms
+	MaxStallTimeout time.Duration // default 2 s
 	// ConnectTimeout bounds one Connect call; default 20 s.
 	ConnectTimeout time.Duration
 	// ReconnectWindow: when a connection that was in use (an open channel, or
@@ -172,6 +177,15 @@ func (o SessionOptions) withDefaults() SessionOptions {
 	}
 	if o.MaxPingTimeout < o.MinPingTimeout {
 		o.MaxPingTimeout = o.MinPingTimeout
+	}
+	if o.MinStallTimeout <= 0 {
+		o.MinStallTimeout = 300 * time.Millisecond
+	}
+	if o.MaxStallTimeout <= 0 {
+		o.MaxStallTimeout = 2 * time.Second
+	}
+	if o.MaxStallTimeout < o.MinStallTimeout {
+		o.MaxStallTimeout = o.MinStallTimeout
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 20 * time.Second

@@ -56,9 +56,14 @@ func echoBackend(t testing.TB) (*rawBackend, int) {
 	return b, port
 }
 
+// freeTCPPort is a port free on every address, IPv4 and IPv6 (a dual-stack
+// wildcard bind): sshd binds the wildcard under GatewayPorts yes, and a port
+// free on 127.0.0.1 only may be taken on another loopback address (apps'
+// per-app 127.N.A.1 endpoints of other tests), which made sshd bind [::]
+// alone and 127.0.0.1 refuse.
 func freeTCPPort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,7 @@ type Session struct {
 	nextTry    time.Time                // no connect attempt before this
 	lastErr    error                    // last connect error
 	downSince  time.Time                // when the current outage began (zero: none)
+	early      earlyDeaths              // logins the server dropped at once (earlydeath.go)
 	openConns  int                      // channels handed out by Dial and not yet closed
 	lastUse    time.Time                // last Dial or channel close
 	idleTimer  *time.Timer
@@ -78,6 +79,12 @@ type Session struct {
 	holdLoop  bool          // the keepalive goroutine runs
 	connReady chan struct{} // closed (and replaced) when a new connection is installed
 	rmux      *remoteMux    // remote forwards' channel routing (nil until the first)
+	// olds are connections a speculative dial replaced, kept until their
+	// ping's verdict or their last channel (see verify.go); genConns counts
+	// the channels handed out per connection generation.
+	olds     map[uint64]*oldConn
+	genConns map[uint64]int
+	spec     specCounters
 
 	events    eventQueue
 	eventDone chan struct{}
@@ -166,12 +173,13 @@ func (s *Session) pingTimeout() time.Duration {
 }
 
 // stallTimeout is how long an open or a reply may take before the connection
-// is verified.
+// is verified: the RTT-scaled deadline max(4×sRTT, MinStallTimeout), capped
+// at MaxStallTimeout (see verify.go).
 func (s *Session) stallTimeout() time.Duration {
 	if s.opts.StallTimeout > 0 {
 		return s.opts.StallTimeout
 	}
-	return min(max(4*s.rtt(), 2*time.Second), 10*time.Second)
+	return scaledDeadline(s.rtt(), s.opts.MinStallTimeout, s.opts.MaxStallTimeout)
 }
 
 // State returns a snapshot of the Session's state.
@@ -216,6 +224,11 @@ type flight struct {
 	waiters int       // Dials waiting (under Session.mu)
 	bgUntil time.Time // keep reconnecting without waiters until then
 	quiet   bool      // a background verification that publishes no Suspect/Ready
+	// A verification also dials a fresh connection when its ping is still
+	// unanswered after dialAfter, or at once when hurry is closed.
+	dialAfter time.Duration
+	hurry     chan struct{}
+	hurryOnce sync.Once
 }
 
 type flightKind int
@@ -226,7 +239,7 @@ const (
 )
 
 func (s *Session) startFlightLocked(kind flightKind, quiet bool) *flight {
-	f := &flight{done: make(chan struct{}), quiet: quiet}
+	f := &flight{done: make(chan struct{}), quiet: quiet, dialAfter: s.stallTimeout(), hurry: make(chan struct{})}
 	s.flight = f
 	client, gen := s.client, s.gen
 	s.wg.Add(1)
@@ -247,24 +260,8 @@ func (s *Session) finishFlightLocked(f *flight, err error) {
 
 func (s *Session) runFlight(f *flight, kind flightKind, client SSHClient, gen uint64) {
 	if kind == flightVerify {
-		rtt, err := client.Ping(s.ctx, s.pingTimeout())
-		if err == nil {
-			s.noteRTT(rtt)
-			s.touch()
-			s.mu.Lock()
-			if s.gen == gen && s.client != nil {
-				s.suspect = false
-				if !f.quiet || s.state != StateReady {
-					s.setStateLocked(Event{State: StateReady, Reason: "keepalive answered in " + fmtDur(rtt)})
-				}
-			}
-			s.finishFlightLocked(f, nil)
-			s.mu.Unlock()
-			s.pool.kick()
-			return
-		}
-		s.log.Info("ssh keepalive failed; replacing the connection", "err", err)
-		s.lose(gen, fmt.Errorf("keepalive failed: %w", err))
+		s.verifyRace(f, client, gen) // verify.go
+		return
 	}
 	s.connectLoop(f)
 }
@@ -276,6 +273,12 @@ func (s *Session) connectLoop(f *flight) {
 		s.mu.Lock()
 		if s.closed {
 			s.finishFlightLocked(f, ErrSessionClosed)
+			s.mu.Unlock()
+			return
+		}
+		if err := s.droppedLocked(); err != nil {
+			// The server drops every login: no new one until the cooldown ends.
+			s.finishFlightLocked(f, s.unavailableLocked())
 			s.mu.Unlock()
 			return
 		}
@@ -312,6 +315,11 @@ func (s *Session) connectLoop(f *flight) {
 		if err == nil && c == nil {
 			err = errors.New("connector returned no client and no error")
 		}
+		if err == nil {
+			if err = s.probation(c); err != nil {
+				c = nil // closed by probation
+			}
+		}
 
 		s.mu.Lock()
 		if s.closed {
@@ -338,6 +346,9 @@ func (s *Session) connectLoop(f *flight) {
 		ev := Event{State: StateFailed, Reason: "connect failed", Err: err, Attempt: s.failures, RetryIn: delay}
 		if !giveUp {
 			ev.Reason = "connect failed; retrying in " + fmtDur(delay)
+		}
+		if errors.Is(err, ErrDropsAfterLogin) {
+			ev.Reason = "the server closes the connection right after login"
 		}
 		s.setStateLocked(ev)
 		if giveUp {
@@ -371,6 +382,7 @@ func (s *Session) installLocked(c SSHClient, took time.Duration) {
 	s.nextTry = time.Time{}
 	s.lastErr = nil
 	s.touch()
+	s.noteInstalledLocked(gen)
 	ev := Event{State: StateReady, Reason: "connected in " + fmtDur(took)}
 	if !s.downSince.IsZero() {
 		ev.Downtime = time.Since(s.downSince)
@@ -419,10 +431,15 @@ func (s *Session) lose(gen uint64, why error) {
 	if s.downSince.IsZero() {
 		s.downSince = time.Now()
 	}
+	early, drop := s.noteLossLocked(gen, why)
 	if !s.closed {
-		busy := s.holds > 0 || (s.opts.ReconnectWindow > 0 &&
+		// A connection that died right after its login was wanted a moment
+		// ago: redial in the background, after the backoff noteLossLocked set.
+		busy := early || s.holds > 0 || (s.opts.ReconnectWindow > 0 &&
 			(s.openConns > 0 || time.Since(s.lastUse) < s.opts.ReconnectWindow))
 		switch {
+		case drop != nil:
+			s.setStateLocked(Event{State: StateFailed, Reason: "the server closes the connection right after login", Err: drop})
 		case s.flight != nil:
 			if busy {
 				s.flight.bgUntil = time.Now().Add(s.opts.ReconnectWindow)
@@ -499,26 +516,17 @@ func (s *Session) acquire(ctx context.Context) (SSHClient, uint64, error) {
 	}
 }
 
-// checkAlive verifies connection gen with a ping in the background because
-// something on it looked stuck. New Dials wait for the answer. It does
-// nothing when the connection showed a sign of life very recently.
-func (s *Session) checkAlive(gen uint64, reason string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.client == nil || s.gen != gen || s.flight != nil {
-		return
-	}
-	if time.Duration(s.mono()-s.lastAlive.Load()) < s.stallTimeout()/2 {
-		return
-	}
-	s.log.Debug("verifying the ssh connection", "reason", reason)
-	s.suspect = true
-	s.startFlightLocked(flightVerify, true)
-}
+// checkAlive verifies connection gen in the background because something on
+// it looked stuck: a ping, and a fresh dial when the ping is overdue
+// (verify.go). New Dials wait for the verdict. It does nothing when the
+// connection showed a sign of life very recently.
+func (s *Session) checkAlive(gen uint64, reason string) { s.verifyConn(gen, reason, false) }
 
-// MarkSuspect makes the Session ping its connection before the next use,
-// e.g. after the machine woke up. If channels are open, it pings at once so
-// that connections hanging on a dead link are closed quickly.
+// MarkSuspect makes the Session verify its connection before the next use,
+// e.g. after the machine woke up or the network changed: a ping with the
+// RTT-scaled deadline, past which a fresh connection is dialed too
+// (verify.go). If channels are open, it verifies at once so that
+// connections hanging on a dead link are closed quickly.
 func (s *Session) MarkSuspect(reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -624,8 +632,10 @@ func openChannel(client SSHClient, t target) openResult {
 }
 
 // open opens a channel, bounded by ctx. An open that takes longer than the
-// stall timeout makes the Session verify the connection; if the ping fails,
-// the connection is closed and the open fails with a connection error.
+// stall timeout makes the Session verify the connection with a ping and a
+// speculative dial at once (verify.go); if the ping fails, or the new
+// connection answers first, the open fails with a connection error and
+// dialTarget retries it on the new connection.
 func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t target) (*chanConn, error) {
 	res := make(chan openResult, 1)
 	var mu sync.Mutex
@@ -641,6 +651,10 @@ func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t targ
 		return nil, fmt.Errorf("%w: opening a channel to %s: the connection already ended", errConnLost, t)
 	}
 	s.opens.Add(1)
+	if s.connReady == nil {
+		s.connReady = make(chan struct{})
+	}
+	var moved <-chan struct{} = s.connReady // closed when a new connection is installed
 	s.mu.Unlock()
 	go func() {
 		defer s.opens.Done()
@@ -685,8 +699,15 @@ func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t targ
 			s.noteRTT(r.took)
 			s.touch()
 			return s.newChanConn(r.ch, r.reqs, gen, t, nil), nil
+		case <-moved:
+			// A speculative dial replaced this connection (verify.go): the
+			// open moves to the new one (nothing was sent on this channel).
+			if moved = s.movedFrom(gen); moved == nil {
+				abandon()
+				return nil, fmt.Errorf("%w: opening a channel to %s: a new connection replaced this one", errConnLost, t)
+			}
 		case <-timer.C:
-			s.checkAlive(gen, fmt.Sprintf("opening a channel to %s took longer than %s", t, fmtDur(stall)))
+			s.checkAliveNow(gen, fmt.Sprintf("opening a channel to %s took longer than %s", t, fmtDur(stall)))
 		case <-ctx.Done():
 			abandon()
 			return nil, ctx.Err()
@@ -730,18 +751,23 @@ func (s *Session) register(c *chanConn) {
 	c.registered.Store(true)
 	s.mu.Lock()
 	s.openConns++
+	s.countGenLocked(c.gen)
 	s.lastUse = time.Now()
 	s.stopIdleLocked()
 	s.mu.Unlock()
 }
 
-// release is called when a handed-out channel is closed.
-func (s *Session) release() {
+// release is called when a handed-out channel of connection gen is closed.
+func (s *Session) release(gen uint64) {
 	s.mu.Lock()
 	s.openConns--
 	s.lastUse = time.Now()
 	s.armIdleLocked()
+	old := s.uncountGenLocked(gen)
 	s.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
 }
 
 func (s *Session) armIdleLocked() {
@@ -813,10 +839,14 @@ func (s *Session) Close() error {
 	s.client = nil
 	s.stopIdleLocked()
 	s.setStateLocked(Event{State: StateClosed, Reason: "closed"})
+	olds := s.takeOldsLocked()
 	s.mu.Unlock()
 	s.cancel()
 	if c != nil {
 		_ = c.Close()
+	}
+	for _, o := range olds {
+		_ = o.Close()
 	}
 	s.pool.close()
 	s.wg.Wait()

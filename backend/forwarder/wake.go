@@ -2,10 +2,13 @@ package forwarder
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/porthole-app/porthole/backend/netwatch"
 )
 
 // WakeClock reads the two clocks the wake detector compares. The monotonic
@@ -49,12 +52,26 @@ type WakeOptions struct {
 	NoDBus bool
 	// OnWake, if set, is called after the registered sessions were marked.
 	OnWake func(reason string)
+	// Network reports the network's changes (addresses, routes, links);
+	// nil opens netwatch's watcher for this system in Start (Linux:
+	// netlink; elsewhere nothing yet) unless NoNetwork.
+	Network NetworkSource
+	// NoNetwork: do not watch the network.
+	NoNetwork bool
 }
 
-// WakeDetector notices that the machine woke from sleep and marks every
-// registered Session suspect, so it pings before the next use. It compares
-// the wall-clock and monotonic jumps between ticks and, on Linux, listens to
-// logind's PrepareForSleep signal on the system D-Bus (absent buses are fine).
+// NetworkSource reports network changes to fn until ctx ends
+// (*netwatch.Watcher is one; tests inject their own).
+type NetworkSource interface {
+	Run(ctx context.Context, fn func(netwatch.Change)) error
+}
+
+// WakeDetector notices that the machine woke from sleep, or that its
+// network changed, and marks every registered Session suspect, so it pings
+// before the next use (at once if it carries traffic). It compares the
+// wall-clock and monotonic jumps between ticks, listens on Linux to
+// logind's PrepareForSleep signal on the system D-Bus (absent buses are
+// fine), and to the network's changes (a NetworkSource).
 type WakeDetector struct {
 	opts WakeOptions
 	log  *slog.Logger
@@ -68,9 +85,10 @@ type WakeDetector struct {
 	lastWall time.Time
 	lastMono time.Duration
 
-	wakes  atomic.Uint64
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wakes      atomic.Uint64
+	netChanges atomic.Uint64
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // NewWakeDetector returns a detector; Start begins watching.
@@ -107,7 +125,11 @@ func (w *WakeDetector) Register(s Suspecter) (unregister func()) {
 // Wakes counts the wakes noticed so far.
 func (w *WakeDetector) Wakes() uint64 { return w.wakes.Load() }
 
-// Start begins the clock comparisons (and the D-Bus watch on Linux).
+// NetworkChanges counts the network changes acted on so far.
+func (w *WakeDetector) NetworkChanges() uint64 { return w.netChanges.Load() }
+
+// Start begins the clock comparisons (and the D-Bus watch on Linux), and
+// the network watch: when Start returns, a network change is noticed.
 func (w *WakeDetector) Start() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -129,6 +151,37 @@ func (w *WakeDetector) Start() {
 			w.watchSleepSignal(ctx)
 		}()
 	}
+	if src := w.networkSource(); src != nil {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			if err := src.Run(ctx, w.NetworkChanged); err != nil && ctx.Err() == nil {
+				w.log.Warn("stopped watching the network; a network change is noticed only when a connection fails", "err", err)
+			}
+		}()
+	}
+}
+
+// networkSource is the configured NetworkSource, or this system's watcher
+// (nil when there is none or it cannot be opened: the clocks and pings
+// still find a dead connection, only later).
+func (w *WakeDetector) networkSource() NetworkSource {
+	switch {
+	case w.opts.NoNetwork:
+		return nil
+	case w.opts.Network != nil:
+		return w.opts.Network
+	}
+	nw, err := netwatch.Open(netwatch.Options{Logger: w.opts.Logger})
+	switch {
+	case errors.Is(err, netwatch.ErrUnsupported):
+		w.log.Debug("this system does not report network changes; they are noticed when a connection fails")
+		return nil
+	case err != nil:
+		w.log.Warn("cannot watch the network; a network change is noticed only when a connection fails", "err", err)
+		return nil
+	}
+	return nw
 }
 
 // Close stops watching and waits for the detector's goroutines.
@@ -180,12 +233,7 @@ func (w *WakeDetector) Check() bool {
 // Wake marks every registered Session suspect (and calls OnWake).
 func (w *WakeDetector) Wake(reason string) {
 	w.wakes.Add(1)
-	w.mu.Lock()
-	subs := make([]Suspecter, 0, len(w.subs))
-	for _, s := range w.subs {
-		subs = append(subs, s)
-	}
-	w.mu.Unlock()
+	subs := w.registered()
 	w.log.Info("wake detected; verifying connections before use", "reason", reason, "sessions", len(subs))
 	for _, s := range subs {
 		s.MarkSuspect("wake: " + reason)
@@ -193,4 +241,26 @@ func (w *WakeDetector) Wake(reason string) {
 	if w.opts.OnWake != nil {
 		w.opts.OnWake(reason)
 	}
+}
+
+// NetworkChanged marks every registered Session suspect because of c, e.g.
+// "network changed: address 10.0.0.5/24 added on wlan0".
+func (w *WakeDetector) NetworkChanged(c netwatch.Change) {
+	w.netChanges.Add(1)
+	reason := "network changed: " + c.String()
+	subs := w.registered()
+	w.log.Info(reason+"; verifying connections", "sessions", len(subs))
+	for _, s := range subs {
+		s.MarkSuspect(reason)
+	}
+}
+
+func (w *WakeDetector) registered() []Suspecter {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	subs := make([]Suspecter, 0, len(w.subs))
+	for _, s := range w.subs {
+		subs = append(subs, s)
+	}
+	return subs
 }

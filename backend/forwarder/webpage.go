@@ -40,6 +40,9 @@ const (
 	// failLinkUsed: a one-time link (OpenLink) that was used already,
 	// expired or never existed.
 	failLinkUsed
+	// failDropsLogin: the server closes every login right after auth
+	// (ErrDropsAfterLogin); no new login is tried for a while. Nothing was sent.
+	failDropsLogin
 )
 
 var webFailureNames = [...]string{
@@ -52,6 +55,7 @@ var webFailureNames = [...]string{
 	failBadHost:      "bad-host",
 	failCrossSite:    "cross-site",
 	failLinkUsed:     "link-used",
+	failDropsLogin:   "drops-login",
 }
 
 func (k webFailure) String() string {
@@ -87,6 +91,8 @@ func (f *WebForward) classify(err error) webFailure {
 			return failNotListening
 		case errors.Is(err, ErrBadTarget):
 			return failProxy
+		case errors.Is(err, ErrDropsAfterLogin):
+			return failDropsLogin
 		default:
 			return failUnreachable
 		}
@@ -128,6 +134,12 @@ type webMessage struct {
 func (f *WebForward) message(kind webFailure, method, local string, reconnectPage bool) webMessage {
 	server, app := f.server, f.upstream
 	switch kind {
+	case failDropsLogin:
+		return webMessage{
+			Title: server + " closes every login",
+			What:  "The SSH server accepted the login and then closed the connection at once, several times in a row. Its sshd_config may have a ChrootDirectory or ForceCommand problem (sshd's log names it).",
+			Todo:  "Nothing was sent to the app. Ask the server's administrator to fix it, then connect again.",
+		}
 	case failUnreachable:
 		m := webMessage{
 			Title: server + " is unreachable",

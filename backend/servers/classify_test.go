@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/porthole-app/porthole/backend/forwarder"
 	"github.com/porthole-app/porthole/backend/sshconn"
 )
 
@@ -40,5 +41,19 @@ func TestClassifyChangedHostKeyMessageHasBothFingerprints(t *testing.T) {
 				t.Errorf("Connect's error %q lacks a fingerprint", ce.Error())
 			}
 		})
+	}
+}
+
+// A server that drops every login right after auth is named as such, with
+// the likely cause, however the error was wrapped on its way.
+func TestClassifyDropsAfterLogin(t *testing.T) {
+	err := fmt.Errorf("%w: %w (3 logins in a row; last: EOF)", forwarder.ErrUnavailable, forwarder.ErrDropsAfterLogin)
+	se := ClassifyConnectError(err, time.Minute)
+	if se.Kind != ErrorDropsAfterLogin || !strings.Contains(se.Message, "closes the connection at once") ||
+		!strings.Contains(se.Message, "ChrootDirectory") || strings.Contains(se.Detail, forwarder.ErrUnavailable.Error()) {
+		t.Fatalf("classified %+v", se)
+	}
+	if b, _ := se.Kind.MarshalText(); string(b) != "drops-after-login" {
+		t.Fatalf("kind %q", b)
 	}
 }

@@ -101,6 +101,7 @@ const (
 	ErrorPromptTimeout                    // nobody answered a question in time
 	ErrorConfig                           // the profile or ssh_config cannot be used
 	ErrorConnectionLost                   // a working connection broke and could not be redialed
+	ErrorDropsAfterLogin                  // the server accepts the login and closes the connection at once
 )
 
 var errorKindNames = [...]string{
@@ -116,6 +117,7 @@ var errorKindNames = [...]string{
 	ErrorPromptTimeout:   "prompt-timeout",
 	ErrorConfig:          "config",
 	ErrorConnectionLost:  "connection-lost",
+	ErrorDropsAfterLogin: "drops-after-login",
 }
 
 func (k ErrorKind) String() string {
@@ -919,7 +921,9 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 	current := lv.runner == r && m.live[id] == lv
 	if err == nil {
 		var ready *ServerProgress
-		if current {
+		if current && (lv.state == ServerConnecting || lv.state == ServerConnected) {
+			// Only over "connecting": an event that arrived meanwhile (the
+			// connection was lost again) tells the later truth.
 			lv.connected = true
 			lv.state, lv.lastErr = ServerConnected, nil
 			lv.reason, lv.since = "connected", time.Now()
@@ -1165,6 +1169,9 @@ func ClassifyConnectError(err error, promptTimeout time.Duration) *ServerError {
 		errors.Is(err, agent.ErrClosed), errors.Is(err, errLoginClosed):
 		se.Kind = ErrorCanceled
 		se.Message = "Connection canceled."
+	case errors.Is(err, forwarder.ErrDropsAfterLogin):
+		se.Kind = ErrorDropsAfterLogin
+		se.Message = fmt.Sprintf("The server accepts the login and then closes the connection at once (%d times in a row), so Porthole stopped trying. Its sshd_config may have a ChrootDirectory or ForceCommand problem: the server's log says which (look for \"safely_chroot\" or \"fatal\"). Connect again once it is fixed.", forwarder.EarlyDeathLimit)
 	case errors.Is(err, sshconn.ErrPromptTimeout):
 		se.Kind = ErrorPromptTimeout
 		what := "a question"

@@ -359,4 +359,71 @@ describe('web apps of a server through porthole serve and a real sshd', { timeou
       assert.equal(c.received, sessionA, 'the cookie survives the restart')
     })
   })
+  test('7. the command palette: keyboard only, an ARIA combobox over servers, apps, actions', async () => {
+    await withShot(page, 'palette', async () => {
+      await page.goto(porthole.url)
+      await page.getByRole('complementary', { name: 'Servers' }).getByText('lab A', { exact: true }).first().waitFor()
+      await page.keyboard.press('Control+k')
+      const box = page.getByRole('combobox', { name: /Search servers, apps/ })
+      await box.waitFor()
+      assert.equal(await box.evaluate((el) => el === document.activeElement), true, 'the field has the focus')
+      assert.equal(await box.getAttribute('aria-expanded'), 'true')
+      const list = page.locator(`#${await box.getAttribute('aria-controls')}`)
+      assert.equal(await list.getAttribute('role'), 'listbox')
+      // ↓ moves the active option, and the field says which one.
+      const first = await box.getAttribute('aria-activedescendant')
+      await page.keyboard.press('ArrowDown')
+      const second = await box.getAttribute('aria-activedescendant')
+      assert.notEqual(second, first)
+      assert.equal(await page.locator(`#${second}`).getAttribute('aria-selected'), 'true')
+
+      // A server: Enter opens its page.
+      await page.keyboard.type('lab A')
+      assert.equal(await page.locator(`#${await box.getAttribute('aria-activedescendant')}`).getAttribute('data-command'), `server:${idA}`)
+      await page.keyboard.press('Enter')
+      await box.waitFor({ state: 'hidden' })
+      await page.getByRole('heading', { level: 1, name: 'lab A' }).waitFor()
+
+      // An app of a connected server (Ctrl+Shift+P too): Enter opens it in a tab.
+      await page.keyboard.press('Control+Shift+P')
+      await box.waitFor()
+      // The title and the server: other tests' apps on this machine share the title.
+      await page.keyboard.type(`${APP_TITLE} lab A ${webPort}`)
+      const appRow = page.locator(`[data-command="app:${idA}:${webPort}"]`)
+      await appRow.waitFor()
+      for (let i = 0; i < 30 && (await box.getAttribute('aria-activedescendant')) !== (await appRow.getAttribute('id')); i++) await page.keyboard.press('ArrowDown')
+      assert.equal(await box.getAttribute('aria-activedescendant'), await appRow.getAttribute('id'))
+      if (process.env.UPDATE_SCREENSHOTS === '1') await page.screenshot({ path: join(repo, 'docs/screenshots/palette.png') })
+      await page.screenshot({ path: join(ARTIFACTS, 'apps-palette.png') })
+      await page.keyboard.press('Enter')
+      // The app's tab (the one restored in test 6 if it is still open: a tab shows its address
+      // until the page's title is known) is the selected one.
+      await page.getByRole('tab', { name: new RegExp(`${APP_TITLE}|localhost:${webPort}`), selected: true }).waitFor()
+
+      // An action: Settings.
+      await page.keyboard.press('Control+k')
+      await box.waitFor()
+      await page.keyboard.type('settings')
+      await page.keyboard.press('Enter')
+      await page.getByRole('heading', { name: 'Settings' }).waitFor()
+      await page.keyboard.press('Escape')
+      await page.getByRole('heading', { name: 'Settings' }).waitFor({ state: 'hidden' })
+
+      // Escape closes it and does nothing; "Disconnect lab A" disconnects.
+      await page.keyboard.press('Control+k')
+      await box.waitFor()
+      await page.keyboard.press('Escape')
+      await box.waitFor({ state: 'hidden' })
+      assert.equal((await api('ListServers')).find((/** @type {any} */ s) => s.id === idA)?.state, 'connected')
+      await page.keyboard.press('Control+k')
+      await box.waitFor()
+      await page.keyboard.type('disconnect lab A')
+      await page.keyboard.press('Enter')
+      for (let i = 0; i < 100; i++) {
+        if ((await api('ListServers')).find((/** @type {any} */ s) => s.id === idA)?.state === 'disconnected') break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      assert.equal((await api('ListServers')).find((/** @type {any} */ s) => s.id === idA)?.state, 'disconnected')
+    })
+  })
 })

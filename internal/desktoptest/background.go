@@ -225,12 +225,20 @@ func (t *run) background(ctx context.Context, bin, keyringSession, disp string, 
 		return fmt.Errorf("connect to the test's session bus: %w", err)
 	}
 	defer conn.Close()
-	w := &snWatcher{}
-	if err := conn.Export(w, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
+	host, err := t.startTrayHost(ctx, conn, addr)
+	if err != nil {
 		return err
 	}
-	if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		return fmt.Errorf("own org.kde.StatusNotifierWatcher: %v (reply %v)", err, reply)
+	first := func() (snItem, bool) { return hostItem(conn) }
+	if !host {
+		w := &snWatcher{}
+		if err := conn.Export(w, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"); err != nil {
+			return err
+		}
+		if reply, err := conn.RequestName("org.kde.StatusNotifierWatcher", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+			return fmt.Errorf("own org.kde.StatusNotifierWatcher: %v (reply %v)", err, reply)
+		}
+		first = w.first
 	}
 	saved := t.env
 	t.env = append(append([]string{}, t.env...), "DBUS_SESSION_BUS_ADDRESS="+addr)
@@ -247,7 +255,7 @@ func (t *run) background(ctx context.Context, bin, keyringSession, disp string, 
 
 	// 1. The tray icon and its menu.
 	var item snItem
-	if !waitFor(15*time.Second, func() bool { var ok bool; item, ok = w.first(); return ok }) {
+	if !waitFor(15*time.Second, func() bool { var ok bool; item, ok = first(); return ok }) {
 		return t.fail(ctx, win, "tray", errors.New("no StatusNotifierItem registered with the watcher within 15 s"))
 	}
 	var menu menuItem
@@ -273,9 +281,6 @@ func (t *run) background(ctx context.Context, bin, keyringSession, disp string, 
 	}
 	t.logf("run 3: the tray icon registered (%s%s); its menu:\n%s", item.sender, item.path, text)
 	_ = os.WriteFile(filepath.Join(t.out, "desktop-tray-menu.txt"), []byte(text), 0o644)
-	if t.shots != "" {
-		t.trayMenuShot(ctx, menu)
-	}
 
 	// 2. Closing the window with a tunnel open hides it.
 	tabsFile, err := os.ReadFile(filepath.Join(t.home, ".config", "porthole", "tabs.json"))
@@ -312,6 +317,19 @@ func (t *run) background(ctx context.Context, bin, keyringSession, disp string, 
 		return fmt.Errorf("the first hide was not announced; the log:\n%s", log)
 	}
 	t.logf("run 3: closing the window hid it; the process lives and the tunnel answered %s", resp.Status)
+
+	// 2b. The real tray host: its menu, and "Show Porthole" in it; then hide again.
+	if host {
+		if err := t.realTrayMenu(ctx, menu, "● "+serverName+" — connected"); err != nil {
+			return t.fail(ctx, win, "tray-host", err)
+		}
+		if err := closeWindow(disp, win); err != nil {
+			return err
+		}
+		if !waitFor(10*time.Second, func() bool { return !t.windowVisible(ctx) }) {
+			return t.fail(ctx, win, "close", errors.New("the window is still visible 10 s after it was closed again"))
+		}
+	}
 
 	// 3. A second launch hands its URL to the first and exits.
 	mark = t.count()

@@ -32,8 +32,8 @@
 //
 // With -shots (make screenshots), it also writes the README's screenshots of
 // the window: a server's page (its apps, its dashboard with some traffic, its
-// saved rules), an app in a tab, and the tray menu as Porthole publishes it
-// over D-Bus, drawn by the test (see shots.go).
+// saved rules), an app in a tab, and the tray menu as a real tray host
+// (gtk-sni-tray-standalone) draws it (see trayhost.go).
 package main
 
 import (
@@ -64,7 +64,7 @@ const serverName = "lab"
 func main() {
 	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
 	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
-	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, tray-menu-model.png) here")
+	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, tray-menu.png) here")
 	memory := flag.String("memory", "", "instead of the test: measure the window's memory with 0, 1, 3 and 6 app tabs against Chromium, into this file's memory section (make bench: docs/BENCHMARKS.md)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -248,6 +248,9 @@ func (t *run) main(ctx context.Context, bin string) error {
 			return err
 		}
 		if err := t.dashboardAndRulesShots(ctx, win, webPort); err != nil {
+			return err
+		}
+		if err := t.paletteShot(ctx, win); err != nil {
 			return err
 		}
 	}

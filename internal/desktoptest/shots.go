@@ -3,14 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/porthole-app/porthole/backend/profiles"
@@ -106,101 +101,20 @@ func (t *run) dashboardAndRulesShots(ctx context.Context, win string, webPort in
 	return t.screenshot(ctx, win, "desktop-server-rules.png", "server-rules.png")
 }
 
-// trayMenuShot draws the tray menu Porthole publishes over D-Bus (read with
-// com.canonical.dbusmenu GetLayout: labels, separators, disabled items,
-// submenus) as an HTML menu, and screenshots it with headless Chromium.
-// There is no tray host under Xvfb to draw it; this is the test's drawing
-// of the real menu model, the server's submenu shown open. Without
-// chromium it says so and skips the picture.
-func (t *run) trayMenuShot(ctx context.Context, menu menuItem) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.logf("screenshots: no chromium (scripts/deps.sh test installs it): skipping tray-menu-model.png")
-		return
-	}
-	if err := t.drawMenu(ctx, chromium, menu); err != nil {
-		t.logf("screenshots: could not draw the tray menu (skipping tray-menu-model.png): %v", err)
-	}
-}
-
-func (t *run) drawMenu(ctx context.Context, chromium string, menu menuItem) error {
-	var open *menuItem
-	var b strings.Builder
-	list := func(m menuItem, top bool) {
-		b.WriteString(`<div class="menu">`)
-		for i, c := range m.children {
-			if !c.visible {
-				continue
-			}
-			if c.separator {
-				b.WriteString(`<div class="sep"></div>`)
-				continue
-			}
-			cls := "item"
-			if !c.enabled {
-				cls += " off"
-			}
-			hasSub := false
-			for _, k := range c.children {
-				if k.visible {
-					hasSub = true
-				}
-			}
-			if top && hasSub && open == nil {
-				open = &m.children[i]
-				cls += " hover"
-			}
-			b.WriteString(`<div class="` + cls + `"><span>` + html.EscapeString(c.label) + `</span>`)
-			if hasSub {
-				b.WriteString(`<span class="arrow">›</span>`)
-			}
-			b.WriteString(`</div>`)
-		}
-		b.WriteString(`</div>`)
-	}
-	list(menu, true)
-	if open != nil {
-		list(*open, false)
-	}
-	page := `<!doctype html><meta charset="utf-8"><style>
-html,body{margin:0;background:#d9dee4}
-body{padding:24px;display:flex;align-items:flex-start;font:14px/1 "Cantarell","Noto Sans","DejaVu Sans",sans-serif;color:#1e1e1e}
-.menu{background:#fff;border:1px solid #c7ccd2;border-radius:8px;box-shadow:0 3px 10px rgba(0,0,0,.18);padding:5px 0;min-width:220px}
-.menu+.menu{margin-left:-4px;margin-top:60px}
-.item{display:flex;justify-content:space-between;align-items:center;gap:24px;padding:7px 16px 7px 14px;white-space:nowrap}
-.item.off{color:#8a8f95}
-.item.hover{background:#e3e8ef}
-.arrow{color:#555;font-size:16px}
-.sep{height:1px;background:#e1e4e8;margin:5px 0}
-</style><body>` + b.String() + `</body>`
-	dir := filepath.Join(t.tmp, "traymenu")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// paletteShot opens the command palette with Ctrl+K, types a few letters
+// (the server's name), screenshots it (the README's palette.png), and closes
+// it with Escape.
+func (t *run) paletteShot(ctx context.Context, win string) error {
+	if err := t.keys(ctx, win, "ctrl+k"); err != nil {
 		return err
 	}
-	htmlPath := filepath.Join(dir, "menu.html")
-	if err := os.WriteFile(htmlPath, []byte(page), 0o644); err != nil {
+	time.Sleep(500 * time.Millisecond)
+	if err := t.xdo(ctx, "type", "--delay", "60", "lab"); err != nil {
 		return err
 	}
-	raw := filepath.Join(dir, "raw.png")
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-		"--force-device-scale-factor=1", "--window-size=900,700", "--user-data-dir="+filepath.Join(dir, "profile"),
-		"--screenshot="+raw, "file://"+htmlPath)
-	cmd.Env = append(os.Environ(), "HOME="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("chromium --screenshot: %w: %s", err, out)
-	}
-	path := filepath.Join(t.out, "desktop-tray-menu-model.png")
-	// Crop to the menu, with a margin of the background around it.
-	if out, err := exec.CommandContext(cctx, "convert", raw, "-fuzz", "1%", "-trim", "+repage",
-		"-bordercolor", "#d9dee4", "-border", "20", path).CombinedOutput(); err != nil {
-		return fmt.Errorf("convert: %w: %s", err, out)
-	}
-	t.logf("screenshot %s (the tray menu as Porthole publishes it over D-Bus, drawn by the test)", path)
-	b2, err := os.ReadFile(path)
-	if err != nil {
+	time.Sleep(800 * time.Millisecond)
+	if err := t.screenshot(ctx, win, "desktop-palette.png", "palette.png"); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(t.shots, "tray-menu-model.png"), b2, 0o644)
+	return t.keys(ctx, win, "Escape")
 }

@@ -342,6 +342,7 @@ export type ErrorKind =
   | 'prompt-timeout'
   | 'config'
   | 'connection-lost'
+  | 'drops-after-login'
 
 export interface KnownHostKey {
   type: string

@@ -23,6 +23,7 @@ export type ShortcutAction =
   | 'zoom-out'
   | 'zoom-reset'
   | 'print'
+  | 'palette'
 
 export type KeyLike = Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'metaKey' | 'shiftKey' | 'altKey'>
 
@@ -50,6 +51,7 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
       if (key === 't') return 'reopen-tab'
       if (key === 'g') return 'find-previous'
       if (key === '+') return 'zoom-in'
+      if (key === 'p') return 'palette'
       if (mac && key === ']') return 'next-tab'
       if (mac && key === '[') return 'prev-tab'
       return null
@@ -80,6 +82,8 @@ export function matchShortcut(e: KeyLike, mac: boolean, inText = false): Shortcu
         return 'zoom-reset'
       case 'p':
         return 'print'
+      case 'k':
+        return 'palette'
       case '[':
         return mac ? 'back' : null
       case ']':
@@ -137,5 +141,7 @@ export function shortcutLabel(action: ShortcutAction, mac: boolean): string {
       return `${p}0`
     case 'print':
       return `${p}P`
+    case 'palette':
+      return `${p}K`
   }
 }
