@@ -465,7 +465,9 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 	h.visible = spec.Visible
 	for _, v := range spec.Views {
 		want[v.ID] = true
-		delete(h.discarding, v.ID)       // only until it shows: its answer is then ignored
+		if v.ID == spec.Visible {
+			delete(h.discarding, v.ID) // it shows: the page's answer is ignored
+		}
 		if k, ok := h.asleep[v.ID]; ok { // discarded: made again when it shows
 			h.loaded[v.ID], h.reloads[v.ID] = v.URL, v.Reloads
 			if v.ID == spec.Visible {

@@ -104,13 +104,20 @@ func (t *run) memory(ctx context.Context, bin, file string) error {
 
 	var rows []memRow
 	for n, set := range tabSets {
-		row, err := t.portholeMemory(ctx, bin, keyringSession, n+10, ids, port, set)
+		row, err := t.portholeMemory(ctx, bin, keyringSession, n+10, ids, port, set, false)
 		if err != nil {
 			return err
 		}
 		t.logf("memory: Porthole, %d tabs: %.0f MB Pss in %d processes", row.Tabs, row.PssMB, row.Procs)
 		rows = append(rows, row)
 	}
+	// The 6 tabs again, all in the background (Start shows) and discarded.
+	row, err := t.portholeMemory(ctx, bin, keyringSession, 20, ids, port, tabSets[len(tabSets)-1], true)
+	if err != nil {
+		return err
+	}
+	t.logf("memory: Porthole, %d tabs asleep: %.0f MB Pss in %d processes", row.Tabs, row.PssMB, row.Procs)
+	rows = append(rows, row)
 	for _, set := range tabSets[1:] {
 		row, err := t.chromiumMemory(ctx, port, set)
 		if err != nil {
@@ -128,7 +135,16 @@ func (t *run) memory(ctx context.Context, bin, file string) error {
 // persistQuery is tab i's page (each tab its own URL).
 func persistPath(i int) string { return fmt.Sprintf("/persist?tab=%d", i) }
 
-func (t *run) portholeMemory(ctx context.Context, bin, keyringSession string, n int, ids [2]string, port int, set [2]int) (memRow, error) {
+func (t *run) portholeMemory(ctx context.Context, bin, keyringSession string, n int, ids [2]string, port int, set [2]int, asleep bool) (memRow, error) {
+	discard := 0 // never: the tabs stay awake while measured
+	if asleep {
+		discard = discardAfterSec
+	}
+	if b, err := json.Marshal(map[string]int{"tabDiscardSec": discard}); err != nil {
+		return memRow{}, err
+	} else if err := os.WriteFile(filepath.Join(t.home, ".config", "porthole", "settings.json"), b, 0o600); err != nil {
+		return memRow{}, err
+	}
 	var tabs []apps.SavedTab
 	for s, count := range set {
 		for range count {
@@ -148,17 +164,29 @@ func (t *run) portholeMemory(ctx context.Context, bin, keyringSession string, n 
 	if err != nil {
 		return memRow{}, err
 	}
-	if err := t.waitReports(ctx, mark, len(tabs), 90*time.Second); err != nil {
+	// (Asleep, a tab may be discarded before its page reports: only the
+	// discards are waited for.)
+	wait := 90 * time.Second
+	if asleep {
+		wait = 20 * time.Second
+	}
+	if err := t.waitReports(ctx, mark, len(tabs), wait); err != nil && !asleep {
 		return memRow{}, t.fail(ctx, win, "memory", err)
 	}
 	sid := t.app.Process.Pid
+	if asleep && !waitFor(60*time.Second, func() bool { return len(webProcesses(sid)) == 1 }) {
+		return memRow{}, t.fail(ctx, win, "memory", fmt.Errorf("the background tabs were not all discarded within 60 s: %d WebKit web processes", len(webProcesses(sid))))
+	}
 	pss, procs, parts := settlePss(sid, func(comm string) bool {
 		return strings.HasPrefix(comm, "porthole") || strings.HasPrefix(comm, "WebKit")
 	})
 	row := memRow{What: "Porthole", Tabs: len(tabs), PssMB: pss, Procs: procs, Parts: parts}
-	if len(tabs) > 0 {
+	switch {
+	case asleep:
+		row.What, row.Note = "Porthole, tabs asleep", fmt.Sprintf("the same %d tabs in the background, discarded (tabDiscardSec)", len(tabs))
+	case len(tabs) > 0:
 		row.Note = fmt.Sprintf("%d on server A, %d on server B", set[0], set[1])
-	} else {
+	default:
 		row.Note = "the shell alone"
 	}
 	if err := t.quit(ctx, win, n); err != nil {
@@ -297,14 +325,17 @@ const (
 func memoryMarkdown(rows []memRow) string {
 	var b strings.Builder
 	b.WriteString(memBegin + "\n## Memory of app tabs (Linux window) vs Chromium\n\n")
-	fmt.Fprintf(&b, "Measured %s on %s, %d cores (load %s), under Xvfb. Pss (MB of 10^6 bytes) summed over Porthole's window process and its WebKit processes, and over all of Chromium's processes; each tab is the test app's /persist page, on two servers (two origins). Median of three samples, 8 s after the last page reported.\n\n",
+	fmt.Fprintf(&b, "Measured %s on %s, %d cores (load %s), under Xvfb. Pss (MB of 10^6 bytes) summed over Porthole's window process and its WebKit processes, and over all of Chromium's processes; each tab is the test app's /persist page, on two servers (two origins). Median of three samples, 8 s after the last page reported. Pss splits shared pages among all the processes that map them, so other WebKit and Chromium processes on the machine (other builds on a shared box) lower it: rows vary by tens of MB from run to run, and a per-tab difference smaller than that is noise.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.GOOS, runtime.NumCPU(), loadAvg())
 	b.WriteString("| browser | tabs | Pss | processes | note |\n|---|---:|---:|---:|---|\n")
 	pss := map[string]map[int]float64{}
 	for _, r := range rows {
 		key := "porthole"
-		if r.What != "Porthole" {
+		switch {
+		case strings.HasPrefix(r.What, "Chromium"):
 			key = "chromium"
+		case r.What != "Porthole":
+			key = "other"
 		}
 		if pss[key] == nil {
 			pss[key] = map[int]float64{}
