@@ -15,7 +15,7 @@ WAILS_VER := v2.16.0
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
-GO_SRC    := $(shell find . -name '*.go' -not -path './frontend/*' -not -path './build/*') go.mod go.sum
+GO_SRC    := $(shell find . \( -name '*.go' -o -name '*.c' -o -name '*.h' \) -not -path './frontend/*' -not -path './build/*') go.mod go.sum
 UI_SRC    := $(shell find frontend/src frontend/index.html frontend/vite.config.* frontend/tsconfig*.json frontend/package.json -type f 2>/dev/null)
 
 .PHONY: run build test lint bench soak deps deps-test frontend clean wails-cli screenshots

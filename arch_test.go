@@ -25,7 +25,7 @@ var allowedImports = map[string][]string{
 	"backend/leaks":    {"backend/apperr", "backend/cli", "backend/forwarder", "backend/profiles", "backend/rules", "backend/servers"},
 	"backend/desktop":  {"backend/apperr", "backend/apps", "backend/atomicfile", "backend/events", "backend/servers"},
 	// The Linux window's app views (cgo, desktop build) over ui's AppViewHost.
-	"backend/appview": {"backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/events", "backend/notify", "backend/settings", "backend/ui"},
+	"backend/appview": {"backend/apperr", "backend/atomicfile", "backend/browseropen", "backend/events", "backend/notify", "backend/profiles", "backend/settings", "backend/ui"},
 	// The engine and its stores.
 	"backend/agent":     {"backend/forwarder", "backend/discovery", "backend/sshconn", "backend/guard"},
 	"backend/forwarder": {"backend/sshconn", "backend/guard", "backend/netwatch"},

@@ -155,11 +155,12 @@ func NewDialogs(publish func(ui.PageDialogList)) *Dialogs {
 }
 
 // Open shows d (for its ViewID) unless its page was silenced: then answer
-// gets Cancel at once and Open reports false.
-func (ds *Dialogs) Open(d ui.PageDialog, answer func(ui.PageDialogAnswer)) bool {
+// gets Cancel at once and Open reports false. It returns the dialog as
+// listed (its ID, whether it is one of a flood).
+func (ds *Dialogs) Open(d ui.PageDialog, answer func(ui.PageDialogAnswer)) (ui.PageDialog, bool) {
 	if ds.flood.Stopped(d.ViewID) {
 		answer(ui.PageDialogAnswer{})
-		return false
+		return d, false
 	}
 	d.Flood = d.Kind != ui.DialogAuth && ds.flood.Opening(d.ViewID, ds.now())
 	ds.mu.Lock()
@@ -168,7 +169,7 @@ func (ds *Dialogs) Open(d ui.PageDialog, answer func(ui.PageDialogAnswer)) bool 
 	ds.open = append(ds.open, &openDialog{PageDialog: d, answer: answer})
 	ds.publishLocked()
 	ds.mu.Unlock()
-	return true
+	return d, true
 }
 
 // Take removes dialog id and returns its answer function, for the caller
@@ -192,6 +193,9 @@ func (ds *Dialogs) Take(id string, a ui.PageDialogAnswer) (func(ui.PageDialogAns
 	}
 	return nil, ui.ErrUnknownDialog
 }
+
+// Stopped: view's page had its dialogs stopped.
+func (ds *Dialogs) Stopped(view string) bool { return ds.flood.Stopped(view) }
 
 // PageLoaded: view shows a new page; its dialogs may ask again.
 func (ds *Dialogs) PageLoaded(view string) { ds.flood.Reset(view) }

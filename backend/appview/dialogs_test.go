@@ -22,7 +22,7 @@ func TestDialogFloodOffersStopThenSilences(t *testing.T) {
 	answer := func(a ui.PageDialogAnswer) { answers = append(answers, a) }
 	open := func(view string) ui.PageDialog {
 		t.Helper()
-		if !ds.Open(ui.PageDialog{ViewID: view, Kind: ui.DialogAlert, Message: "hi"}, answer) {
+		if _, shown := ds.Open(ui.PageDialog{ViewID: view, Kind: ui.DialogAlert, Message: "hi"}, answer); !shown {
 			t.Fatal("a dialog was silenced")
 		}
 		l := ds.List().Dialogs
@@ -42,7 +42,7 @@ func TestDialogFloodOffersStopThenSilences(t *testing.T) {
 		f(ui.PageDialogAnswer{OK: true})
 	}
 	// Stopped: the next one is answered Cancel at once and never listed.
-	if ds.Open(ui.PageDialog{ViewID: "t1", Kind: ui.DialogConfirm}, answer) {
+	if _, shown := ds.Open(ui.PageDialog{ViewID: "t1", Kind: ui.DialogConfirm}, answer); shown {
 		t.Fatal("a silenced page's dialog was shown")
 	}
 	if a := answers[len(answers)-1]; a.OK || len(ds.List().Dialogs) != 0 {

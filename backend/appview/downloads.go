@@ -265,6 +265,21 @@ func DescribeWriteError(dir, name string, cause error, freeBytes int64) string {
 	return fmt.Sprintf("%s was not saved in %s: %v", name, dir, cause)
 }
 
+// errnoInWords finds the system error named in a message (WebKit's and
+// GIO's carry strerror's text); 0 when none.
+func errnoInWords(err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	msg := err.Error()
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EACCES} {
+		if strings.Contains(msg, e.Error()) || strings.Contains(strings.ToLower(msg), strings.ToLower(e.Error())) {
+			return e
+		}
+	}
+	return 0
+}
+
 // freeSpace is the bytes an unprivileged user may still write in dir (-1:
 // unknown).
 func freeSpace(dir string) int64 {
@@ -411,6 +426,7 @@ func (d *Downloads) Finish(id string) {
 		dl.Error = DescribeWriteError(dir, name, err, freeSpace(dir))
 		d.log.Warn("download not saved", "err", err)
 	} else {
+		d.log.Info("download saved", "path", final)
 		dl.State, dl.Path, dl.Name = ui.DownloadDone, final, filepath.Base(final)
 		if st, err := os.Stat(final); err == nil {
 			dl.Received = st.Size()
@@ -436,15 +452,19 @@ func (d *Downloads) Fail(id string, cause error) {
 	if dl == nil || dl.State != ui.DownloadRunning {
 		return
 	}
+	// Why did it fail? The folder says, before the partial file is gone
+	// (removing it frees the space it took); else WebKit's words do (GIO
+	// puts strerror's text in them).
+	free := freeSpace(dl.Dir)
 	if dl.temp != "" {
 		_ = os.Remove(dl.temp)
 	}
-	free := freeSpace(dl.Dir)
-	// WebKit's message rarely says why a write failed: ask the folder.
 	if werr := writableErr(dl.Dir); werr != nil {
 		cause = werr
 	} else if free >= 0 && free < 64<<10 {
 		cause = syscall.ENOSPC
+	} else if errno := errnoInWords(cause); errno != 0 {
+		cause = fmt.Errorf("%w (%v)", errno, cause)
 	}
 	dl.State = ui.DownloadFailed
 	dl.Error = DescribeWriteError(dl.Dir, dl.Name, cause, free)

@@ -2,6 +2,7 @@ package appview
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,6 +210,23 @@ func TestDownloadToReadOnlyFolderSaysSo(t *testing.T) {
 		if got := DescribeWriteError("/d", "a.csv", c.err, c.free); !strings.Contains(got, c.want) || !strings.HasPrefix(got, "a.csv was not saved") {
 			t.Errorf("DescribeWriteError(%v) = %q; want %q in it", c.err, got, c.want)
 		}
+	}
+}
+
+func TestErrnoInWebKitsWords(t *testing.T) {
+	for msg, want := range map[string]syscall.Errno{
+		"Error writing to file: No space left on device": syscall.ENOSPC,
+		"Error opening file: Read-only file system":      syscall.EROFS,
+		"Error opening file: Permission denied":          syscall.EACCES,
+		"Disk quota exceeded":                            syscall.EDQUOT,
+		"Cannot connect":                                 0,
+	} {
+		if got := errnoInWords(errors.New(msg)); got != want {
+			t.Errorf("errnoInWords(%q) = %v; want %v", msg, got, want)
+		}
+	}
+	if got := DescribeWriteError("/d", "a", fmt.Errorf("%w (x)", errnoInWords(errors.New("No space left on device"))), 1<<30); !strings.Contains(got, "is full") {
+		t.Errorf("a message naming ENOSPC: %q", got)
 	}
 }
 

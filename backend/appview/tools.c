@@ -132,6 +132,9 @@ void ph_print(WebKitWebView *v) {
 static gboolean on_script_dialog(WebKitWebView *v, WebKitScriptDialog *d, gpointer x) {
 	char *id = view_id(v);
 	if (id == NULL) return FALSE;
+	// A page whose dialogs were stopped: handled here and now, untouched
+	// (WebKit then answers Cancel: confirm false, prompt null).
+	if (portholeDialogsStopped(id)) return TRUE;
 	int kind = (int)webkit_script_dialog_get_dialog_type(d);
 	const char *msg = webkit_script_dialog_get_message(d);
 	const char *def = kind == WEBKIT_SCRIPT_DIALOG_PROMPT ? webkit_script_dialog_prompt_get_default_text(d) : NULL;

@@ -33,6 +33,7 @@ type tools struct {
 	downloads *Downloads
 	dialogs   *Dialogs
 	zoom      *ZoomFile
+	auth      *SavedAuth
 	popups    Burst
 	notifier  *notify.DBus
 
@@ -55,6 +56,7 @@ func (h *gtkAppViews) initTools() {
 	h.popups = Burst{Window: 5 * time.Second, Max: 3}
 	h.notifier = notify.NewDBus(h.log, "")
 	h.zoom = OpenZoomLogged(h.log)
+	h.auth = NewSavedAuth(h.log)
 	h.dialogs = NewDialogs(func(l ui.PageDialogList) { sendLatest(h.dgPub, l) })
 	h.downloads = NewDownloads(h.log, func(l ui.DownloadList) { sendLatest(h.dlPub, l) }, nil, h.notifyDone)
 }
@@ -82,6 +84,9 @@ func sendLatest[T any](ch chan T, v T) {
 
 // goTool runs f on a goroutine of the host's (Close waits for it).
 func (h *gtkAppViews) goTool(f func(ctx context.Context)) {
+	if h.ctx.Err() != nil { // closed: the window is gone
+		return
+	}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -232,6 +237,7 @@ func (h *gtkAppViews) Find(id, text string, op ui.FindOp) {
 //export portholeAppViewFound
 func portholeAppViewFound(id, text *C.char, matches, failed C.int) {
 	if h := currentAppViews(); h != nil {
+		h.log.Debug("find in page", "view", C.GoString(id), "matches", int(matches), "failed", failed != 0)
 		h.emit(ui.AppViewEvent{ID: C.GoString(id), Find: &ui.FindResult{Text: C.GoString(text), Matches: int(matches), Failed: failed != 0}})
 	}
 }
@@ -297,12 +303,22 @@ var scriptKinds = map[C.int]ui.PageDialogKind{0: ui.DialogAlert, 1: ui.DialogCon
 //export portholeScriptDialog
 func portholeScriptDialog(id *C.char, kind C.int, msg, def, uri *C.char, d C.uintptr_t) {
 	h := currentAppViews()
+	// WebKit must not see the dialog closed while it is still emitting
+	// "script-dialog" (it then unrefs a dialog that is gone): an answer
+	// given at once (a stopped page's) waits for the handler to return.
+	inHandler := true
+	defer func() { inHandler = false }()
 	answer := func(a ui.PageDialogAnswer) {
 		ok := C.int(0)
 		if a.OK {
 			ok = 1
 		}
-		withCString(a.Text, func(t *C.char) { C.ph_dialog_answer(d, ok, t) })
+		finish := func() { withCString(a.Text, func(t *C.char) { C.ph_dialog_answer(d, ok, t) }) }
+		if inHandler {
+			onMain(finish)
+			return
+		}
+		finish()
 	}
 	if h == nil {
 		answer(ui.PageDialogAnswer{})
@@ -317,13 +333,18 @@ func portholeScriptDialog(id *C.char, kind C.int, msg, def, uri *C.char, d C.uin
 	if len(m) > maxMessage {
 		m = m[:maxMessage] + "…"
 	}
-	h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: k, Origin: originOf(C.GoString(uri)), Message: m, Default: C.GoString(def)}, answer)
+	pd, shown := h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: k, Origin: originOf(C.GoString(uri)), Message: m, Default: C.GoString(def)}, answer)
+	if shown {
+		h.log.Debug("page dialog", "view", pd.ViewID, "dialog", pd.ID, "kind", string(pd.Kind), "flood", pd.Flood)
+	} else {
+		h.log.Debug("page dialog answered Cancel: its page's dialogs are stopped", "view", pd.ViewID)
+	}
 }
 
 //export portholeAuthenticate
 func portholeAuthenticate(id, host *C.char, port C.int, realm, uri, user *C.char, retry C.int, r C.uintptr_t) {
 	h := currentAppViews()
-	answer := func(a ui.PageDialogAnswer) {
+	reply := func(a ui.PageDialogAnswer) { // GTK's main thread
 		ok := C.int(0)
 		if a.OK {
 			ok = 1
@@ -333,13 +354,48 @@ func portholeAuthenticate(id, host *C.char, port C.int, realm, uri, user *C.char
 		})
 	}
 	if h == nil {
-		answer(ui.PageDialogAnswer{})
+		reply(ui.PageDialogAnswer{})
 		return
 	}
-	origin := originOf(C.GoString(uri))
-	msg := fmt.Sprintf("%s:%d asks you to sign in", C.GoString(host), int(port))
-	h.dialogs.Open(ui.PageDialog{ViewID: C.GoString(id), Kind: ui.DialogAuth, Origin: origin, Message: msg,
-		Realm: C.GoString(realm), User: C.GoString(user), Retry: retry != 0}, answer)
+	d := ui.PageDialog{ViewID: C.GoString(id), Kind: ui.DialogAuth, Origin: originOf(C.GoString(uri)),
+		Message: fmt.Sprintf("%s:%d asks you to sign in", C.GoString(host), int(port)),
+		Realm:   C.GoString(realm), User: C.GoString(user), Retry: retry != 0}
+	// The keyring may take a while (or ask to be unlocked): off GTK's thread.
+	h.goTool(func(context.Context) {
+		if d.Retry {
+			h.auth.Forget(d.Origin, d.Realm) // what it kept was refused
+		} else if u, p, ok := h.auth.Lookup(d.Origin, d.Realm); ok {
+			h.log.Info("signed in to an app with the sign-in kept in the keyring", "app", d.Origin)
+			onMain(func() { reply(ui.PageDialogAnswer{OK: true, User: u, Password: p}) })
+			return
+		}
+		d.Remember = h.auth.Available()
+		onMain(func() {
+			h.log.Debug("page dialog", "view", d.ViewID, "kind", string(d.Kind), "retry", d.Retry, "remember", d.Remember)
+			_, _ = h.dialogs.Open(d, func(a ui.PageDialogAnswer) {
+				reply(a)
+				if a.OK && a.Remember && d.Remember {
+					h.goTool(func(context.Context) {
+						if err := h.auth.Save(d.Origin, d.Realm, a.User, a.Password); err != nil {
+							h.log.Warn("sign-in not kept", "err", err)
+						}
+					})
+				}
+			})
+		})
+	})
+}
+
+// portholeDialogsStopped: view's page had its dialogs stopped (GTK's main
+// thread, inside "script-dialog").
+//
+//export portholeDialogsStopped
+func portholeDialogsStopped(id *C.char) C.int {
+	if h := currentAppViews(); h != nil && h.dialogs.Stopped(C.GoString(id)) {
+		h.log.Debug("page dialog answered Cancel: its page's dialogs are stopped", "view", C.GoString(id))
+		return 1
+	}
+	return 0
 }
 
 //export portholeAppViewCommitted
@@ -353,6 +409,9 @@ func (h *gtkAppViews) AnswerDialog(id string, a ui.PageDialogAnswer) error {
 	f, err := h.dialogs.Take(id, a)
 	if err != nil {
 		return err
+	}
+	if a.Stop {
+		h.log.Info("page dialogs stopped for this page until it loads again", "dialog", id)
 	}
 	onMain(func() { f(a) })
 	return nil

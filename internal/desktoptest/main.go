@@ -16,8 +16,9 @@
 //     record, and reports them to the app.
 //  2. SIGTERM (as at logout): Porthole closes its window, its tabs saved.
 //  3. Porthole starts again: the tab is restored, its server connects by
-//     itself, and the page loads. Ctrl+R inside the app reloads it; Ctrl+Q
-//     (pressed inside the app) quits.
+//     itself, and the page loads. Ctrl+R inside the app reloads it; then
+//     downloads, find in page, zoom and a page flooding the window with
+//     alerts (tools.go); Ctrl+Q (pressed inside the app) quits.
 //  4. Porthole starts a third time on a session bus of the test's own, with
 //     a test StatusNotifierWatcher: its tray menu, closing the window with
 //     the tab open (it hides; the tunnel answers), a second launch with a
@@ -64,10 +65,10 @@ const serverName = "lab"
 func main() {
 	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
 	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
-	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, tray-menu.png) here")
+	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, downloads.png, tray-menu.png) here")
 	memory := flag.String("memory", "", "instead of the test: measure the window's memory with 0, 1, 3 and 6 app tabs against Chromium, into this file's memory section (make bench: docs/BENCHMARKS.md)")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t := &run{out: *out, shots: *shots}
 	if *memory != "" {
@@ -170,6 +171,7 @@ func (t *run) main(ctx context.Context, bin string) error {
 		"XDG_STATE_HOME="+filepath.Join(t.home, ".local", "state"),
 		"XDG_CACHE_HOME="+filepath.Join(t.home, ".cache"),
 		"SSH_AUTH_SOCK=",
+		"XDG_DOWNLOAD_DIR=", // downloads go to the test HOME's ~/Downloads
 		"PORTHOLE_LOG=debug",
 		"DBUS_SESSION_BUS_ADDRESS=", // keyring-session.sh makes a private bus
 		"LIBGL_ALWAYS_SOFTWARE=1",
@@ -317,6 +319,9 @@ func (t *run) main(ctx context.Context, bin string) error {
 		return fmt.Errorf("after Ctrl+R the page read localStorage %q, not %q", q.Get("ls"), ls)
 	}
 	t.logf("Ctrl+R inside the app reloaded it; Ctrl+Q from inside the app follows")
+	if err := t.browserTools(ctx, win, webPort); err != nil { // downloads, find, zoom, a flood of alerts (tools.go)
+		return err
+	}
 	if t.shots != "" && t.jupyter != 0 {
 		if err := t.jupyterShot(ctx, win); err != nil {
 			return err

@@ -248,6 +248,7 @@ func (w *WebApp) routes() http.Handler {
 	mux.HandleFunc("GET /cookie", serveCookie)
 	mux.HandleFunc("/headers", serveHeaders)
 	mux.HandleFunc("GET /persist", servePersist)
+	w.toolRoutes(mux)
 	mux.HandleFunc("GET /persist/report", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Cache-Control", "no-store")
 		rw.WriteHeader(http.StatusNoContent)
