@@ -54,6 +54,7 @@ func runForward(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	agent.OneSessionProcs()
 	return forward(ctx, a, specs, newLogger(os.Stderr, a.Verbose), nil)
 }
 

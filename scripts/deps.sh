@@ -9,6 +9,9 @@ what=${1:-build}
 
 build_pkgs=(gcc pkg-config libgtk-3-dev libwebkit2gtk-4.0-dev)
 test_pkgs=(openssh-server openssh-client autossh libpam-wrapper xvfb xauth xdotool imagemagick chromium dbus dbus-x11 gnome-keyring libsecret-tools desktop-file-utils haskell-gtk-sni-tray-utils)
+# Real web apps the e2e suite opens through Porthole (frontend/e2e/realapps.spec.mjs). Installing
+# them starts no service on a machine without systemd as init; the tests run each on loopback.
+test_pkgs+=(jupyter-notebook syncthing transmission-daemon deluged deluge-web cockpit-ws cockpit-bridge cockpit-system)
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
 
@@ -46,3 +49,12 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps: installed ${#missing[@]} packages"
+# The test apps are only run by the tests. Where systemd is init, apt enables and starts their
+# system services (transmission-daemon on 9091, cockpit's socket on 9090 on every address): stop
+# and disable the ones this run installed.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  for unit in transmission-daemon.service cockpit.socket cockpit.service; do
+    pkg=${unit%%.*}; [ "$pkg" = cockpit ] && pkg=cockpit-ws
+    case " ${missing[*]} " in *" $pkg "*) "${sudo[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 && echo "deps: stopped and disabled $unit (only the tests run it)" || true ;; esac
+  done
+fi

@@ -362,8 +362,10 @@ type LoginSpec struct {
 	LogLevel slog.Level `json:"logLevel"`
 }
 
-// DisplayName is Name, or the destination when Name is empty.
-func (s LoginSpec) DisplayName() string {
+// DisplayName is Name, or the destination when Name is empty. It reads
+// those fields only (a pointer receiver), so it may run while another
+// goroutine replaces Forwards under RemoteLogin's lock.
+func (s *LoginSpec) DisplayName() string {
 	switch {
 	case s.Name != "":
 		return s.Name

@@ -605,6 +605,9 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 		kind, scheme = agent.ForwardLocal, "https://"
 		remote = "https://localhost:" + strconv.Itoa(port) + path
 	}
+	if !known {
+		svc.DialHost = am.dialHost(ctx, id, l, port)
+	}
 	f, err := am.ensureForward(ctx, p, l, kind, fwdKey{port: port}, svc.DialHost)
 	if err != nil {
 		return OpenedApp{}, err
@@ -613,6 +616,9 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 	open := OpenedApp{ServerID: id, Port: port, LocalURL: origin + path, LocalOrigin: origin, RemoteURL: remote, Title: title, Notice: f.notice}
 	if kind == agent.ForwardLocal {
 		open.Notice = strings.TrimPrefix(open.Notice+"; ", "; ") + "the app speaks HTTPS: Porthole passes it through untouched, so your browser checks the app's own certificate"
+	}
+	if others := am.sharingAddr(id, l, f); len(others) > 0 {
+		open.Notice = strings.TrimPrefix(open.Notice+"; ", "; ") + sharedCookiesNotice(f.bound.IP.String(), others)
 	}
 	isJupyter := svc.Kind == discovery.KindJupyterLab || svc.Kind == discovery.KindJupyterNotebook || svc.Kind == discovery.KindJupyterServer
 	if (!known || isJupyter) && !hasQueryParam(path, "token") {
@@ -625,6 +631,60 @@ func (am *Manager) OpenApp(ctx context.Context, id string, port int, path string
 		}
 	}
 	return open, nil
+}
+
+// sharingAddr are the ports of the server's other web apps whose endpoints
+// are on f's address (they share its cookies: browsers ignore the port),
+// in order. That happens where apps cannot have addresses of their own
+// (macOS), with "separate cookies per app" off, and for apps opened before.
+func (am *Manager) sharingAddr(id string, l agent.Login, f *appForward) []int {
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	var ports []int
+	for _, o := range sa.forwards {
+		if o != f && o.kind == agent.ForwardWeb && o.bound.IP == f.bound.IP {
+			ports = append(ports, o.remotePort)
+		}
+	}
+	slices.Sort(ports)
+	return ports
+}
+
+// sharedCookiesNotice says that an app shares its address, and so its
+// cookies, with other apps of the server.
+func sharedCookiesNotice(addr string, ports []int) string {
+	names := make([]string, len(ports))
+	for i, p := range ports {
+		names[i] = strconv.Itoa(p)
+	}
+	what := "port " + names[0]
+	if len(names) > 1 {
+		what = "ports " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("this app shares the address %s with %s of this server, and so its cookies (browsers ignore the port): one may log the other out. Apps opened with \"Separate cookies per app\" on get an address of their own, except on macOS", addr, what)
+}
+
+// dialHost is where the server reaches a port no listing has seen yet
+// (discovery.Scanner.DialHost: "::1" for an app bound only to IPv6
+// loopback, the server's own address for one bound only to it); "" (the
+// server's "localhost") when the listing fails or does not show the port.
+func (am *Manager) dialHost(ctx context.Context, id string, l agent.Login, port int) string {
+	sa, _ := am.stateFor(id, l)
+	am.mu.Lock()
+	sc := sa.scanner
+	am.mu.Unlock()
+	if sc == nil {
+		return ""
+	}
+	dctx, cancel := context.WithTimeout(ctx, jupyterTimeout)
+	defer cancel()
+	h, ok, err := sc.DialHost(dctx, port)
+	if err != nil || !ok {
+		am.log.Debug("port not found in a listing; the server dials localhost", "server", id, "port", port, "err", err)
+		return ""
+	}
+	return h
 }
 
 // JupyterLookup finds the Jupyter server on a port of a server through its
@@ -1109,7 +1169,7 @@ func (am *Manager) ForwardPort(ctx context.Context, id string, port int) (RawFor
 	if err := checkPort(port); err != nil {
 		return RawForward{}, err
 	}
-	svc, _ := am.lastService(id, port)
+	svc, known := am.lastService(id, port)
 	if id == LocalServerID {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		return RawForward{LocalAddr: addr, Hint: connectHint(svc.Kind, port, "127.0.0.1", port)}, nil
@@ -1117,6 +1177,9 @@ func (am *Manager) ForwardPort(ctx context.Context, id string, port int) (RawFor
 	p, l, err := am.login(id)
 	if err != nil {
 		return RawForward{}, err
+	}
+	if !known {
+		svc.DialHost = am.dialHost(ctx, id, l, port)
 	}
 	f, err := am.ensureForward(ctx, p, l, agent.ForwardLocal, fwdKey{port: port}, svc.DialHost)
 	if err != nil {

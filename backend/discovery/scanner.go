@@ -230,6 +230,25 @@ func (s *Scanner) listJupyter(ctx context.Context) (*listing, map[int]JupyterSer
 	return l, ports, nil
 }
 
+// DialHost lists the host once (one exec, no probes) and returns where to
+// dial port on it, as Service.DialHost would say: "127.0.0.1", "::1" (an
+// app bound only to IPv6 loopback), or the specific address it is bound to
+// (an app bound only to the host's own LAN address). ok is false when
+// nothing that a Scan would list listens on port. It is for a port opened
+// before any Scan listed it (a tab restored at start, a typed URL).
+func (s *Scanner) DialHost(ctx context.Context, port int) (host string, ok bool, err error) {
+	l, _, err := s.listJupyter(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("find where port %d listens: %w", port, err)
+	}
+	for _, c := range buildCandidates(l) {
+		if c.svc.Port == port && len(c.hosts) > 0 {
+			return c.hosts[0], true, nil
+		}
+	}
+	return "", false, nil
+}
+
 // Jupyter returns the Jupyter server listening on port, with its token,
 // and whether there is one. Its runtime file counts only if the file's pid
 // held every listening socket of port at the listing; a stale file, or a

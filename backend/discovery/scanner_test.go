@@ -3,9 +3,11 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -342,5 +344,41 @@ func TestScannerJupyterCache(t *testing.T) {
 	}
 	if _, ok, err := s.Jupyter(ctx, 0); ok || err != nil {
 		t.Errorf("port 0: %v, %v", ok, err)
+	}
+}
+
+// TestScannerDialHost (issue 15): where a port no Scan has seen is dialed,
+// from one listing without probes: ::1 for an app bound only to IPv6
+// loopback, the host's own address for one bound only to it, 127.0.0.1
+// for the usual cases; nothing for a port nobody listens on.
+func TestScannerDialHost(t *testing.T) {
+	rec := func(addr string, port, pid int, inode uint64) string {
+		a := netip.MustParseAddr(addr)
+		fam := 4
+		if a.Is6() {
+			fam = 6
+		}
+		return fmt.Sprintf("L %d %s 1000 %d\nF %d %d\nP %d\t1000\tapp\t/home/alice\tapp\n", fam, procHex(a, port), inode, pid, inode, pid)
+	}
+	ex := &fakeExecer{}
+	ex.set(fakeProcListing(rec("::1", 5000, 11, 501), rec("192.0.2.10", 5001, 12, 502), rec("0.0.0.0", 5002, 13, 503), rec("127.0.0.1", 5003, 14, 504)), nil)
+	d := newTestDialer()
+	s := NewScanner(ex, d, Options{})
+	for _, c := range []struct {
+		port int
+		want string
+		ok   bool
+	}{{5000, "::1", true}, {5001, "192.0.2.10", true}, {5002, "127.0.0.1", true}, {5003, "127.0.0.1", true}, {5004, "", false}} {
+		h, ok, err := s.DialHost(context.Background(), c.port)
+		if err != nil || ok != c.ok || h != c.want {
+			t.Errorf("DialHost(%d) = %q, %v, %v; want %q, %v", c.port, h, ok, err, c.want, c.ok)
+		}
+	}
+	if d.total() != 0 {
+		t.Errorf("DialHost probed %d times; it only lists", d.total())
+	}
+	ex.set("", errors.New("ssh: session closed"))
+	if _, _, err := s.DialHost(context.Background(), 5000); err == nil || !strings.Contains(err.Error(), "port 5000") {
+		t.Errorf("a failed listing: %v; want an error naming the port", err)
 	}
 }

@@ -229,6 +229,7 @@ type flight struct {
 	dialAfter time.Duration
 	hurry     chan struct{}
 	hurryOnce sync.Once
+	started   time.Time // when the flight began (a replaced connection's outage starts here)
 }
 
 type flightKind int
@@ -239,7 +240,7 @@ const (
 )
 
 func (s *Session) startFlightLocked(kind flightKind, quiet bool) *flight {
-	f := &flight{done: make(chan struct{}), quiet: quiet, dialAfter: s.stallTimeout(), hurry: make(chan struct{})}
+	f := &flight{done: make(chan struct{}), quiet: quiet, dialAfter: s.stallTimeout(), hurry: make(chan struct{}), started: time.Now()}
 	s.flight = f
 	client, gen := s.client, s.gen
 	s.wg.Add(1)

@@ -243,6 +243,11 @@ func (s *Session) installSpeculative(f *flight, old SSHClient, gen uint64, r dia
 		}
 		s.olds[gen] = &oldConn{client: old}
 	}
+	// For the user (the server's state, the dashboard's reconnects) this is a
+	// reconnect: the outage began when the verification did.
+	if s.downSince.IsZero() {
+		s.downSince = f.started
+	}
 	s.installLocked(r.c, r.took)
 	s.finishFlightLocked(f, nil)
 	s.mu.Unlock()

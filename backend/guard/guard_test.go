@@ -36,12 +36,10 @@ func acceptOne(t *testing.T, ln net.Listener) net.Conn {
 }
 
 func TestSameUserAllowsOwnConnections(t *testing.T) {
-	for _, network := range []string{"tcp4", "tcp6"} {
-		t.Run(network, func(t *testing.T) {
-			addr := "127.0.0.1:0"
-			if network == "tcp6" {
-				addr = "[::1]:0"
-			}
+	// 127.3.4.1: a per-app endpoint's address (portmap), not only 127.0.0.1.
+	for _, c := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}, {"tcp4", "127.3.4.1:0"}} {
+		network, addr := c.network, c.addr
+		t.Run(network+" "+addr, func(t *testing.T) {
 			ln, err := net.Listen(network, addr)
 			if err != nil {
 				t.Skipf("no %s loopback: %v", network, err)

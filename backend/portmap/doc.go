@@ -25,6 +25,20 @@
 // fails, every login shares 127.0.0.1 with distinct ports (SharedLoopback),
 // and cookies of different servers are not kept apart.
 //
+// # Per-app loopback addresses
+//
+// Two apps of one server on 127.0.0.2:8888 and 127.0.0.2:8889 share
+// cookies too (RFC 6265 ignores ports), which breaks apps that set a
+// cookie of the same name (Jupyter's _xsrf: jupyter/notebook#6278). With
+// SetPerApp on (the user's "separate cookies per app", on by default), each
+// new endpoint gets an address of its own: every login gets a block
+// 127.N.0.0/16 (N from 1, never 80, which holds serve's address; a forgotten
+// login's block is never handed out again) and its apps take 127.N.0.1,
+// 127.N.1.1, 127.N.2.1… Endpoints assigned before keep their address, so
+// upgrading never moves an app (its cookies and logins stay). Where a new
+// address cannot be bound, or no block is left, the app uses its login's
+// address. In SharedLoopback mode per-app addresses are never used.
+//
 // # Choosing a port
 //
 // A new endpoint takes the remote port number when it is 1024 or more, free

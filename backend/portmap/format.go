@@ -24,10 +24,23 @@ import (
 //	    {"id": "9f2c…", "addr": "127.0.0.2"},
 //	    {"id": "51ab…", "addr": "127.0.0.3"}
 //	  ],
+//	  "last_app_net": 2,
+//	  "app_nets": [
+//	    {"login": "9f2c…", "net": 1, "last_addr": "127.1.1.1"},
+//	    {"login": "51ab…", "net": 2, "last_addr": "127.2.0.1"}
+//	  ],
 //	  "endpoints": [
-//	    {"login": "9f2c…", "host": "localhost", "port": 8888, "local": "127.0.0.2:8888"}
+//	    {"login": "9f2c…", "host": "localhost", "port": 8888, "local": "127.0.0.2:8888"},
+//	    {"login": "9f2c…", "host": "localhost", "port": 8889, "local": "127.1.0.1:8889"},
+//	    {"login": "9f2c…", "host": "localhost", "port": 6006, "local": "127.1.1.1:6006"}
 //	  ]
 //	}
+//
+// "app_nets" holds each login's block of per-app addresses (127.N.0.0/16,
+// see Map.SetPerApp) and the last address handed out in it; "last_app_net"
+// is the highest block ever handed out. Both are new in this version's
+// second edition; an older Porthole ignores them (and keeps every endpoint
+// where it is), so the format version stays 1.
 //
 // "logins" holds the per-login loopback addresses (absent in SharedLoopback
 // mode). "last_login_addr" is the highest address ever handed to a login:
@@ -72,19 +85,34 @@ func (e *FileError) Unwrap() []error { return []error{ErrCorrupt, ErrNotSaved} }
 type state struct {
 	logins   map[string]netip.Addr // login ID → its own loopback address
 	lastAddr netip.Addr            // highest login address ever assigned (invalid: none)
+	nets     map[string]uint8      // login → its block of per-app addresses, 127.N.0.0/16
+	lastApp  map[string]netip.Addr // login → last per-app address handed out in its block
+	lastNet  uint8                 // highest block ever handed out (0: none)
 	entries  map[key]Endpoint
 }
 
 func newState() *state {
-	return &state{logins: map[string]netip.Addr{}, entries: map[key]Endpoint{}}
+	return &state{logins: map[string]netip.Addr{}, nets: map[string]uint8{}, lastApp: map[string]netip.Addr{}, entries: map[key]Endpoint{}}
 }
 
 func (s *state) clone() *state {
-	return &state{logins: maps.Clone(s.logins), lastAddr: s.lastAddr, entries: maps.Clone(s.entries)}
+	return &state{logins: maps.Clone(s.logins), lastAddr: s.lastAddr, nets: maps.Clone(s.nets), lastApp: maps.Clone(s.lastApp),
+		lastNet: s.lastNet, entries: maps.Clone(s.entries)}
 }
 
 func (s *state) equal(o *state) bool {
-	return s.lastAddr == o.lastAddr && maps.Equal(s.logins, o.logins) && maps.Equal(s.entries, o.entries)
+	return s.lastAddr == o.lastAddr && s.lastNet == o.lastNet && maps.Equal(s.logins, o.logins) &&
+		maps.Equal(s.nets, o.nets) && maps.Equal(s.lastApp, o.lastApp) && maps.Equal(s.entries, o.entries)
+}
+
+// netOwner returns the login whose block of per-app addresses is n.
+func (s *state) netOwner(n uint8) (string, bool) {
+	for id, m := range s.nets {
+		if m == n {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // addrOwner returns the login whose own address is a.
@@ -112,7 +140,15 @@ type fileJSON struct {
 	Version       int            `json:"version"`
 	LastLoginAddr string         `json:"last_login_addr,omitempty"`
 	Logins        []loginJSON    `json:"logins,omitempty"`
+	LastAppNet    int            `json:"last_app_net,omitempty"`
+	AppNets       []appNetJSON   `json:"app_nets,omitempty"`
 	Endpoints     []endpointJSON `json:"endpoints"`
+}
+
+type appNetJSON struct {
+	Login    string `json:"login"`
+	Net      int    `json:"net"`
+	LastAddr string `json:"last_addr,omitempty"`
 }
 
 type loginJSON struct {
@@ -140,6 +176,15 @@ func encode(s *state) []byte {
 	slices.SortFunc(f.Logins, func(a, b loginJSON) int {
 		return cmp.Or(netip.MustParseAddr(a.Addr).Compare(netip.MustParseAddr(b.Addr)), cmp.Compare(a.ID, b.ID))
 	})
+	f.LastAppNet = int(s.lastNet)
+	for id, n := range s.nets {
+		an := appNetJSON{Login: id, Net: int(n)}
+		if a, ok := s.lastApp[id]; ok {
+			an.LastAddr = a.String()
+		}
+		f.AppNets = append(f.AppNets, an)
+	}
+	slices.SortFunc(f.AppNets, func(a, b appNetJSON) int { return cmp.Compare(a.Net, b.Net) })
 	for k, e := range s.entries {
 		f.Endpoints = append(f.Endpoints, endpointJSON{Login: k.login, Host: k.host, Port: k.port, Local: e.String()})
 	}
@@ -296,7 +341,9 @@ func (p *parser) parse() (*state, error) {
 		f         fileJSON
 		versionAt int64 = -1
 		lastAt    int64
+		lastNetAt int64
 		loginAt   []int64
+		netAt     []int64
 		epAt      []int64
 		seen      = map[string]bool{}
 	)
@@ -329,6 +376,19 @@ func (p *parser) parse() (*state, error) {
 			}, "logins"); err != nil {
 				return nil, err
 			}
+		case "last_app_net":
+			if lastNetAt, err = p.decode(&f.LastAppNet, "last_app_net"); err != nil {
+				return nil, err
+			}
+		case "app_nets":
+			if netAt, err = p.array(func(i int) error {
+				var n appNetJSON
+				_, err := p.decode(&n, fmt.Sprintf("app_nets[%d]", i))
+				f.AppNets = append(f.AppNets, n)
+				return err
+			}, "app_nets"); err != nil {
+				return nil, err
+			}
 		case "endpoints":
 			if epAt, err = p.array(func(i int) error {
 				var e endpointJSON
@@ -357,7 +417,14 @@ func (p *parser) parse() (*state, error) {
 	if f.Version != formatVersion {
 		return nil, &parseError{offset: versionAt, msg: fmt.Sprintf("version %d is not a valid format version", f.Version)}
 	}
-	return p.validate(&f, lastAt, loginAt, epAt)
+	s, err := p.validate(&f, lastAt, loginAt, epAt)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.validateNets(s, &f, lastNetAt, netAt); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // array walks a JSON array, calling elem for each element; it returns the
@@ -442,6 +509,45 @@ func (p *parser) validate(f *fileJSON, lastAt int64, loginAt, epAt []int64) (*st
 		s.entries[k] = ep
 	}
 	return s, nil
+}
+
+// validateNets checks the blocks of per-app addresses: numbers 1–255 other
+// than 80 (serve's), one block per login and one login per block, and a
+// last address inside its block. Endpoints in a block are not checked
+// against its owner: an older Porthole, which ignores the blocks, may have
+// put a login's address there, and that must not make the file unusable.
+func (p *parser) validateNets(s *state, f *fileJSON, lastAt int64, netAt []int64) error {
+	if f.LastAppNet < 0 || f.LastAppNet > 255 {
+		return &parseError{offset: lastAt, msg: fmt.Sprintf("last_app_net %d is outside 0–255", f.LastAppNet)}
+	}
+	s.lastNet = uint8(f.LastAppNet)
+	for i, n := range f.AppNets {
+		bad := func(format string, args ...any) error {
+			return &parseError{offset: netAt[i], msg: fmt.Sprintf("app_nets[%d]: ", i) + fmt.Sprintf(format, args...)}
+		}
+		if err := validateLoginID(n.Login); err != nil {
+			return bad("%v", err)
+		}
+		if n.Net < 1 || n.Net > 255 || n.Net == serveNet {
+			return bad("net %d is not a block number (1–255, not %d)", n.Net, serveNet)
+		}
+		if _, dup := s.nets[n.Login]; dup {
+			return bad("login %q is listed twice", n.Login)
+		}
+		if other, dup := s.netOwner(uint8(n.Net)); dup {
+			return bad("block %d is given to two logins (%q and %q), which would let them share cookies", n.Net, other, n.Login)
+		}
+		if n.LastAddr != "" {
+			a, err := netip.ParseAddr(n.LastAddr)
+			if err != nil || !a.Is4() || !a.IsLoopback() || int(netOf(a)) != n.Net || a.As4()[3] == 0 || a.As4()[3] == 255 {
+				return bad("last_addr %q is not an address of block 127.%d.0.0/16", n.LastAddr, n.Net)
+			}
+			s.lastApp[n.Login] = a
+		}
+		s.nets[n.Login] = uint8(n.Net)
+		s.lastNet = max(s.lastNet, uint8(n.Net))
+	}
+	return nil
 }
 
 // isLoginAddr: an address a login may own (127/8 except 127.0.0.1, serve's

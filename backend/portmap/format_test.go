@@ -97,6 +97,27 @@ var parseCases = []parseCase{
 	{name: "endpoint on another login's address", in: "{\"version\": 1, \"logins\": [{\"id\": \"a\", \"addr\": \"127.0.0.2\"}],\n\"endpoints\": [{\"login\": \"b\", \"host\": \"h\", \"port\": 80, \"local\": \"127.0.0.2:2000\"}]}",
 		line: 2, col: 15, problem: "share cookies"},
 	{name: "bad last_login_addr", in: "{\"version\": 1,\n  \"last_login_addr\": \"10.0.0.1\"}", line: 2, col: 22, problem: "last_login_addr"},
+	{name: "per-app blocks", in: `{"version": 1, "last_app_net": 3,
+ "logins": [{"id": "a", "addr": "127.0.0.2"}],
+ "app_nets": [{"login": "a", "net": 1, "last_addr": "127.1.1.1"}, {"login": "b", "net": 2}],
+ "endpoints": [
+  {"login": "a", "host": "localhost", "port": 8888, "local": "127.0.0.2:8888"},
+  {"login": "a", "host": "localhost", "port": 8889, "local": "127.1.1.1:8889"},
+  {"login": "x", "host": "localhost", "port": 1, "local": "127.2.0.9:2000"}]}`,
+		logins: map[string]string{"a": "127.0.0.2"},
+		entries: map[key]string{
+			{"a", "localhost", 8888}: "127.0.0.2:8888",
+			{"a", "localhost", 8889}: "127.1.1.1:8889",
+			{"x", "localhost", 1}:    "127.2.0.9:2000", // an older Porthole's: kept, not an error
+		}},
+	{name: "app net zero", in: "{\"version\": 1, \"app_nets\": [\n{\"login\": \"a\", \"net\": 0}]}", line: 2, col: 1, problem: "not a block number"},
+	{name: "app net of serve", in: "{\"version\": 1, \"app_nets\": [\n{\"login\": \"a\", \"net\": 80}]}", line: 2, col: 1, problem: "not a block number"},
+	{name: "app net too big", in: "{\"version\": 1, \"app_nets\": [\n{\"login\": \"a\", \"net\": 256}]}", line: 2, col: 1, problem: "not a block number"},
+	{name: "app net twice", in: "{\"version\": 1, \"app_nets\": [\n{\"login\": \"a\", \"net\": 1},\n{\"login\": \"b\", \"net\": 1}]}", line: 3, col: 1, problem: "share cookies"},
+	{name: "app net login twice", in: "{\"version\": 1, \"app_nets\": [\n{\"login\": \"a\", \"net\": 1},\n{\"login\": \"a\", \"net\": 2}]}", line: 3, col: 1, problem: "listed twice"},
+	{name: "app last_addr outside its block", in: "{\"version\": 1, \"app_nets\": [\n{\"login\": \"a\", \"net\": 1, \"last_addr\": \"127.2.0.1\"}]}", line: 2, col: 1, problem: "not an address of block 127.1.0.0/16"},
+	{name: "last_app_net out of range", in: "{\"version\": 1,\n \"last_app_net\": 300}", line: 2, col: 18, problem: "last_app_net 300"},
+	{name: "app_nets not an array", in: `{"version": 1, "app_nets": 5}`, line: 1, col: 28, problem: "app_nets must be an array"},
 	{name: "unicode before the error", in: "{\"version\": 1, \"x\": \"ééé\", \"endpoints\": 5}", line: 1, col: 41, problem: "endpoints must be an array"},
 }
 

@@ -97,6 +97,7 @@ type Map struct {
 	opt      options
 	mode     AddrMode
 	shared   atomic.Bool // SetSharedLoopback: new endpoints use 127.0.0.1
+	perApp   atomic.Bool // SetPerApp: each new endpoint gets an address of its own
 
 	mu       sync.Mutex
 	st       *state
@@ -163,6 +164,20 @@ func (m *Map) Mode() AddrMode { return m.mode }
 // address per server" off); endpoints assigned before keep their address.
 func (m *Map) SetSharedLoopback(on bool) { m.shared.Store(on) }
 
+// SetPerApp: on, each new endpoint gets a loopback address of its own
+// (127.N.A.1, in a block 127.N.0.0/16 of its login), so two apps of one
+// server never share cookies (browsers scope cookies by host, not port);
+// off, new endpoints use their login's address. It matters only in
+// PerLoginAddrs mode while SetSharedLoopback is off. Endpoints assigned
+// before keep their address either way, so nobody loses a login.
+func (m *Map) SetPerApp(on bool) { m.perApp.Store(on) }
+
+// PerApp says whether new endpoints get an address of their own: per-app
+// addresses are on, this computer allows them, and shared is off.
+func (m *Map) PerApp() bool {
+	return m.mode == PerLoginAddrs && !m.shared.Load() && m.perApp.Load()
+}
+
 // ReadOnly is nil while assignments are saved. Otherwise it says why they
 // are kept in memory for this run only; it matches ErrNotSaved and, as the
 // case may be, ErrCorrupt (a *FileError), ErrNewerVersion or an I/O error.
@@ -175,8 +190,9 @@ func (m *Map) ReadOnly() error {
 // Endpoint returns the local endpoint of remoteHost:remotePort on the server
 // of loginID, assigning and saving one if there is none yet:
 //
-//   - its IP is the login's own loopback address in PerLoginAddrs mode
-//     (see LoginAddr), 127.0.0.1 otherwise;
+//   - its IP is an address of its own with SetPerApp on (127.N.A.1), else
+//     the login's own loopback address in PerLoginAddrs mode (see
+//     LoginAddr), 127.0.0.1 otherwise;
 //   - its port is remotePort when that is 1024 or more, free on that IP,
 //     and not assigned to another app; otherwise the first such port of a
 //     sequence determined by (loginID, canonical remoteHost, remotePort): a
@@ -204,7 +220,7 @@ func (m *Map) Endpoint(ctx context.Context, loginID, remoteHost string, remotePo
 			ep = e
 			return nil
 		}
-		addr := m.assignLoginAddr(st, k.login)
+		addr := m.assignAddr(st, k)
 		port, err := m.pickPort(ctx, st, addr, k)
 		if err != nil {
 			return err
@@ -279,6 +295,8 @@ func (m *Map) ForgetLogin(ctx context.Context, loginID string) error {
 	defer m.mu.Unlock()
 	if err := m.mutate(ctx, func(st *state) error {
 		delete(st.logins, loginID)
+		delete(st.nets, loginID)
+		delete(st.lastApp, loginID)
 		for k := range st.entries {
 			if k.login == loginID {
 				delete(st.entries, k)
@@ -364,6 +382,20 @@ func mergeInto(st, prev *state) {
 			st.lastAddr = a
 		}
 	}
+	fileNet := st.lastNet
+	for id, n := range prev.nets {
+		if _, ok := st.nets[id]; ok {
+			continue
+		}
+		if _, taken := st.netOwner(n); taken || n <= fileNet {
+			continue // maybe a forgotten login's block: never reuse it
+		}
+		st.nets[id] = n
+		if a, ok := prev.lastApp[id]; ok {
+			st.lastApp[id] = a
+		}
+		st.lastNet = max(st.lastNet, n)
+	}
 	for k, e := range prev.entries {
 		if _, ok := st.entries[k]; ok {
 			continue
@@ -371,7 +403,11 @@ func mergeInto(st, prev *state) {
 		if _, used := st.localUser(e); used {
 			continue
 		}
-		if owner, owned := st.addrOwner(e.IP); owned && owner != k.login || !owned && e.IP != loopback1 {
+		owner, owned := st.addrOwner(e.IP)
+		if !owned && e.IP.Is4() {
+			owner, owned = st.netOwner(netOf(e.IP))
+		}
+		if owned && owner != k.login || !owned && e.IP != loopback1 {
 			continue
 		}
 		st.entries[k] = e

@@ -16,7 +16,7 @@ const (
 
 // ServerDefaults are what a new server starts with: its connection options
 // (the add-server form is filled in with them) and whether new endpoints get
-// a loopback address of their own per server.
+// a loopback address of their own per server and per app.
 type ServerDefaults struct {
 	// PingThresholdSec: a connection idle this many seconds is pinged before
 	// use; 1 s – 10 min.
@@ -31,12 +31,19 @@ type ServerDefaults struct {
 	// address (127.0.0.2, 127.0.0.3…), so two servers' apps never share
 	// cookies; off: new endpoints use 127.0.0.1 with distinct ports.
 	LoopbackPerServer bool `json:"loopbackPerServer"`
+	// CookiesPerApp ("separate cookies per app"): with LoopbackPerServer on,
+	// each new app endpoint gets a loopback address of its own (127.N.A.1),
+	// so two apps of one server never share cookies either (browsers ignore
+	// the port); off: a server's new endpoints share its address. Endpoints
+	// assigned before keep theirs either way.
+	CookiesPerApp bool `json:"cookiesPerApp"`
 }
 
 // DefaultServerDefaults are a new user's: ping after 30 s idle, never close
-// an idle connection, the default pool, a loopback address per server.
+// an idle connection, the default pool, a loopback address per server and
+// per app.
 func DefaultServerDefaults() ServerDefaults {
-	return ServerDefaults{PingThresholdSec: 30, LoopbackPerServer: true}
+	return ServerDefaults{PingThresholdSec: 30, LoopbackPerServer: true, CookiesPerApp: true}
 }
 
 // Validate refuses a value out of range, saying which and why (apperr.ErrBadInput).

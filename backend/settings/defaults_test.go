@@ -76,8 +76,9 @@ func TestDefaultsAndStartHiddenSavedOrRefused(t *testing.T) {
 	// An older file keeps the defaults' defaults; a partial block keeps the rest.
 	for in, wantD := range map[string]ServerDefaults{
 		`{"theme":"dark"}`:                         DefaultServerDefaults(),
-		`{"defaults":{"poolSize":8}}`:              {PingThresholdSec: 30, PoolSize: 8, LoopbackPerServer: true},
-		`{"defaults":{"loopbackPerServer":false}}`: {PingThresholdSec: 30},
+		`{"defaults":{"poolSize":8}}`:              {PingThresholdSec: 30, PoolSize: 8, LoopbackPerServer: true, CookiesPerApp: true},
+		`{"defaults":{"loopbackPerServer":false}}`: {PingThresholdSec: 30, CookiesPerApp: true},
+		`{"defaults":{"cookiesPerApp":false}}`:     {PingThresholdSec: 30, LoopbackPerServer: true},
 	} {
 		if err := os.WriteFile(path, []byte(in), 0o600); err != nil {
 			t.Fatal(err)

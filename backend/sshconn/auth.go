@@ -224,11 +224,25 @@ func (a *authenticator) buildPublicKeys() {
 		a.pk = append(a.pk, pkCandidate{label: label, method: ssh.PublicKeys(s)})
 	}
 
-	// 1. agent
-	for _, s := range a.agentSigners() {
-		if a.hop.IdentitiesOnly && !slices.ContainsFunc(files, func(f fileKey) bool {
+	// 1. agent: first its keys that match an IdentityFile, in the files'
+	// order (the key the user named, e.g. with -i, goes first, as in
+	// OpenSSH: each key the server rejects costs a round trip and counts
+	// against its MaxAuthTries), then the others unless IdentitiesOnly.
+	agentKeys := a.agentSigners()
+	isFile := func(s ssh.Signer) bool {
+		return slices.ContainsFunc(files, func(f fileKey) bool {
 			return f.pub != nil && bytes.Equal(f.pub.Marshal(), s.PublicKey().Marshal())
-		}) {
+		})
+	}
+	for _, f := range files {
+		for _, s := range agentKeys {
+			if f.pub != nil && bytes.Equal(f.pub.Marshal(), s.PublicKey().Marshal()) && !seen(s.PublicKey()) {
+				add("agent", s)
+			}
+		}
+	}
+	for _, s := range agentKeys {
+		if a.hop.IdentitiesOnly && !isFile(s) {
 			continue
 		}
 		if !seen(s.PublicKey()) {

@@ -374,3 +374,26 @@ func TestAuthPrompterCancel(t *testing.T) {
 		t.Errorf("prompted %d+%d times after a cancel", pw, ki)
 	}
 }
+
+// An agent key that matches an IdentityFile (the key the user named, e.g.
+// with -i) is offered before the agent's other keys, as OpenSSH does: each
+// key the server rejects costs a round trip (and counts against its
+// MaxAuthTries).
+func TestAuthAgentKeyOfIdentityFileFirst(t *testing.T) {
+	env := newEnv(t)
+	a, _ := newEd25519(t)
+	b, _ := newEd25519(t)
+	c, cs := newEd25519(t)
+	sock := startAgent(t, a, b, c)
+	writeKey(t, env.sshPath("id_named"), c, "", false)
+	srv, cfg := env.server(t, testrig.SSHServerOptions{AuthorizedKeys: []ssh.PublicKey{cs.PublicKey()}},
+		"  IdentityFile ~/.ssh/id_named\n")
+	d := env.dialer(t, cfg, nil)
+	d.AgentSocket = sock
+	if _, err := dialOnce(t, d); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Stats().AuthFail; n != 0 {
+		t.Errorf("the server rejected %d keys before the named one, want 0 (it was offered after the agent's other keys)", n)
+	}
+}

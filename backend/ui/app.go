@@ -297,7 +297,8 @@ func (a *App) SetStartHidden(on bool) (settings.Settings, error) {
 }
 
 // SetServerDefaults sets what new servers start with (ping threshold, idle
-// timeout, pool size, a loopback address per server); a value out of range
+// timeout, pool size, a loopback address per server, separate cookies per
+// app); a value out of range
 // is refused with the reason.
 func (a *App) SetServerDefaults(d settings.ServerDefaults) (settings.Settings, error) {
 	return a.saved(a.settings.SetDefaults(d))
@@ -313,10 +314,11 @@ func (a *App) saved(s settings.Settings, err error) (settings.Settings, error) {
 }
 
 // apply makes the rooms follow settings s: new endpoints' loopback
-// addresses, and whether the start-at-login file starts the window hidden.
+// addresses (per server, per app), and whether the start-at-login file starts the window hidden.
 func (a *App) apply(s settings.Settings) {
 	if a.ports != nil {
 		a.ports.SetSharedLoopback(!s.Defaults.LoopbackPerServer)
+		a.ports.SetPerApp(s.Defaults.CookiesPerApp)
 	}
 	a.autoMu.Lock()
 	defer a.autoMu.Unlock()

@@ -45,8 +45,10 @@ type appsRig struct {
 }
 
 // appsServer is an in-process SSH server that runs commands and accepts a
-// key (so reconnecting never asks anything), and that key's file.
-func appsServer(t *testing.T) (*testrig.SSHServer, string) {
+// key (so reconnecting never asks anything), and that key's file;
+// alsoForwardTo are non-loopback addresses it may forward to (see
+// testrig.SSHServerOptions.AlsoForwardTo).
+func appsServer(t *testing.T, alsoForwardTo ...string) (*testrig.SSHServer, string) {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -64,7 +66,7 @@ func appsServer(t *testing.T) (*testrig.SSHServer, string) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := testrig.NewSSHServer(t, testrig.SSHServerOptions{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowExec: true})
+	srv := testrig.NewSSHServer(t, testrig.SSHServerOptions{AuthorizedKeys: []ssh.PublicKey{signer.PublicKey()}, AllowExec: true, AlsoForwardTo: alsoForwardTo})
 	return srv, path
 }
 
@@ -168,14 +170,15 @@ type webAppProc struct {
 }
 
 // startWebAppProc builds and starts the test web app (the build is in the
-// test's temporary directory; the Go build cache keeps it quick).
-func startWebAppProc(t *testing.T) *webAppProc {
+// test's temporary directory; the Go build cache keeps it quick); args are
+// testwebapp's flags, e.g. "-addr", "[::1]:0".
+func startWebAppProc(t *testing.T, args ...string) *webAppProc {
 	t.Helper()
 	webAppBin := filepath.Join(t.TempDir(), "testwebapp")
 	if out, err := exec.Command("go", "build", "-o", webAppBin, "github.com/porthole-app/porthole/internal/testrig/cmd/testwebapp").CombinedOutput(); err != nil {
 		t.Fatalf("build testwebapp: %v\n%s", err, out)
 	}
-	cmd := exec.Command(webAppBin, "-stdin")
+	cmd := exec.Command(webAppBin, append([]string{"-stdin"}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

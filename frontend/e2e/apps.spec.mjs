@@ -192,7 +192,8 @@ describe('web apps of a server through porthole serve and a real sshd', { timeou
 
       openedA = await api('OpenApp', idA, webPort, '')
       const local = new URL(openedA.localOrigin)
-      assert.match(local.hostname, /^127\.0\.0\.([2-9]|\d{2,3})$/, `a per-login loopback address, got ${local.hostname}`)
+      // An address of the app's own (127.N.A.1: "separate cookies per app", on by default).
+      assert.match(local.hostname, /^127\.([1-9]\d*)\.\d+\.\d+$/, `a per-app loopback address, got ${local.hostname}`)
       assert.equal(openedA.remoteUrl, `http://localhost:${webPort}/`)
       console.log(`e2e: lab A's app on ${openedA.localOrigin}`)
 

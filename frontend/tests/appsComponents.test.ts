@@ -93,6 +93,21 @@ describe('AppsPanel (a server’s Start page)', () => {
     w.unmount()
   })
 
+  it('notes when two apps of the server share an address, and so their cookies (issue 15)', async () => {
+    const { f } = await setup()
+    const a = service({ port: 8888, localUrl: 'http://127.0.0.2:8888/lab' })
+    const b = service({ port: 8889, title: 'Jupyter Notebook', localUrl: 'http://127.0.0.2:8889/' })
+    const c = service({ port: 6006, kind: 'tensorboard', localUrl: 'http://127.3.0.1:6006/' })
+    f.api.listApps.mockResolvedValue(appList('s1', [a, b, c]))
+    const w = mount(AppsPanel, { props: { serverId: 's1', serverName: 'gpu' }, attachTo: document.body })
+    await flushPromises()
+    const card = (port: number) => w.get(`[data-testid="app-card"][data-port="${port}"]`)
+    expect(card(8888).get('[data-testid="cookie-clash"]').text()).toContain('Shares cookies with port 8889 (same address 127.0.0.2)')
+    expect(card(8889).get('[data-testid="cookie-clash"]').text()).toContain('port 8888')
+    expect(card(6006).find('[data-testid="cookie-clash"]').exists()).toBe(false)
+    w.unmount()
+  })
+
   it('Forward… makes a raw forward and shows how to connect, copyable', async () => {
     const { f } = await setup()
     f.api.listApps.mockResolvedValue(appList('s1', [postgres]))

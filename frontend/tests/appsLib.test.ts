@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { appTabMode, formatSince, kindFamily, kindFromTitle, kindLine, knownTime, processLabel, shortCommand, shortPath, splitServices } from '@/lib/apps'
+import { appTabMode, formatSince, kindFamily, kindFromTitle, kindLine, knownTime, processLabel, sharedCookieHosts, shortCommand, shortPath, splitServices } from '@/lib/apps'
 import { FrameHistory } from '@/lib/frameHistory'
 import { isMacPlatform, matchShortcut, shortcutLabel, type KeyLike } from '@/lib/shortcuts'
 import { hostPort, isLoopbackHost, parseUrlInput, pathOf, serversForHost, withoutToken } from '@/lib/urls'
@@ -20,6 +20,28 @@ describe('appTabMode', () => {
     ['serve, status unreadable', null, 'http', 'frames'],
   ]
   it.each(cases)('%s', (_name, st, api, want) => expect(appTabMode(st, api)).toBe(want))
+})
+
+// Issue 15: apps of one server on one local address share cookies (ports do not count).
+describe('sharedCookieHosts', () => {
+  it('names the other ports on the same host, only for forwarded web apps', () => {
+    const got = sharedCookieHosts([
+      service({ port: 8888, localUrl: 'http://127.0.0.2:8888/lab' }),
+      service({ port: 8889, localUrl: 'http://127.0.0.2:8889/' }),
+      service({ port: 6006, localUrl: 'http://127.0.0.2:6006/' }),
+      service({ port: 8501, localUrl: 'http://127.1.0.1:8501/' }), // an address of its own
+      service({ port: 5000 }), // not forwarded yet
+      service({ port: 3000, local: true, localUrl: 'http://127.0.0.1:3000/' }), // this computer's
+      service({ port: 3001, local: true, localUrl: 'http://127.0.0.1:3001/' }),
+      service({ port: 5432, isWeb: false, localUrl: 'http://127.0.0.2:5432/' }),
+    ])
+    expect([...got.keys()].sort()).toEqual([6006, 8888, 8889])
+    expect(got.get(8888)).toEqual({ host: '127.0.0.2', ports: [6006, 8889] })
+    expect(got.get(6006)).toEqual({ host: '127.0.0.2', ports: [8888, 8889] })
+  })
+  it('says nothing when every app has its own address', () => {
+    expect(sharedCookieHosts([service({ port: 1, localUrl: 'http://127.1.0.1:1/' }), service({ port: 2, localUrl: 'http://127.1.1.1:2/' })]).size).toBe(0)
+  })
 })
 
 describe('parseUrlInput', () => {

@@ -40,7 +40,7 @@ async function setup(over: Partial<PortholeApi> = {}) {
     startHidden: true,
     inspector: false,
     notify: { serverDown: true, needsYou: true, agentCrash: true, newApp: true },
-    defaults: { pingThresholdSec: 30, idleTimeoutSec: 0, poolSize: 0, loopbackPerServer: true },
+    defaults: { pingThresholdSec: 30, idleTimeoutSec: 0, poolSize: 0, loopbackPerServer: true, cookiesPerApp: true },
   }
   f.emit({ topic: 'settings', data: settings })
   const w = mount(SettingsDialog, { props: { open: true }, attachTo: document.body })
@@ -89,10 +89,16 @@ describe('SettingsDialog', () => {
     await w.get('[data-testid="def-ping"]').setValue('45')
     await w.get('[data-testid="def-idle"]').setValue('3600')
     await w.get('[data-testid="def-pool"]').setValue('4')
-    await w.get('[data-testid="def-loopback"]').setValue(false)
+    expect((w.get('[data-testid="def-cookies-per-app"]').element as HTMLInputElement).checked).toBe(true)
+    await w.get('[data-testid="def-cookies-per-app"]').setValue(false)
     await w.get('[data-testid="server-defaults"]').trigger('submit')
     await flushPromises()
-    expect(f.api.setServerDefaults).toHaveBeenCalledWith({ pingThresholdSec: 45, idleTimeoutSec: 3600, poolSize: 4, loopbackPerServer: false })
+    expect(f.api.setServerDefaults).toHaveBeenLastCalledWith({ pingThresholdSec: 45, idleTimeoutSec: 3600, poolSize: 4, loopbackPerServer: true, cookiesPerApp: false })
+    await w.get('[data-testid="def-loopback"]').setValue(false)
+    expect((w.get('[data-testid="def-cookies-per-app"]').element as HTMLInputElement).disabled).toBe(true)
+    await w.get('[data-testid="server-defaults"]').trigger('submit')
+    await flushPromises()
+    expect(f.api.setServerDefaults).toHaveBeenLastCalledWith({ pingThresholdSec: 45, idleTimeoutSec: 3600, poolSize: 4, loopbackPerServer: false, cookiesPerApp: false })
     expect(w.find('[data-testid="defaults-error"]').exists()).toBe(false)
     expect(w.text()).toContain('Applies to new endpoints')
     w.unmount()

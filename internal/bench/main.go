@@ -13,7 +13,8 @@
 // Flags:
 //
 //	-quick          fewer iterations and smaller transfers (development)
-//	-only a,b       run only these measures (get, page, cold, bulk, wake, rss, guard, socks, remote, soak)
+//	-only a,b       run only these measures (get, page, cold, bulk, wake, rss, guard, socks, remote, soak,
+//	                b2b, firstpage, netchange, app)
 //	-porthole PATH  the porthole binary (default build/bin/porthole)
 //	-out PATH       also write the Markdown report here (default: stdout only)
 //	-aa             A/A self-test of the rig: run OpenSSH in both columns

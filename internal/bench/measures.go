@@ -31,19 +31,27 @@ const (
 	measureSocks
 	measureRemote
 	measureSoak
+	measureB2B
+	measureFirstPage
+	measureNetChange
+	measureApp
 )
 
 var measureNameText = [...]string{
-	measureGet:    "get",
-	measurePage:   "page",
-	measureCold:   "cold",
-	measureBulk:   "bulk",
-	measureWake:   "wake",
-	measureRSS:    "rss",
-	measureGuard:  "guard",
-	measureSocks:  "socks",
-	measureRemote: "remote",
-	measureSoak:   "soak",
+	measureGet:       "get",
+	measurePage:      "page",
+	measureCold:      "cold",
+	measureBulk:      "bulk",
+	measureWake:      "wake",
+	measureRSS:       "rss",
+	measureGuard:     "guard",
+	measureSocks:     "socks",
+	measureRemote:    "remote",
+	measureSoak:      "soak",
+	measureB2B:       "b2b",
+	measureFirstPage: "firstpage",
+	measureNetChange: "netchange",
+	measureApp:       "app",
 }
 
 func (m measureName) String() string {
@@ -90,6 +98,11 @@ type params struct {
 	gcmCipher     string
 	requestLimit  time.Duration // per-request timeout in latency tests
 	maxErrorShare float64       // a latency series with more failures than this is reported as failed
+	b2bN          int           // back-to-back GETs measured per series
+	b2bWarm       int           // requests before the "after warm-up" series
+	firstPageN    int           // first page loads per tool (a new tunnel each)
+	netIdle       time.Duration // idle time before the network change without sleep
+	appN          int           // app-path repetitions (connect, open, page)
 }
 
 func paramsFor(quick bool) params {
@@ -118,6 +131,11 @@ func paramsFor(quick bool) params {
 		gcmCipher:     "aes128-gcm@openssh.com",
 		requestLimit:  15 * time.Second,
 		maxErrorShare: 0.05,
+		b2bN:          100,
+		b2bWarm:       300,
+		firstPageN:    3,
+		netIdle:       22 * time.Second,
+		appN:          3,
 	}
 	if quick {
 		p.getN = 30
@@ -133,6 +151,11 @@ func paramsFor(quick bool) params {
 		p.rssSettle = time.Second
 		p.guardN = 500
 		p.soakN = 10_000
+		p.b2bN = 30
+		p.b2bWarm = 60
+		p.firstPageN = 1
+		p.netIdle = 3 * time.Second
+		p.appN = 1
 	}
 	return p
 }
@@ -166,10 +189,14 @@ func runBench(ctx context.Context, cfg config, log *slog.Logger) (*report, error
 		run func(context.Context, *rig, params) []row
 	}{
 		{measureGet, benchGet},
+		{measureB2B, benchBackToBack},
 		{measurePage, benchPage},
+		{measureFirstPage, benchFirstPage},
+		{measureApp, benchApp},
 		{measureCold, benchCold},
 		{measureBulk, benchBulk},
 		{measureWake, benchWake},
+		{measureNetChange, benchNetChange},
 		{measureRSS, benchRSS},
 		{measureGuard, benchGuard},
 		{measureSocks, benchSocks},
@@ -355,13 +382,19 @@ func benchPage(ctx context.Context, r *rig, p params) []row {
 func benchCold(ctx context.Context, r *rig, p params) []row {
 	r.setRTT(p.highRTT)
 	rw := row{measure: fmt.Sprintf("cold start: exec → first response, RTT %d ms (median of %d)", p.highRTT.Milliseconds(), p.coldN), unit: unitMS, target: ratioMax(0.65)}
-	var samples [2][]float64
+	dialRow := row{measure: "cold start: exec → TCP connection to the SSH server (median)", unit: unitMS}
+	flightRow := row{measure: "cold start: round trips from that connection to the first response (client flights seen by the relay, median)", unit: unitCount}
+	var trace traceLog
+	r.relay.SetTrace(trace.add)
+	defer r.relay.SetTrace(nil)
+	var samples, dials, flights [2][]float64
 	var lastErr [2]error
 	for i := 0; i < p.coldN && ctx.Err() == nil; i++ {
 		for _, t := range order(i) {
 			if !r.available(t) {
 				continue
 			}
+			before := time.Now()
 			tun, d, err := r.start(ctx, t, "")
 			if err != nil {
 				lastErr[t] = err
@@ -369,19 +402,36 @@ func benchCold(ctx context.Context, r *rig, p params) []row {
 			}
 			tun.Close()
 			samples[t] = append(samples[t], ms(d))
+			ct, err := analyzeCold(trace.since(before), tun.started, tun.started.Add(d))
+			if err != nil {
+				r.log.Warn("cold start trace", "tool", t.short(), "err", err)
+				continue
+			}
+			dials[t] = append(dials[t], ms(ct.dial))
+			flights[t] = append(flights[t], float64(ct.flights))
+			r.log.Info("cold start", "tool", t.short(), "took", d.Round(time.Millisecond), "dial", ct.dial.Round(time.Millisecond),
+				"first byte", ct.firstUp.Round(time.Millisecond), "flights", ct.flights, "trace", ct.String())
 		}
 	}
 	for _, t := range tools {
 		switch {
 		case !r.available(t):
 			rw.cells[t] = failed(r.portholeErr)
+			dialRow.cells[t], flightRow.cells[t] = failed(r.portholeErr), failed(r.portholeErr)
+			continue
 		case len(samples[t]) < p.coldN:
 			rw.cells[t] = failed(fmt.Errorf("%d of %d starts failed, last: %w", p.coldN-len(samples[t]), p.coldN, lastErr[t]))
 		default:
 			rw.cells[t] = value(median(samples[t]))
 		}
+		if len(dials[t]) == 0 {
+			dialRow.cells[t], flightRow.cells[t] = failed(errors.New("no trace")), failed(errors.New("no trace"))
+			continue
+		}
+		dialRow.cells[t] = value(median(dials[t]))
+		flightRow.cells[t] = value(median(flights[t]))
 	}
-	return []row{rw}
+	return []row{rw, dialRow, flightRow}
 }
 
 // --- 4. Bulk download -------------------------------------------------------
@@ -428,6 +478,7 @@ func benchBulk(ctx context.Context, r *rig, p params) []row {
 			r.setRTT(rtt)
 			var samples [2][]float64
 			var lastErr [2]error
+			var cpu [2]time.Duration // the tunnel's CPU time over all downloads
 			reps := p.bulkRepsFor(rtt)
 			url := "/big"
 			if p.bulkBytes != testrig.WebAppBigSize {
@@ -438,7 +489,9 @@ func benchBulk(ctx context.Context, r *rig, p params) []row {
 					if pr.tun[t] == nil {
 						continue
 					}
+					cpu0 := pr.tun[t].cpuTime()
 					mbps, err := download(ctx, pr.tun[t].url(url), p.bulkBytes)
+					cpu[t] += pr.tun[t].cpuTime() - cpu0
 					if err != nil {
 						lastErr[t] = err
 						r.log.Warn("download failed", "tool", t.short(), "err", err)
@@ -456,9 +509,13 @@ func benchBulk(ctx context.Context, r *rig, p params) []row {
 					rw.cells[t] = failed(fmt.Errorf("%d of %d downloads failed, last: %w", reps-len(samples[t]), reps, lastErr[t]))
 				default:
 					rw.cells[t] = value(median(samples[t]))
+					var notes []string
 					if negotiated[t] != "" && c == "" {
-						rw.cells[t].note = negotiated[t]
+						notes = append(notes, negotiated[t])
 					}
+					mb := float64(p.bulkBytes) * float64(len(samples[t])) / 1e6
+					notes = append(notes, fmt.Sprintf("CPU %.2f ms/MB", ms(cpu[t])/mb))
+					rw.cells[t].note = strings.Join(notes, "; ")
 				}
 			}
 		}
@@ -669,7 +726,16 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 		return wakeResult{}, err
 	}
 	woke := time.Now()
+	return recoverLoop(ctx, r, p, &tun, t, restart, woke), nil
+}
 
+// recoverLoop GETs /small through *tunp on new connections, one after
+// another, from since until the first success and at least wakeN requests
+// (or wakeCap). With restart, the tunnel is exec-ed again when it exits
+// (what autossh -M 0 does); *tunp is then the new one.
+func recoverLoop(ctx context.Context, r *rig, p params, tunp **tunnel, t tool, restart bool, since time.Time) wakeResult {
+	tun := *tunp
+	woke := since
 	var res wakeResult
 	tr := newTransport(false, 1)
 	defer tr.CloseIdleConnections()
@@ -697,9 +763,10 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 				r.log.Debug("restarting after exit", "tool", t.short(), "at", time.Since(woke).Round(time.Millisecond))
 				nt, err := startTunnel(r.cmds, spec)
 				if err != nil {
-					return res, err
+					res.lastErr = err
+					return res
 				}
-				tun = nt
+				tun, *tunp = nt, nt
 			}
 		}
 		limit := min(p.wakeReqLimit, time.Until(deadline))
@@ -731,7 +798,7 @@ func wakeOnce(ctx context.Context, r *rig, p params, t tool, kind wakeKind, rest
 		case <-ctx.Done():
 		}
 	}
-	return res, nil
+	return res
 }
 
 // --- 5b. Remote forward after a network change ------------------------------

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/porthole-app/porthole/internal/testrig"
 )
 
 func TestParseVmRSS(t *testing.T) {
@@ -376,5 +379,43 @@ func TestSoakUnits(t *testing.T) {
 	rows := []row{{measure: "soak: failed", unit: unitCount, cells: [2]cell{{err: "n/a"}, value(0)}, target: absMax(0, "0")}}
 	if out := renderTable(rows, true, false); !strings.Contains(out, "| soak: failed | n/a | 0 | — | 0 | yes |") {
 		t.Errorf("soak row wrong:\n%s", out)
+	}
+}
+
+func TestAnalyzeCold(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ev := func(flow int64, k testrig.RelayEventKind, ms int) testrig.RelayEvent {
+		return testrig.RelayEvent{Flow: flow, Kind: k, Bytes: 10, At: at(ms)}
+	}
+	evs := []testrig.RelayEvent{
+		ev(1, testrig.RelayAccept, 1), // an earlier start's flow: before exec
+		ev(2, testrig.RelayAccept, 7),
+		ev(2, testrig.RelayUp, 8), ev(2, testrig.RelayDown, 20), ev(2, testrig.RelayDown, 21), // 1
+		ev(3, testrig.RelayAccept, 30), ev(3, testrig.RelayUp, 31), // another flow: ignored
+		ev(2, testrig.RelayUp, 60), ev(2, testrig.RelayUp, 61), ev(2, testrig.RelayDown, 100), // 2
+		ev(2, testrig.RelayUp, 140), ev(2, testrig.RelayDown, 180), // 3
+		ev(2, testrig.RelayUp, 215), // the close after the response: not a round trip
+		ev(2, testrig.RelayUp, 900), // after ready
+	}
+	ct, err := analyzeCold(evs[1:], at(0), at(220))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct.flights != 3 || ct.dial != 7*time.Millisecond || ct.firstUp != 8*time.Millisecond {
+		t.Fatalf("got flights %d, dial %v, first byte %v; want 3, 7ms, 8ms (%s)", ct.flights, ct.dial, ct.firstUp, ct)
+	}
+	if _, err := analyzeCold(nil, at(0), at(10)); err == nil {
+		t.Fatal("no events: want an error")
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	stat := "1234 (porthole (x)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 31 0 0 20 0 8 0 5000 0 0"
+	if n, err := parseStatCPU(stat); err != nil || n != 281 {
+		t.Fatalf("parseStatCPU = %d, %v; want 281", n, err)
+	}
+	if _, err := parseStatCPU("1 (x) S 1"); err == nil {
+		t.Fatal("short stat: want an error")
 	}
 }

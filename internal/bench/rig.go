@@ -31,6 +31,8 @@ type rig struct {
 
 	// portholeErr is why the porthole column is empty, or nil.
 	portholeErr error
+	// portholeErrApp is why `porthole serve` could not be used (app rows).
+	portholeErrApp error
 }
 
 // startRig starts sshd, the relay and the web app. Close stops them.
@@ -292,6 +294,7 @@ func order(i int) [2]tool {
 // machine describes the computer the bench ran on.
 type machine struct {
 	cpu, kernel, goVersion, openssh, os, porthole string
+	load                                          string // /proc/loadavg's 1, 5 and 15 min averages at the start
 	cores                                         int
 	ramBytes                                      int64
 }
@@ -304,6 +307,12 @@ func probeMachine(ctx context.Context, r *rig, goVersion string) machine {
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		if kb, err := parseMemTotal(string(b)); err == nil {
 			m.ramBytes = kb * 1024
+		}
+	}
+	m.load = "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			m.load = strings.Join(f[:3], ", ")
 		}
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {

@@ -64,6 +64,8 @@ type tunnelSpec struct {
 	// 127.0.0.1:localPort and forwards to 127.0.0.1:targetPort here; the
 	// ssh column then runs autossh -M 0.
 	remote bool
+	// autossh runs the ssh column under autossh -M 0 (as -R does).
+	autossh bool
 }
 
 // commands builds the command lines of both tools. It is the only place
@@ -79,7 +81,7 @@ func (c commands) build(s tunnelSpec) (string, []string) {
 	if s.tool == toolPorthole && !c.aa {
 		return c.portholePath, portholeArgs(s)
 	}
-	if s.remote {
+	if s.remote || s.autossh {
 		return c.autosshPath, append([]string{"-M", "0"}, sshArgs(s)...)
 	}
 	return c.sshPath, sshArgs(s)
@@ -160,7 +162,7 @@ func startTunnel(c commands, spec tunnelSpec) (*tunnel, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.WaitDelay = 2 * time.Second
-	if spec.remote && spec.tool == toolSSH {
+	if (spec.remote || spec.autossh) && spec.tool == toolSSH {
 		// autossh: restart ssh whenever it exits, even right after start.
 		cmd.Env = append(os.Environ(), "AUTOSSH_GATETIME=0", "AUTOSSH_LOGFILE=/dev/stderr")
 	}
@@ -454,3 +456,43 @@ func filepathBase(p string) string {
 
 // contains reports whether b holds s (used on command output).
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
+
+// cpuTime is the user+system CPU time the tunnel's processes have used so
+// far (utime + stime of /proc/PID/stat, at USER_HZ = 100 ticks a second).
+func (t *tunnel) cpuTime() time.Duration {
+	procs, _ := t.processes()
+	var ticks int64
+	for _, p := range procs {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		if n, err := parseStatCPU(string(stat)); err == nil {
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// parseStatCPU returns utime + stime (fields 14 and 15) of /proc/PID/stat
+// in clock ticks.
+func parseStatCPU(stat string) (int64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat: no ')' after the command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat: %w: utime, stime", errNoField)
+	}
+	u, err := strconv.ParseInt(f[11], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stat: utime %q: %w", f[11], err)
+	}
+	s, err := strconv.ParseInt(f[12], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("stat: stime %q: %w", f[12], err)
+	}
+	return u + s, nil
+}

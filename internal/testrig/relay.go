@@ -59,6 +59,8 @@ type Relay struct {
 	closeErr  error
 
 	nActive, nTotal, nUp, nDown atomic.Int64
+
+	trace relayTrace // SetTrace
 }
 
 // StartRelay starts a relay on 127.0.0.1:0 forwarding to opts.Target. ctx
@@ -218,7 +220,8 @@ func (r *Relay) acceptLoop() {
 			return
 		}
 		ctx, cancel := context.WithCancel(r.ctx)
-		f := &flow{r: r, client: c.(*net.TCPConn), ctx: ctx, cancel: cancel, silent: newGate()}
+		f := &flow{r: r, client: c.(*net.TCPConn), ctx: ctx, cancel: cancel, silent: newGate(), id: r.nTotal.Add(1)}
+		r.emit(f.id, RelayAccept, 0, time.Now())
 		r.mu.Lock()
 		if r.closed {
 			r.mu.Unlock()
@@ -229,7 +232,6 @@ func (r *Relay) acceptLoop() {
 		r.flows[f] = struct{}{}
 		r.mu.Unlock()
 		r.nActive.Add(1)
-		r.nTotal.Add(1)
 		r.wg.Go(f.run)
 	}
 }
@@ -242,6 +244,7 @@ type flow struct {
 	cancel context.CancelFunc
 
 	silent *gate // shut by SilenceFlows: this flow never delivers again
+	id     int64 // 1, 2, … in accept order (RelayEvent.Flow)
 
 	mu       sync.Mutex
 	upstream *net.TCPConn
@@ -301,8 +304,8 @@ func (f *flow) run() {
 	upQ, downQ := newDelayQueue(), newDelayQueue()
 	var pumps sync.WaitGroup
 	var upEOF, downEOF bool
-	pumps.Go(func() { f.read(f.client, upQ) })
-	pumps.Go(func() { f.read(up, downQ) })
+	pumps.Go(func() { f.read(f.client, upQ, RelayUp) })
+	pumps.Go(func() { f.read(up, downQ, RelayDown) })
 	var writers sync.WaitGroup
 	writers.Go(func() { upEOF = f.write(upQ, up, &r.nUp) })
 	writers.Go(func() { downEOF = f.write(downQ, f.client, &r.nDown) })
@@ -318,13 +321,15 @@ func (f *flow) run() {
 }
 
 // read moves bytes from src into q, stamped with their due time.
-func (f *flow) read(src *net.TCPConn, q *delayQueue) {
+func (f *flow) read(src *net.TCPConn, q *delayQueue, kind RelayEventKind) {
 	done := f.ctx.Done()
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := src.Read(buf)
-		due := time.Now().Add(time.Duration(f.r.delay.Load()))
+		now := time.Now()
+		due := now.Add(time.Duration(f.r.delay.Load()))
 		if n > 0 {
+			f.r.emit(f.id, kind, n, now)
 			b := make([]byte, n)
 			copy(b, buf[:n])
 			if !q.push(done, chunk{data: b, due: due}) {

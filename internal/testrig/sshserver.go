@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,11 @@ type SSHServerOptions struct {
 	// getaddrinfo message "Name or service not known"; without Hosts such
 	// names are rejected with ssh.Prohibited.
 	Hosts map[string]string
+	// AlsoForwardTo are further addresses (besides loopback) that
+	// direct-tcpip may reach: only addresses of a network namespace the
+	// test made itself, e.g. a dummy interface's 192.0.2.10, to stand for
+	// a server's own non-loopback address.
+	AlsoForwardTo []string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -576,7 +582,7 @@ func (s *SSHServer) serveDirectTCPIP(nc ssh.NewChannel) {
 		_ = nc.Reject(ssh.ConnectionFailed, "Name or service not known")
 		return
 	}
-	if !isLoopbackHost(m.Host) {
+	if !isLoopbackHost(m.Host) && !slices.Contains(s.opts.AlsoForwardTo, m.Host) {
 		_ = nc.Reject(ssh.Prohibited, "testrig only forwards to loopback targets")
 		return
 	}

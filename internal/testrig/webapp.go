@@ -42,8 +42,13 @@ const (
 
 // WebAppOptions configures a WebApp.
 type WebAppOptions struct {
-	// Addr to listen on; default "127.0.0.1:0". Must be a loopback address.
+	// Addr to listen on; default "127.0.0.1:0". Must be a loopback address,
+	// unless InOwnNetns.
 	Addr string
+	// InOwnNetns: the process runs in a network namespace the test made
+	// itself, so Addr may be any of its addresses (e.g. 192.0.2.10 on its
+	// loopback interface, standing for a server's own LAN address).
+	InOwnNetns bool
 	// Logger receives one debug line per request; nil discards them.
 	Logger *slog.Logger
 	// OnRequest, when set, is called with each request's record as it
@@ -105,7 +110,7 @@ func StartWebApp(ctx context.Context, opts WebAppOptions) (*WebApp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start web app: bad address %q: %w", addr, err)
 	}
-	if !isLoopbackHost(host) {
+	if !isLoopbackHost(host) && !opts.InOwnNetns {
 		return nil, fmt.Errorf("start web app: %q is not a loopback address: the test rig only listens on loopback", addr)
 	}
 	var lc net.ListenConfig

@@ -175,9 +175,11 @@ export interface ServerDefaults {
   poolSize: number
   /** New endpoints get a loopback address per server (127.0.0.2, …); off: 127.0.0.1 with distinct ports. */
   loopbackPerServer: boolean
+  /** "Separate cookies per app": with loopbackPerServer, each new app endpoint gets an address of its own (127.N.A.1). */
+  cookiesPerApp: boolean
 }
 
-export const DEFAULT_SERVER_DEFAULTS: ServerDefaults = { pingThresholdSec: 30, idleTimeoutSec: 0, poolSize: 0, loopbackPerServer: true }
+export const DEFAULT_SERVER_DEFAULTS: ServerDefaults = { pingThresholdSec: 30, idleTimeoutSec: 0, poolSize: 0, loopbackPerServer: true, cookiesPerApp: true }
 
 // ---- Notifications (backend/notify) ----
 

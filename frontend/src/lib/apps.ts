@@ -175,6 +175,32 @@ export function splitServices(list: AppList | null | undefined): { web: AppServi
   return { web: all.filter((s) => s.isWeb), other: all.filter((s) => !s.isWeb) }
 }
 
+/**
+ * Which forwarded web apps of one server share a local address (host), and so their cookies:
+ * browsers keep cookies per host, not per port (RFC 6265). It happens where each app cannot have a
+ * loopback address of its own (macOS), with "separate cookies per app" off, and for apps opened
+ * before it existed. Port → the other ports on the same host, for the apps that clash.
+ */
+export function sharedCookieHosts(services: readonly AppService[]): Map<number, { host: string; ports: number[] }> {
+  const byHost = new Map<string, number[]>()
+  for (const s of services) {
+    if (!s.isWeb || s.local || !s.localUrl) continue
+    let host: string
+    try {
+      host = new URL(s.localUrl).hostname
+    } catch {
+      continue
+    }
+    byHost.set(host, [...(byHost.get(host) ?? []), s.port])
+  }
+  const out = new Map<number, { host: string; ports: number[] }>()
+  for (const [host, ports] of byHost) {
+    if (ports.length < 2) continue
+    for (const p of ports) out.set(p, { host, ports: ports.filter((q) => q !== p).sort((a, b) => a - b) })
+  }
+  return out
+}
+
 const INTERPRETER = /^(python[\d.]*|node|ruby|perl|bash|sh|java|Rscript|R)$/
 
 function base(p: string): string {

@@ -37,6 +37,7 @@ func run() error {
 	verbose := flag.Bool("v", false, "log every request to stderr")
 	watchStdin := flag.Bool("stdin", false, "exit when stdin reaches EOF (dies with its parent)")
 	requests := flag.Bool("requests", false, "print each request received as a line of JSON on stdout")
+	ownNetns := flag.Bool("own-netns", false, "this runs in a network namespace the test made: -addr may be any of its addresses")
 	flag.Parse()
 
 	var logger *slog.Logger
@@ -45,7 +46,7 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := testrig.WebAppOptions{Addr: *addr, Logger: logger}
+	opts := testrig.WebAppOptions{Addr: *addr, Logger: logger, InOwnNetns: *ownNetns}
 	var (
 		outMu    sync.Mutex
 		urlShown bool
