@@ -66,9 +66,10 @@ lint: frontend/node_modules/.package-lock.json
 	$(GO) vet -tags $(TAGS) .
 	cd frontend && npm run typecheck
 
-## bench: Porthole's forwarder against OpenSSH ssh -N -L; writes docs/BENCHMARKS.md
+## bench: Porthole's forwarder against OpenSSH ssh -N -L, and the window's memory with app tabs against Chromium (under Xvfb); writes docs/BENCHMARKS.md
 bench: deps-test build
 	$(GO) run ./internal/bench -porthole $(BIN) -out docs/BENCHMARKS.md
+	$(GO) run ./internal/desktoptest -bin $(BIN) -out build/test-artifacts -memory docs/BENCHMARKS.md
 
 ## soak: 100,000 connections, 1,000 at a time, through a web and a raw forward of an agent
 ##       on a real sshd: zero errors, no fd or goroutine growth (`make test` runs 2,000)

@@ -23,6 +23,7 @@ extern void portholeAppViewChanged(char *id, char *title, char *uri, int back, i
 extern void portholeAppViewShortcut(char *id, char *action);
 extern void portholeAppViewOpen(char *id, char *uri);
 extern int portholeAppViewDecide(char *id, char *uri, int user);
+extern void portholeAppViewScroll(uintptr_t token, char *result);
 
 static gboolean ph_idle(gpointer p) {
 	portholeMainCall((uintptr_t)p);
@@ -168,8 +169,25 @@ static void ph_set_inspector(WebKitWebView *v, int on) {
 static void ph_inspector_each(gpointer k, gpointer v, gpointer on) { ph_set_inspector(WEBKIT_WEB_VIEW(v), GPOINTER_TO_INT(on)); }
 static void ph_inspector_all(int on) { if (ph_views) g_hash_table_foreach(ph_views, ph_inspector_each, GINT_TO_POINTER(on)); }
 
-static void ph_create(const char *id, int inspector) {
-	GtkWidget *w = webkit_web_view_new(); // the default web context: the window's cookies and storage
+// A view that was discarded scrolls back where it was once its page loaded
+// (in Porthole's own script world: the page's globals are not used).
+static void ph_on_load(WebKitWebView *v, WebKitLoadEvent e, gpointer d) {
+	if (e != WEBKIT_LOAD_FINISHED) return;
+	char *js = g_object_steal_data(G_OBJECT(v), "porthole-restore");
+	if (js == NULL) return;
+	webkit_web_view_evaluate_javascript(v, js, -1, "porthole", NULL, NULL, NULL, NULL);
+	g_free(js);
+}
+
+static WebKitWebView *ph_get(const char *id);
+
+// ph_create makes view id. related (or NULL) is a view of the same app: the
+// new view shares its web process (one process per app, not per tab). The
+// shell's view is never related to an app's, so no binding is ever shared.
+static void ph_create(const char *id, int inspector, const char *related) {
+	WebKitWebView *rel = related ? ph_get(related) : NULL;
+	// The default web context: the window's cookies and storage.
+	GtkWidget *w = rel ? webkit_web_view_new_with_related_view(rel) : webkit_web_view_new();
 	WebKitWebView *v = WEBKIT_WEB_VIEW(w);
 	g_object_set_data_full(G_OBJECT(v), "porthole-id", g_strdup(id), g_free);
 	ph_set_inspector(v, inspector);
@@ -180,6 +198,7 @@ static void ph_create(const char *id, int inspector) {
 	g_signal_connect(v, "key-press-event", G_CALLBACK(ph_on_key), NULL);
 	g_signal_connect(v, "create", G_CALLBACK(ph_on_create), NULL);
 	g_signal_connect(v, "decide-policy", G_CALLBACK(ph_on_decide), NULL);
+	g_signal_connect(v, "load-changed", G_CALLBACK(ph_on_load), NULL);
 	ph_tools_attach(v);
 	gtk_overlay_add_overlay(GTK_OVERLAY(ph_overlay), w);
 	gtk_widget_hide(w);
@@ -235,6 +254,40 @@ static void ph_place(const char *id, int show, int x, int y, int w, int h) {
 	gtk_widget_queue_resize(g);
 }
 
+static void ph_set_restore(const char *id, const char *js) {
+	WebKitWebView *v = ph_get(id);
+	if (v) g_object_set_data_full(G_OBJECT(v), "porthole-restore", g_strdup(js), g_free);
+}
+
+static void ph_scroll_done(GObject *o, GAsyncResult *r, gpointer d) {
+	GError *err = NULL;
+	JSCValue *val = webkit_web_view_evaluate_javascript_finish(WEBKIT_WEB_VIEW(o), r, &err);
+	char *s = NULL;
+	if (val != NULL) {
+		if (jsc_value_is_string(val)) s = jsc_value_to_string(val);
+		g_object_unref(val);
+	}
+	if (err != NULL) g_error_free(err);
+	portholeAppViewScroll((uintptr_t)d, s ? s : "");
+	g_free(s);
+}
+
+// ph_ask_scroll asks view id's page where it is scrolled to; the answer goes
+// to portholeAppViewScroll with token. 0: no such view.
+static int ph_ask_scroll(const char *id, const char *js, uintptr_t token) {
+	WebKitWebView *v = ph_get(id);
+	if (!v) return 0;
+	webkit_web_view_evaluate_javascript(v, js, -1, "porthole", NULL, NULL, ph_scroll_done, (gpointer)token);
+	return 1;
+}
+
+// ph_info is view id's title and URL (g_free both; NULL: no view).
+static void ph_info(const char *id, char **title, char **uri) {
+	WebKitWebView *v = ph_get(id);
+	*title = v && webkit_web_view_get_title(v) ? g_strdup(webkit_web_view_get_title(v)) : NULL;
+	*uri = v && webkit_web_view_get_uri(v) ? g_strdup(webkit_web_view_get_uri(v)) : NULL;
+}
+
 static void ph_focus_shell(void) {
 	if (ph_shell) gtk_widget_grab_focus(GTK_WIDGET(ph_shell));
 }
@@ -274,6 +327,18 @@ type gtkAppViews struct {
 	done   chan struct{}
 	stop   sync.Once
 
+	// Discarding background views (discard.go); GTK's main thread only,
+	// but tick (how often to look, ns), read by sleepLoop.
+	now        func() time.Time
+	sleep      *sleeper
+	tick       atomic.Int64
+	retick     chan struct{} // the tick changed: sleepLoop starts a new wait
+	visible    string
+	origins    map[string]string         // live view id -> its app's origin (views of one app are related)
+	asleep     map[string]keptTab        // discarded views
+	discarding map[string]pendingDiscard // views whose page was asked for its scroll position
+	tokens     uint64
+
 	tools // downloads, find, zoom, print, the pages' dialogs (tools_linux.go)
 }
 
@@ -292,7 +357,10 @@ func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 		loaded: map[string]string{}, reloads: map[string]int{},
 		events: make(chan ui.AppViewEvent, 256), done: make(chan struct{}),
 		opens: make(chan string, 16),
+		now:   time.Now, sleep: newSleeper(settings.DefaultTabDiscard),
+		retick: make(chan struct{}, 1), origins: map[string]string{}, asleep: map[string]keptTab{}, discarding: map[string]pendingDiscard{},
 	}
+	h.tick.Store(int64(h.sleep.Tick()))
 	h.initTools()
 	appViewsMu.Lock()
 	appViews = h
@@ -305,8 +373,17 @@ func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 		if h.inspector.Swap(on) != on {
 			onMain(func() { C.ph_inspector_all(C.int(on)) })
 		}
+		after := s.TabDiscard()
+		if tick := int64(newSleeper(after).Tick()); h.tick.Swap(tick) != tick {
+			select {
+			case h.retick <- struct{}{}:
+			default:
+			}
+		}
+		onMain(func() { h.sleep.SetAfter(after) })
 	})
 	go h.deliver()
+	go h.sleepLoop()
 	return h
 }
 
@@ -386,17 +463,27 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 	}
 	C.ph_downloads_install()
 	want := make(map[string]bool, len(spec.Views))
+	h.sleep.Saw(spec, h.now())
+	h.visible = spec.Visible
 	for _, v := range spec.Views {
 		want[v.ID] = true
+		if v.ID == spec.Visible {
+			delete(h.discarding, v.ID) // it shows: the page's answer is ignored
+		}
+		if k, ok := h.asleep[v.ID]; ok { // discarded: made again when it shows
+			h.loaded[v.ID], h.reloads[v.ID] = v.URL, v.Reloads
+			if v.ID == spec.Visible {
+				h.wake(v.ID, k, v.URL)
+			}
+			continue
+		}
 		withCString(v.ID, func(id *C.char) {
 			last, exists := h.loaded[v.ID]
 			reloads := h.reloads[v.ID]
 			h.loaded[v.ID], h.reloads[v.ID] = v.URL, v.Reloads // the origin rule's before the load
 			switch {
 			case !exists:
-				C.ph_create(id, C.int(h.inspector.Load()))
-				h.applyZoom(v.ID)
-				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
+				h.create(v.ID, v.URL, "")
 				h.log.Debug("app view opened", "view", v.ID)
 			case last != v.URL:
 				withCString(v.URL, func(u *C.char) { C.ph_load(id, u) })
@@ -411,6 +498,9 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 			withCString(id, func(c *C.char) { C.ph_destroy(c) })
 			delete(h.loaded, id)
 			delete(h.reloads, id)
+			delete(h.origins, id)
+			delete(h.asleep, id)
+			delete(h.discarding, id)
 		}
 	}
 	h.log.Debug("app views", "views", len(spec.Views), "visible", spec.Visible, "x", spec.X, "y", spec.Y, "w", spec.W, "h", spec.H)
@@ -501,4 +591,142 @@ func portholeAppViewDecide(id, uri *C.char, user C.int) C.int {
 func viewPtr(id string) (v *C.WebKitWebView) {
 	withCString(id, func(c *C.char) { v = C.ph_get(c) })
 	return v
+}
+
+// pendingDiscard is a discard waiting for the page's scroll position.
+type pendingDiscard struct {
+	token uint64
+	since time.Time
+}
+
+// create makes view id and loads url in it; restore (or "") runs once the
+// page has loaded. A view of an app that has a view already is related to
+// it: they share one web process. GTK's main thread.
+func (h *gtkAppViews) create(id, url, restore string) {
+	origin := originOf(url)
+	related := ""
+	for other, o := range h.origins {
+		if o == origin && other != id {
+			related = other
+			break
+		}
+	}
+	withCString(id, func(c *C.char) {
+		var rel *C.char
+		if related != "" {
+			rel = C.CString(related)
+			defer C.free(unsafe.Pointer(rel))
+		}
+		C.ph_create(c, C.int(h.inspector.Load()), rel)
+		h.origins[id] = origin
+		h.applyZoom(id)
+		if restore != "" {
+			withCString(restore, func(js *C.char) { C.ph_set_restore(c, js) })
+		}
+		withCString(url, func(u *C.char) { C.ph_load(c, u) })
+	})
+}
+
+// sleepLoop asks, every tick, on GTK's main thread, which views to discard.
+// It ends with the host (Close).
+func (h *gtkAppViews) sleepLoop() {
+	t := time.NewTimer(time.Duration(h.tick.Load()))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-h.retick:
+			t.Stop()
+			t.Reset(time.Duration(h.tick.Load()))
+		case <-t.C:
+			onMain(h.discardDue)
+			t.Reset(time.Duration(h.tick.Load()))
+		}
+	}
+}
+
+// discardDue starts discarding the views that are due: it asks each page
+// where it is scrolled to (portholeAppViewScroll finishes). A page that does
+// not answer in discardAnswerWait is discarded without. GTK's main thread.
+func (h *gtkAppViews) discardDue() {
+	now := h.now()
+	for id, p := range h.discarding {
+		if now.Sub(p.since) >= discardAnswerWait {
+			h.discard(id, 0, 0)
+		}
+	}
+	due := h.sleep.Due(now, func(id string) bool {
+		_, pending := h.discarding[id]
+		_, live := h.origins[id]
+		return live && !pending
+	})
+	for _, id := range due {
+		h.tokens++
+		h.discarding[id] = pendingDiscard{token: h.tokens, since: now}
+		asked := C.int(0)
+		withCString(id, func(c *C.char) {
+			withCString(scrollScript, func(js *C.char) { asked = C.ph_ask_scroll(c, js, C.uintptr_t(h.tokens)) })
+		})
+		if asked == 0 {
+			delete(h.discarding, id)
+		}
+	}
+}
+
+// portholeAppViewScroll is a page's answer to ph_ask_scroll: the view is
+// discarded now, unless it showed meanwhile (its token is gone).
+//
+//export portholeAppViewScroll
+func portholeAppViewScroll(token C.uintptr_t, result *C.char) {
+	h := currentAppViews()
+	if h == nil {
+		return
+	}
+	for id, p := range h.discarding {
+		if p.token != uint64(token) {
+			continue
+		}
+		x, y, err := parseScroll(C.GoString(result))
+		if err != nil {
+			h.log.Debug("app view discarded without its scroll position", "view", id, "err", err)
+		}
+		h.discard(id, x, y)
+		return
+	}
+}
+
+// discard ends view id's web view, keeping its page, title and scroll
+// position. GTK's main thread.
+func (h *gtkAppViews) discard(id string, x, y int) {
+	delete(h.discarding, id)
+	if id == h.visible {
+		return
+	}
+	var title, uri *C.char
+	withCString(id, func(c *C.char) { C.ph_info(c, &title, &uri) })
+	k := keptTab{Title: C.GoString(title), URL: C.GoString(uri), ScrollX: x, ScrollY: y, Shell: h.loaded[id]}
+	C.g_free(C.gpointer(title))
+	C.g_free(C.gpointer(uri))
+	h.asleep[id] = k
+	h.dialogs.DropView(id)
+	withCString(id, func(c *C.char) { C.ph_destroy(c) })
+	delete(h.origins, id)
+	h.log.Debug("app view discarded to save memory", "view", id)
+	h.emit(ui.AppViewEvent{ID: id, Title: k.Title, URL: k.URL, Life: ui.AppViewDiscarded})
+}
+
+// wake makes discarded view id again, at its kept page and scroll position
+// (or at shell, the URL the shell gives the tab now, if that changed).
+func (h *gtkAppViews) wake(id string, k keptTab, shell string) {
+	u, scroll := wakeURL(k, shell)
+	restore := ""
+	if scroll {
+		restore = restoreScript(k.ScrollX, k.ScrollY)
+	}
+	delete(h.asleep, id)
+	h.create(id, u, restore)
+	h.sleep.Woke(id, h.now())
+	h.log.Debug("discarded app view made again", "view", id)
+	h.emit(ui.AppViewEvent{ID: id, Title: k.Title, URL: u, Life: ui.AppViewRestored})
 }

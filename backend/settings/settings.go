@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // Theme is the colour theme preference.
@@ -77,11 +78,43 @@ type Settings struct {
 	StartHidden bool `json:"startHidden"`
 	// Defaults are what new servers start with.
 	Defaults ServerDefaults `json:"defaults"`
+	// TabDiscardSec: an app tab in the background this many seconds is
+	// discarded to save memory (its web view ends; it reloads, at the same
+	// page, when it shows again). 0 never discards; default 30 min.
+	TabDiscardSec int `json:"tabDiscardSec"`
+}
+
+// Limits and default of Settings.TabDiscardSec.
+const (
+	DefaultTabDiscard = 30 * time.Minute
+	MaxTabDiscard     = 7 * 24 * time.Hour
+)
+
+// TabDiscard is TabDiscardSec as a duration (0: never); a value out of
+// range in a hand-edited file counts as the nearest limit.
+func (s Settings) TabDiscard() time.Duration {
+	return min(max(time.Duration(s.TabDiscardSec)*time.Second, 0), MaxTabDiscard)
+}
+
+// SetTabDiscard sets after how many seconds a background app tab is
+// discarded (0: never) and saves it. A nil File changes nothing and returns
+// what it would be.
+func (f *File) SetTabDiscard(sec int) (Settings, error) {
+	if sec < 0 || sec > int(MaxTabDiscard/time.Second) {
+		return f.Get(), apperr.BadInput("discard after %d s is out of range: use 0 (never) to 7 days (604800 s)", sec)
+	}
+	if f == nil {
+		s := Default()
+		s.TabDiscardSec = sec
+		return s, nil
+	}
+	return f.Update(func(s *Settings) { s.TabDiscardSec = sec })
 }
 
 // Default is the settings of a new user.
 func Default() Settings {
-	return Settings{Theme: ThemeSystem, Notify: allNotify(), HideOnClose: true, StartHidden: true, Defaults: DefaultServerDefaults()}
+	return Settings{Theme: ThemeSystem, Notify: allNotify(), HideOnClose: true, StartHidden: true, Defaults: DefaultServerDefaults(),
+		TabDiscardSec: int(DefaultTabDiscard / time.Second)}
 }
 
 // ErrBroken means settings.json exists but cannot be read; it is kept untouched.

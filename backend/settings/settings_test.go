@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/porthole-app/porthole/backend/apperr"
 )
@@ -285,5 +286,35 @@ func TestHideOnCloseDefaultOnAndKept(t *testing.T) {
 	var nilFile *File
 	if got, _ := nilFile.SetHideOnClose(false); got.HideOnClose || !Default().HideOnClose {
 		t.Fatalf("nil File / Default: %+v", got)
+	}
+}
+
+// TestSetTabDiscard: 30 min by default, saved, 0 allowed (never), out of
+// range refused with the range in words.
+func TestSetTabDiscard(t *testing.T) {
+	f, err := Open(filepath.Join(t.TempDir(), "settings.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Get().TabDiscard(); got != 30*time.Minute {
+		t.Fatalf("default TabDiscard = %v; want 30m", got)
+	}
+	for _, sec := range []int{0, 5, 3600} {
+		s, err := f.SetTabDiscard(sec)
+		if err != nil || s.TabDiscardSec != sec {
+			t.Fatalf("SetTabDiscard(%d) = %+v, %v", sec, s, err)
+		}
+	}
+	again, err := Open(f.path)
+	if err != nil || again.Get().TabDiscardSec != 3600 {
+		t.Fatalf("reopened: %+v, %v; want 3600 kept", again.Get(), err)
+	}
+	for _, sec := range []int{-1, 604801} {
+		if _, err := f.SetTabDiscard(sec); err == nil || !strings.Contains(err.Error(), "0 (never) to 7 days") {
+			t.Fatalf("SetTabDiscard(%d) err = %v", sec, err)
+		}
+	}
+	if got := (Settings{TabDiscardSec: -5}).TabDiscard(); got != 0 {
+		t.Fatalf("negative in the file: %v", got)
 	}
 }

@@ -264,6 +264,12 @@ func (a *App) SetInspector(on bool) (settings.Settings, error) {
 	return a.saved(a.settings.SetInspector(on))
 }
 
+// SetTabDiscard sets after how many seconds in the background an app tab
+// is discarded to save memory (0: never; default 30 min).
+func (a *App) SetTabDiscard(sec int) (settings.Settings, error) {
+	return a.saved(a.settings.SetTabDiscard(sec))
+}
+
 // SetNotification switches one kind of notification on or off:
 // "server-down", "needs-you", "agent-crash" or "new-app".
 func (a *App) SetNotification(kind string, on bool) (settings.Settings, error) {

@@ -32,7 +32,7 @@ func TestSetThemeValidatesAndPublishes(t *testing.T) {
 		t.Fatalf("snapshot = %+v; want the settings event", snap)
 	}
 	b, _ := json.Marshal(snap[0].Data)
-	if want := `{"theme":"dark","inspector":false,"notify":{"serverDown":true,"needsYou":true,"agentCrash":true,"newApp":true},"hideOnClose":true,"startHidden":true,"defaults":{"pingThresholdSec":30,"idleTimeoutSec":0,"poolSize":0,"loopbackPerServer":true,"cookiesPerApp":true}}`; string(b) != want {
+	if want := `{"theme":"dark","inspector":false,"notify":{"serverDown":true,"needsYou":true,"agentCrash":true,"newApp":true},"hideOnClose":true,"startHidden":true,"defaults":{"pingThresholdSec":30,"idleTimeoutSec":0,"poolSize":0,"loopbackPerServer":true,"cookiesPerApp":true},"tabDiscardSec":1800}`; string(b) != want {
 		t.Fatalf("settings JSON = %s; want %s", b, want)
 	}
 	if _, err := app.SetNotification("sometimes", true); !errors.Is(err, apperr.ErrBadInput) {

@@ -69,7 +69,21 @@ type AppViewEvent struct {
 	// view's zoom level (1 is 100 %).
 	Find *FindResult `json:"find,omitempty"`
 	Zoom float64     `json:"zoom,omitempty"`
+	// Life, when set, says the view was discarded (to save memory; its tab
+	// keeps its page and reloads it when it shows) or made again.
+	Life AppViewLife `json:"life,omitempty"`
 }
+
+// AppViewLife is what happened to a view's web view.
+type AppViewLife string
+
+const (
+	// AppViewDiscarded: the view's web view ended; Porthole keeps its URL,
+	// title and scroll position.
+	AppViewDiscarded AppViewLife = "discarded"
+	// AppViewRestored: the discarded view showed again and reloads.
+	AppViewRestored AppViewLife = "restored"
+)
 
 // FindResult is what a find in page found: Matches (0: none), or Failed.
 type FindResult struct {

@@ -385,6 +385,39 @@ describe('AppFrames (app tabs)', () => {
     stopTabs()
   })
 
+  it('a discarded tab whose server went away shows the server’s state when it shows, and reloads when the server is back', async () => {
+    const { f, tabs } = await setup([gpu], { appViews: true })
+    const views = useAppViewsStore()
+    const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')
+    const b = await useTabLoadingStore().openApp('s1', 6006, '/', { newTab: true })
+    expect(tabs.activeId).toBe(b.id)
+    const blank = { title: '', url: '', canGoBack: false, canGoForward: false, loading: false }
+    f.emit({ topic: 'appviews', data: { ...blank, id: a.id, life: 'discarded' } })
+    expect(views.asleep.has(a.id)).toBe(true)
+    // The server goes away while tab a sleeps; a is focused: needs-connect, not a page that cannot load.
+    f.emit({ topic: 'servers', data: { servers: [{ ...gpu, state: 'disconnected' }], path: '/p.json', readOnly: false } })
+    tabs.activate(a.id)
+    await flushPromises()
+    const t = tabs.findApp(a.id)!
+    expect(t.app.state).toBe('needs-connect')
+    expect(t.app.error).toContain('gpu is not connected')
+    // A tab that is awake keeps its page when its server goes (its view still has it).
+    expect(tabs.findApp(b.id)!.app.state).toBe('ready')
+    // The server is back: the tab loads again (the backend wakes its view at the kept page).
+    const calls = f.api.openApp.mock.calls.length
+    f.emit({ topic: 'servers', data: { servers: [gpu], path: '/p.json', readOnly: false } })
+    await vi.waitFor(() => expect(tabs.findApp(a.id)!.app.state).toBe('ready'))
+    expect(f.api.openApp.mock.calls.length).toBe(calls + 1)
+    f.emit({ topic: 'appviews', data: { ...blank, id: a.id, life: 'restored' } })
+    expect(views.asleep.has(a.id)).toBe(false)
+    // A discarded tab of a connected server just shows (and reloads).
+    f.emit({ topic: 'appviews', data: { ...blank, id: b.id, life: 'discarded' } })
+    tabs.activate(b.id)
+    await flushPromises()
+    expect(tabs.findApp(b.id)!.app.state).toBe('ready')
+    stopTabs()
+  })
+
   it('an app view reports its page: title, the server-side URL, history; Back and Forward move the view', async () => {
     const { f, tabs } = await setup([gpu], { appViews: true })
     const a = await useTabLoadingStore().openApp('s1', 8888, '/lab')

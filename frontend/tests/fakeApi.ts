@@ -201,6 +201,7 @@ export function fakeApi(over: Partial<PortholeApi> = {}) {
     getSettings: async () => ({ theme: 'system' as Theme }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
     setInspector: vi.fn(async (inspector: boolean): Promise<Settings> => ({ theme: 'system', inspector })),
+    setTabDiscard: vi.fn(async (tabDiscardSec: number): Promise<Settings> => ({ theme: 'system', tabDiscardSec })),
     setNotification: vi.fn<PortholeApi['setNotification']>(async () => ({ theme: 'system' as Theme })),
     getAppAttributes: vi.fn<PortholeApi['getAppAttributes']>(async () => ({})),
     setAppAttributes: vi.fn<PortholeApi['setAppAttributes']>(async (_s, _p, attrs) => attrs),

@@ -74,6 +74,9 @@ describe('SettingsDialog', () => {
     expect(f.api.setNotification).toHaveBeenCalledWith('new-app', false)
     await box('inspector').setValue(true)
     expect(f.api.setInspector).toHaveBeenCalledWith(true)
+    expect((box('tab-discard').element as HTMLSelectElement).value).toBe('1800')
+    await box('tab-discard').setValue('3600')
+    expect(f.api.setTabDiscard).toHaveBeenCalledWith(3600)
 
     await w.get('[role="radio"][aria-label="Dark"]').trigger('click')
     await flushPromises()

@@ -58,6 +58,7 @@ function fakeApi(over: Partial<PortholeApi> = {}) {
     getSettings: async () => ({ theme: 'system' }),
     setTheme: vi.fn(async (theme: Theme): Promise<Settings> => ({ theme })),
     setInspector: vi.fn(async (inspector: boolean): Promise<Settings> => ({ theme: 'system', inspector })),
+    setTabDiscard: vi.fn(async (tabDiscardSec: number): Promise<Settings> => ({ theme: 'system', tabDiscardSec })),
     setNotification: vi.fn(async (): Promise<Settings> => ({ theme: 'system' })),
     getAppAttributes: vi.fn(async () => ({})),
     setAppAttributes: vi.fn(async () => ({})),

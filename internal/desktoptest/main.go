@@ -23,6 +23,9 @@
 //     a test StatusNotifierWatcher: its tray menu, closing the window with
 //     the tab open (it hides; the tunnel answers), a second launch with a
 //     URL (handed to the first), and Quit from the tray (see background.go).
+//  5. A fourth time, discarding background tabs after 3 s: the tab is
+//     discarded (a WebKit process fewer) and reloads its page when it shows
+//     (see discard.go).
 //
 // Assertions use the test app's own record of the requests it received: the
 // restored page's request carries the same cookie, and its report names the
@@ -63,10 +66,20 @@ func main() {
 	bin := flag.String("bin", "build/bin/porthole", "the porthole binary (it runs porthole-desktop next to it)")
 	out := flag.String("out", "build/test-artifacts", "directory for logs and screenshots")
 	shots := flag.String("shots", "", "also write the README screenshots (start-page.png, app-tab.png, server-dashboard.png, server-rules.png, downloads.png, tray-menu.png, palette.png) here")
+	memory := flag.String("memory", "", "instead of the test: measure the window's memory with 0, 1, 3 and 6 app tabs against Chromium, into this file's memory section (make bench: docs/BENCHMARKS.md)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	t := &run{out: *out, shots: *shots}
+	if *memory != "" {
+		err := t.memory(ctx, *bin, *memory)
+		t.cleanup()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "desktop-memory: FAIL: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	err := t.main(ctx, *bin)
 	t.cleanup()
 	if err != nil {
@@ -319,6 +332,10 @@ func (t *run) main(ctx context.Context, bin string) error {
 	}
 	// ---- Third run: life in the background (tray, hide on close, second launch, tray Quit). ----
 	if err := t.background(ctx, bin, keyringSession, disp, webPort); err != nil {
+		return err
+	}
+	// ---- Fourth run: a background tab discarded, and back when it shows (discard.go). ----
+	if err := t.discardRestore(ctx, bin, keyringSession); err != nil {
 		return err
 	}
 	return t.checkLogs()
@@ -701,7 +718,7 @@ func (t *run) fail(ctx context.Context, win, what string, err error) error {
 }
 
 func (t *run) checkLogs() error {
-	for n := 1; n <= 3; n++ {
+	for n := 1; n <= 4; n++ {
 		log, err := os.ReadFile(filepath.Join(t.out, fmt.Sprintf("desktop-persist-run%d.log", n)))
 		if err != nil {
 			return err

@@ -75,7 +75,12 @@ export interface AppViewEvent {
   find?: FindResult
   /** The view's zoom level (1 is 100 %), kept per app. */
   zoom?: number
+  /** The view was discarded to save memory (it reloads when it shows) or made again. */
+  life?: AppViewLife
 }
+
+export type AppViewLife = 'discarded' | 'restored'
+
 
 /** What a find in page found. */
 export interface FindResult {
@@ -156,6 +161,8 @@ export interface Settings {
   startHidden?: boolean
   /** What new servers start with. */
   defaults?: ServerDefaults
+  /** An app tab in the background this long (s) is discarded to save memory; 0 never (default 1800). */
+  tabDiscardSec?: number
 }
 
 /** What new servers start with (SetServerDefaults validates the ranges). */
@@ -749,6 +756,7 @@ export interface PortholeApi {
   setTheme(theme: Theme): Promise<Settings>
   /** Turns the app views' developer tools (Inspect Element) on or off; the Linux window only. */
   setInspector(on: boolean): Promise<Settings>
+  setTabDiscard(sec: number): Promise<Settings>
   /** Switches one kind of notification on or off. */
   setNotification(kind: NotifyKind, on: boolean): Promise<Settings>
   getAppAttributes(serverId: string, port: number): Promise<AppAttributes>
@@ -851,6 +859,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     getSettings: () => call<Settings>('GetSettings'),
     setTheme: (theme: Theme) => call<Settings>('SetTheme', theme),
     setInspector: (on: boolean) => call<Settings>('SetInspector', on),
+    setTabDiscard: (sec: number) => call<Settings>('SetTabDiscard', sec),
     setNotification: (kind: NotifyKind, on: boolean) => call<Settings>('SetNotification', kind, on),
     getAppAttributes: (serverId: string, port: number) => call<AppAttributes>('GetAppAttributes', serverId, port),
     setAppAttributes: (serverId: string, port: number, attrs: AppAttributes) =>

@@ -52,6 +52,20 @@ export const useAppViewsStore = defineStore('appViews', () => {
   let lastSent = ''
   /** Each view's zoom level (1 is 100 %), kept per app by the backend. */
   const zoom = reactive(new Map<string, number>())
+  /** Tabs whose view the backend discarded to save memory (each reloads its page when it shows). */
+  const asleep = reactive(new Set<string>())
+
+  // A discarded tab about to show whose server has gone away shows the server's state, not a page
+  // that cannot load (tabLoading.wakeDiscarded).
+  watch(
+    () => {
+      const t = tabs.findApp(tabs.activeId)
+      return t && asleep.has(t.id) && t.app.state === 'ready' ? t.id : ''
+    },
+    (id) => {
+      if (id) loader.wakeDiscarded(id)
+    },
+  )
 
   function setMode(m: AppTabMode): void {
     mode.value = m
@@ -128,6 +142,11 @@ export const useAppViewsStore = defineStore('appViews', () => {
       zoom.set(v.id, v.zoom)
       return
     }
+    if (v.life) {
+      if (v.life === 'discarded') asleep.add(v.id)
+      else asleep.delete(v.id)
+      return
+    }
     const t = tabs.findApp(v.id)
     if (!t) return
     history.viewReported(v.id, v.canGoBack, v.canGoForward)
@@ -144,6 +163,7 @@ export const useAppViewsStore = defineStore('appViews', () => {
   /** Tells the backend what the views should be, when it differs from what it was told last. */
   function sync(spec: AppViewSpec): void {
     if (!enabled.value || !api.value) return
+    for (const id of asleep) if (!spec.views.some((v) => v.id === id)) asleep.delete(id) // closed tabs
     const text = JSON.stringify(spec)
     if (text === lastSent) return
     lastSent = text
@@ -185,5 +205,5 @@ export const useAppViewsStore = defineStore('appViews', () => {
     void api.value?.printAppView(id).catch((err: unknown) => console.warn('porthole: print failed', err))
   }
 
-  return { api, mode, enabled, external, opened, shortcut, zoom, openInBrowser, sync, zoomView, printView, start, stop }
+  return { api, mode, enabled, external, opened, shortcut, zoom, asleep, openInBrowser, sync, zoomView, printView, start, stop }
 })

@@ -177,6 +177,21 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
     tabs.reloadFrame(id)
   }
 
+  /**
+   * A discarded app tab (its view ended to save memory; see the appViews store) is about to show.
+   * If its server has gone away meanwhile, the tab shows the server's state ('needs-connect', or
+   * 'error' for a server no longer in the list) instead of reloading a page that cannot load; it
+   * loads again, at the same page, when the server is back (the watch below). An idle server
+   * (its connection closed while unused) redials on demand, so its tab just reloads.
+   */
+  function wakeDiscarded(id: string): void {
+    const t = tabs.findApp(id)
+    if (!t || t.app.state !== 'ready' || t.serverId === LOCAL) return
+    const s = servers.byId(t.serverId)
+    if (s && (s.state === 'connected' || s.state === 'idle')) return
+    failed(t, new Error(`${s?.name ?? 'The server'} is not connected. This tab was asleep to save memory; it opens again at the same page when the server is back.`))
+  }
+
   /** The "Connect to …" of a tab whose server is not connected: connect, then load. */
   async function connectAndLoad(id: string): Promise<void> {
     const t = tabs.findApp(id)
@@ -206,5 +221,5 @@ export const useTabLoadingStore = defineStore('tabLoading', () => {
     },
   )
 
-  return { api, start, stop, load, openApp, showOpened, reopenClosed, reload, connectAndLoad }
+  return { api, start, stop, load, openApp, showOpened, reopenClosed, reload, connectAndLoad, wakeDiscarded }
 })
