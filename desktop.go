@@ -72,13 +72,14 @@ func runDesktop() error {
 	bg := desktop.NewBackground(log, func() bool { return setFile.Get().HideOnClose })
 	bg.SetTray(trayUp)
 	autostart := desktop.DefaultAutostart(launcherPath())
+	var quitOnce sync.Once // a second Quit (tray + signal) would run after GTK's main loop ended
 	quit := func() {
 		bg.Quitting() // a real quit: the close that follows is not hidden
 		uiMu.Lock()
 		ctx := uiCtx
 		uiMu.Unlock()
 		if ctx != nil {
-			wruntime.Quit(ctx)
+			quitOnce.Do(func() { wruntime.Quit(ctx) })
 		}
 	}
 	withUI := func(f func(ctx context.Context)) {
@@ -148,6 +149,10 @@ func runDesktop() error {
 		AssetServer:      &assetserver.Options{Assets: frontendFS()},
 		BackgroundColour: &options.RGBA{R: 22, G: 24, B: 29, A: 255},
 		OnStartup: func(ctx context.Context) {
+			// Wails' own SIGTERM/SIGINT handler quits too: the second quit crashed
+			// the window after its main loop ended. Only ours (above) stays.
+			signal.Reset(syscall.SIGTERM, syscall.SIGINT)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 			uiMu.Lock()
 			uiCtx = ctx
 			uiMu.Unlock()

@@ -704,8 +704,14 @@ func (t *run) terminate(ctx context.Context, win string, n int) error {
 	if err := t.waitExit(ctx, n, "SIGTERM"); err != nil {
 		return err
 	}
-	if log, _ := os.ReadFile(t.appLog); !strings.Contains(string(log), "quitting on a signal") {
+	log, _ := os.ReadFile(t.appLog)
+	if !strings.Contains(string(log), "quitting on a signal") {
 		return fmt.Errorf("run %d: Porthole exited on SIGTERM without closing the window itself; its log:\n%s", n, log)
+	}
+	// Wails' own handler prints this; it quit a second time, after GTK's main
+	// loop had ended, and the window crashed in about 1 run in 4.
+	if strings.Contains(string(log), "Ctrl+C detected") {
+		return fmt.Errorf("run %d: Wails' signal handler ran as well as Porthole's (a second quit); its log:\n%s", n, log)
 	}
 	return nil
 }
