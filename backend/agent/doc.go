@@ -22,7 +22,7 @@
 //	app → agent   hello{protocol}          → {protocol, pid}   first; another version: error, the agent exits (ExitProtocol)
 //	              init{spec, secrets, hasPrompter} → {forwards}   once; the only way secrets travel
 //	              connect, disconnect, setForwards{forwards}, setSecrets{secrets},
-//	              exec{command, limit}, probe{host, port, request, limit, timeoutNs}, stats, ping (health check → null),
+//	              exec{command, limit}, probe{host, port, request, limit, timeoutNs}, stats, ping (health check → null), prewarm (→ null),
 //	              openLink{forward, target} → {code}   a web forward's one-time link; the target (it may hold a token) is never logged
 //	agent → app   event{…}  (notification: state, stats, log, step)
 //	              prompt/password, prompt/keyboardInteractive, prompt/unknownHost

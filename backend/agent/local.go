@@ -33,6 +33,8 @@ type LocalLogin struct {
 
 	everConnected atomic.Bool
 	interactive   atomic.Int32 // Connect calls in progress
+	warming       atomic.Bool  // a Prewarm dial runs
+	warmable      atomic.Bool  // connected since the last Disconnect: Prewarm may dial
 
 	fwdMu sync.Mutex // serializes SetForwards
 
@@ -166,10 +168,16 @@ func (l *LocalLogin) connect(ctx context.Context, gen uint64) (forwarder.SSHClie
 		return nil, err
 	}
 	l.everConnected.Store(true)
+	l.warmable.Store(true)
 	return c, nil
 }
 
 func (l *LocalLogin) dial(ctx context.Context) (forwarder.SSHClient, bool, error) {
+	return l.dialWith(ctx, l.prompter, l.onStep)
+}
+
+// dialWith dials once; prompter nil means nobody is asked (ErrNoPrompter).
+func (l *LocalLogin) dialWith(ctx context.Context, prompter sshconn.Prompter, onStep func(sshconn.Step, string)) (forwarder.SSHClient, bool, error) {
 	l.mu.Lock()
 	spec, secrets := l.spec, l.secrets
 	l.mu.Unlock()
@@ -177,12 +185,12 @@ func (l *LocalLogin) dial(ctx context.Context) (forwarder.SSHClient, bool, error
 	if err != nil {
 		return nil, true, err
 	}
-	dp := newDialPrompter(spec.ID, secrets, l.prompter)
+	dp := newDialPrompter(spec.ID, secrets, prompter)
 	d := &sshconn.Dialer{
 		Config:          cfg,
 		Prompter:        dp,
 		Logger:          l.log,
-		OnStep:          l.onStep,
+		OnStep:          onStep,
 		AgentSocket:     spec.AgentSocket,
 		KnownHostsFiles: spec.KnownHostsFiles,
 	}
@@ -270,6 +278,7 @@ func (l *LocalLogin) Disconnect(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrClosed, l.spec.DisplayName())
 	}
 	old, unwake, prev := l.sess, l.unwake, l.lastState
+	l.warmable.Store(false)
 	l.newSessionLocked()
 	sess := l.sess
 	now := time.Now()

@@ -21,7 +21,7 @@ import (
 // ProtocolVersion is the version of the app ↔ agent protocol. The app's
 // first call is hello{protocol}; an agent of another version answers with
 // an error and exits.
-const ProtocolVersion = 4 // 2: web forwards (ForwardSpec.Web); 3: ping; 4: openLink
+const ProtocolVersion = 5 // 2: web forwards (ForwardSpec.Web); 3: ping; 4: openLink; 5: prewarm
 
 // MaxMessageSize bounds one message on the pipe.
 const MaxMessageSize = 32 << 20
@@ -48,6 +48,7 @@ const (
 	methodStats       = "stats"       // noParams → Stats
 	methodPing        = "ping"        // noParams → null: the Supervisor's health check
 	methodOpenLink    = "openLink"    // openLinkParams → openLinkResult
+	methodPrewarm     = "prewarm"     // noParams → null: a speculative, prompt-free connect in the background
 	methodCancel      = "$/cancelRequest"
 
 	methodEvent          = "event"                      // notification: Event
@@ -282,6 +283,7 @@ var paramTypes = map[string]func() validator{
 	methodStats:          func() validator { return new(noParams) },
 	methodPing:           func() validator { return new(noParams) },
 	methodOpenLink:       func() validator { return new(openLinkParams) },
+	methodPrewarm:        func() validator { return new(noParams) },
 	methodCancel:         func() validator { return new(cancelParams) },
 	methodEvent:          func() validator { return new(eventParams) },
 	methodPromptPassword: func() validator { return new(passwordPromptParams) },

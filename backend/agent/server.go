@@ -372,6 +372,11 @@ func (s *server) call(ctx context.Context, l Login, method string, p validator) 
 		return l.Stats(ctx)
 	case methodPing:
 		return nil, nil // the answer is the point: this agent reads, runs and writes
+	case methodPrewarm:
+		if w, ok := l.(Prewarmer); ok {
+			return nil, w.Prewarm(ctx)
+		}
+		return nil, nil
 	case methodOpenLink:
 		op := p.(*openLinkParams)
 		code, err := l.OpenLink(ctx, op.Forward, op.Target)

@@ -3,6 +3,7 @@ package forwarder
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Connect makes sure the Session has a live SSH connection now, dialing (or
@@ -30,4 +31,33 @@ func (s *Session) Connect(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// Adopt makes c, a connection dialed outside the Session (a speculative,
+// prompt-free dial such as agent.LocalLogin.Prewarm), the Session's
+// connection — only when the Session has none and is not connecting or
+// verifying one; then it is used like any other and closed after
+// IdleTimeout without channels. It reports whether c was adopted; when not,
+// the caller still owns c and must close it.
+func (s *Session) Adopt(c SSHClient, took time.Duration) bool {
+	if c == nil {
+		return false
+	}
+	s.mu.Lock()
+	if s.closed || s.client != nil || s.flight != nil || s.droppedLocked() != nil {
+		s.mu.Unlock()
+		return false
+	}
+	s.installLocked(c, took)
+	s.mu.Unlock()
+	s.pool.kick()
+	return true
+}
+
+// Wants reports whether a speculative dial is worth it: the Session is open,
+// has no connection and is not making or checking one.
+func (s *Session) Wants() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && s.client == nil && s.flight == nil
 }

@@ -207,3 +207,18 @@ type askFailed struct{ err, ask error }
 
 func (e *askFailed) Error() string   { return e.err.Error() }
 func (e *askFailed) Unwrap() []error { return []error{e.err, e.ask} }
+
+// prewarm asks the running login for a speculative, prompt-free connect
+// (agent.Prewarmer); it does nothing before Connect started the login.
+func (r *runner) prewarm(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	l := r.l
+	r.mu.Unlock()
+	if w, ok := l.(agent.Prewarmer); ok {
+		return w.Prewarm(ctx)
+	}
+	return nil
+}

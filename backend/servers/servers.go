@@ -979,6 +979,34 @@ func (m *Manager) Connect(id string) (ServerSummary, error) {
 	return m.Summary(id), &ConnectError{Server: se, Err: err}
 }
 
+// Prewarm dials server id's SSH connection in the background when the user
+// is about to use it (its page opened, an Open button hovered, a saved tab
+// restored) and the login has no connection now (it closed when unused).
+// Only a server the user connected: a disconnected or failed one stays so.
+// It never asks the user anything, returns at once, and is cheap to call
+// often (at most one such dial runs per login).
+func (m *Manager) Prewarm(id string) error {
+	m.mu.Lock()
+	lv, ctx := m.live[id], m.ctx
+	var r *runner
+	if lv != nil && lv.connected && (lv.state == ServerIdle || lv.state == ServerConnected) && !m.closed {
+		r = lv.runner
+	}
+	m.mu.Unlock()
+	if r == nil || ctx == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, prewarmTimeout)
+	defer cancel()
+	if err := r.prewarm(ctx); err != nil {
+		m.log.Debug("prewarm", "server", id, "err", err)
+	}
+	return nil
+}
+
+// prewarmTimeout bounds the call to the login (it only starts the dial).
+const prewarmTimeout = 2 * time.Second
+
 func (m *Manager) Disconnect(id, why string) {
 	m.mu.Lock()
 	lv := m.live[id]

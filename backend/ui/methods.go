@@ -60,6 +60,10 @@ func (a *App) Disconnect(id string) (servers.ServerSummary, error) {
 	return a.servers.Summary(id), nil
 }
 
+// Prewarm dials a connected server's idle SSH connection in the background,
+// never asking anything (the user opened its page or is about to open an app).
+func (a *App) Prewarm(id string) error { return a.servers.Prewarm(id) }
+
 // Prompts returns the open questions (as the `prompts` event does).
 func (a *App) Prompts() []prompts.Prompt { return a.servers.Prompts().List() }
 

@@ -93,6 +93,34 @@ describe('AppsPanel (a server’s Start page)', () => {
     w.unmount()
   })
 
+  it('pointing at or focusing Open prewarms the server’s connection, at most once per 5 s', async () => {
+    const { f } = await setup()
+    f.api.listApps.mockResolvedValue(appList('s1', [jupyter, tensorboard]))
+    const w = mount(AppsPanel, { props: { serverId: 's1', serverName: 'gpu' }, attachTo: document.body })
+    await flushPromises()
+    let now = 1_000_000
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => now)
+    try {
+      const opens = w.findAll('[data-testid="app-open"]').map((x) => x.element)
+      // jsdom has no PointerEvent: a plain event of that type is what Vue listens to.
+      const point = (el: Element) => el.dispatchEvent(new Event('pointerenter'))
+      const focus = (el: Element) => el.dispatchEvent(new FocusEvent('focus'))
+      point(opens[0]!)
+      expect(f.api.prewarm.mock.calls).toEqual([['s1']])
+      point(opens[1]!)
+      focus(opens[0]!)
+      now += 4_999
+      point(opens[1]!)
+      expect(f.api.prewarm).toHaveBeenCalledTimes(1) // throttled per server
+      now += 1
+      focus(opens[1]!)
+      expect(f.api.prewarm).toHaveBeenCalledTimes(2)
+    } finally {
+      clock.mockRestore()
+      w.unmount()
+    }
+  })
+
   it('notes when two apps of the server share an address, and so their cookies (issue 15)', async () => {
     const { f } = await setup()
     const a = service({ port: 8888, localUrl: 'http://127.0.0.2:8888/lab' })

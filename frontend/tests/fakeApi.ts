@@ -33,6 +33,7 @@ export function serverMethods() {
     importServers: vi.fn<PortholeApi['importServers']>(async () => ({ added: [], skipped: [] })),
     connect: vi.fn<PortholeApi['connect']>(async (id): Promise<ServerSummary> => ({ id, name: 'n', host: 'h', state: 'connected' })),
     disconnect: vi.fn<PortholeApi['disconnect']>(async (id): Promise<ServerSummary> => ({ id, name: 'n', host: 'h', state: 'disconnected' })),
+    prewarm: vi.fn<PortholeApi['prewarm']>(async () => undefined),
     prompts: vi.fn<PortholeApi['prompts']>(async () => []),
     answerPrompt: vi.fn<PortholeApi['answerPrompt']>(async () => {}),
     cancelPrompt: vi.fn<PortholeApi['cancelPrompt']>(async () => {}),

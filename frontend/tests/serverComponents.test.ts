@@ -361,6 +361,15 @@ describe('ServerPage', () => {
     return { f, w }
   }
 
+  it('opening the page prewarms a connected or idle server, never a disconnected one', async () => {
+    const { f, w } = await page({ id: 's1', name: 'gpu', host: 'gpu.lab', state: 'idle' })
+    expect(f.api.prewarm.mock.calls).toEqual([['s1']])
+    w.unmount()
+    const other = await page({ id: 's2', name: 'cpu', host: 'cpu.lab', state: 'disconnected' })
+    expect(other.f.api.prewarm).not.toHaveBeenCalled()
+    other.w.unmount()
+  })
+
   it('connects, shows the failure in plain words, and offers to try again', async () => {
     const { f, w } = await page({ id: 's1', name: 'gpu', host: 'gpu.lab', port: 2222, user: 'alice', state: 'disconnected' })
     expect(w.get('h1').text()).toBe('gpu')

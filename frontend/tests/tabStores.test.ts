@@ -167,6 +167,9 @@ describe('tab stores: app tabs', () => {
     await vi.waitFor(() => expect(tabs.findApp('t2')!.app.state).toBe('ready'))
     await vi.waitFor(() => expect(tabs.findApp('t3')!.app.state).toBe('ready'))
     expect(f.api.openApp).toHaveBeenCalledWith('s2', 6006, '/')
+    // gpu was connected: its connection, maybe closed while unused, is dialed while its tab loads;
+    // cpu was not (Connect does it), so it is not prewarmed.
+    expect(f.api.prewarm.mock.calls).toEqual([['s1']])
     stopTabs()
   })
 

@@ -787,6 +787,8 @@ export interface PortholeApi {
   /** Resolves once connected; rejects with the reason in plain words. Questions arrive as `prompts` events meanwhile. */
   connect(id: string): Promise<ServerSummary>
   disconnect(id: string): Promise<ServerSummary>
+  /** Dials a connected server's idle SSH connection in the background, never asking anything. */
+  prewarm(id: string): Promise<void>
   prompts(): Promise<Prompt[]>
   answerPrompt(id: string, answer: PromptAnswer): Promise<void>
   cancelPrompt(id: string): Promise<void>
@@ -884,6 +886,7 @@ export function methods(call: Call, kind: PortholeApi['kind']) {
     importServers: (aliases: string[], link: boolean) => call<ImportResult>('ImportServers', aliases, link),
     connect: (id: string) => call<ServerSummary>('Connect', id),
     disconnect: (id: string) => call<ServerSummary>('Disconnect', id),
+    prewarm: (id: string) => call<void>('Prewarm', id),
     prompts: async () => (await call<Prompt[] | null>('Prompts')) ?? [],
     answerPrompt: (id: string, answer: PromptAnswer) => call<void>('AnswerPrompt', id, answer),
     cancelPrompt: (id: string) => call<void>('CancelPrompt', id),

@@ -26,6 +26,9 @@ export interface HostKeyRefusal {
   error: ServerError
 }
 
+/** Prewarm asks the backend at most this often per server (hovering sends many events). */
+export const PREWARM_THROTTLE_MS = 5000
+
 /** The saved servers, their connection state, and the actions on them. */
 export const useServersStore = defineStore('servers', () => {
   const api = shallowRef<PortholeApi | null>(null)
@@ -95,6 +98,7 @@ export const useServersStore = defineStore('servers', () => {
   function stop(): void {
     while (cleanups.length) cleanups.pop()?.()
     api.value = null
+    prewarmedAt.clear()
   }
 
   async function load(a: PortholeApi): Promise<void> {
@@ -220,6 +224,26 @@ export const useServersStore = defineStore('servers', () => {
     }
   }
 
+  /** When prewarm last asked the backend, per server id (Date.now()). */
+  const prewarmedAt = new Map<string, number>()
+
+  /**
+   * The user is about to use server id (its page opened, an Open button hovered, a saved tab
+   * restored): the backend dials its SSH connection in the background if it closed while unused.
+   * Only for a server the user connected (connected or idle); at most once per PREWARM_THROTTLE_MS
+   * per server; never asks anything and never throws.
+   */
+  function prewarm(id: string): void {
+    const a = api.value
+    const state = byId(id)?.state
+    if (!a || (state !== 'connected' && state !== 'idle')) return
+    const now = Date.now()
+    const last = prewarmedAt.get(id)
+    if (last !== undefined && now - last < PREWARM_THROTTLE_MS) return
+    prewarmedAt.set(id, now)
+    a.prewarm(id).catch((err: unknown) => console.debug('porthole: Prewarm failed', err))
+  }
+
   function replace(sum: ServerSummary): void {
     const i = servers.value.findIndex((s) => s.id === sum.id)
     if (i >= 0 && sum.id) servers.value.splice(i, 1, sum)
@@ -250,6 +274,7 @@ export const useServersStore = defineStore('servers', () => {
     failures,
     hostKeyRefusal,
     byId,
+    prewarm,
     start,
     stop,
     load,

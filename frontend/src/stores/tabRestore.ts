@@ -89,6 +89,8 @@ export const useTabRestoreStore = defineStore('tabRestore', () => {
     lastSaved = JSON.stringify(savedList.value.filter((t) => added.includes(t.id)))
     restored.value = true
     scheduleSave()
+    // A connected server's connection may have closed while unused: dial it while the tabs load.
+    for (const serverId of new Set(added.map((id) => tabs.findApp(id)?.serverId ?? ''))) if (serverId) servers.prewarm(serverId)
     await Promise.all(added.map((id) => loader.load(id)))
     // The restored tabs' servers connect again, as the user left them: each server once. When one
     // is up, tabLoading's watcher loads its tabs. A server that has to ask (a password that is not
