@@ -125,9 +125,10 @@ func rawGET(addr, path string) error {
 // the old flows go silent, and after gap a GET on a new connection must get
 // through. Each iteration is a fresh rig; it reports the median and worst
 // first response and how many of them failed, with and without the channel
-// pool. With gap 0 the GET can land within the pool's Freshness window
-// (500 ms) after a refill proved the old connection alive: it may then get
-// a pooled channel of the dead connection and fail (never send twice).
+// pool. With gap 0 the GET used to land within the pool's Freshness window
+// (500 ms) after a refill open "proved" the old connection alive, get a
+// pooled channel of the dead connection and fail (never send twice); refill
+// opens no longer count as proof (issue 11), so "failed" must stay 0.
 func BenchmarkFirstResponseAfterSilence(b *testing.B) {
 	const idle = 2 * time.Second // > the pool's freshness window, < PingIdleThreshold
 	for _, pool := range []bool{true, false} {

@@ -111,15 +111,18 @@ func (c *chanConn) prefetchLoop(onFail func(error)) {
 	tmp := make([]byte, 512)
 	for {
 		n, err := c.ch.Read(tmp)
-		if n > 0 {
-			c.s.touch()
-		}
 		p.mu.Lock()
 		p.buf = append(p.buf, tmp[:n]...)
 		p.err = err
 		handed := p.handed
 		full := len(p.buf) >= maxPrefetch
 		p.mu.Unlock()
+		switch {
+		case n > 0 && handed:
+			c.s.answered() // data on a channel in use
+		case n > 0:
+			c.s.touch() // unasked bytes (a banner): alive, but not an answer
+		}
 		if err != nil {
 			if !handed {
 				onFail(err)
@@ -160,7 +163,7 @@ func (c *chanConn) Read(b []byte) (int, error) {
 	n, err := c.ch.Read(b)
 	if n > 0 {
 		c.reads.Add(1)
-		c.s.touch()
+		c.s.answered()
 	}
 	return n, err
 }

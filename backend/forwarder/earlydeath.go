@@ -183,7 +183,7 @@ func (s *Session) confirm(ctx context.Context, c SSHClient, gen uint64) error {
 	rtt, err := c.Ping(ctx, s.pingTimeout())
 	if err == nil {
 		s.noteRTT(rtt)
-		s.touch()
+		s.answered()
 		return nil
 	}
 	if ctx.Err() != nil {

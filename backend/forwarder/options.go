@@ -89,10 +89,11 @@ type PoolOptions struct {
 	// open (and their refills compete for CPU). Default 1 ms; negative pools
 	// at any RTT.
 	MinRTT time.Duration
-	// Freshness: a pooled channel is handed out only if the connection
-	// showed a sign of life (data, an open, a ping reply) within this long;
-	// otherwise Dial opens a fresh channel, whose round trip doubles as a
-	// liveness check. This bounds the window in which a connection that died
+	// Freshness: a pooled channel is handed out only if the server answered
+	// real use of the connection (a login, a ping reply, a Dial's open, data
+	// on a channel in use; not the pool's own refill opens) within this
+	// long; otherwise Dial opens a fresh channel, whose round trip doubles
+	// as a liveness check. This bounds the window in which a connection that died
 	// silently (a black-holed path) could swallow a request written into a
 	// pooled channel. Zero adapts: max(500 ms, 3×RTT).
 	Freshness time.Duration

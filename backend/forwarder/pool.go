@@ -42,9 +42,15 @@ import (
 //   - each pooled channel has a reader that notices EOF (then it is dropped
 //     and its age recorded) and keeps early bytes (replayed after hand-out);
 //   - channels of a lost or replaced connection are never handed out;
-//   - a channel is handed out only while the connection shows recent signs
-//     of life (PoolOptions.Freshness); otherwise a fresh open, whose round
-//     trip proves the connection alive, is used instead;
+//   - a channel is handed out only while the server answered real use of
+//     the connection recently (PoolOptions.Freshness, Session.answered: a
+//     login, a keepalive reply, a Dial's open, data on a channel in use);
+//     the pool's own refill opens are no proof, or on an idle connection
+//     they would keep it looking alive while the network changes under it
+//     (issue 11). Otherwise a fresh open, whose round trip proves the
+//     connection alive, is used instead;
+//   - no channel is handed out while the connection is suspect (a wake, a
+//     network change, a stalled open) or being verified;
 //   - the newest eligible channel is handed out first.
 //
 // A Dial under OneShot (discovery's probes) is not demand and takes no
@@ -316,14 +322,15 @@ func (p *pool) worthIt() bool {
 	return p.opts.MinRTT < 0 || p.s.rtt() >= p.opts.MinRTT
 }
 
-// fresh reports whether the connection showed a sign of life recently
-// enough for a pooled channel to be handed out.
+// fresh reports whether the server answered real use of the connection
+// recently enough for a pooled channel to be handed out (Session.answered:
+// the pool's own refill opens do not count).
 func (p *pool) fresh(now int64) bool {
 	f := p.opts.Freshness
 	if f <= 0 {
 		f = max(500*time.Millisecond, 3*p.s.rtt())
 	}
-	return time.Duration(now-p.s.lastAlive.Load()) <= f
+	return time.Duration(now-p.s.lastAnswered.Load()) <= f
 }
 
 // switchOffLocked stops pre-opening to t.
@@ -341,7 +348,7 @@ func (p *pool) take(ctx context.Context, t target, gen uint64) *chanConn {
 		return nil
 	}
 	now := p.s.mono()
-	if !p.fresh(now) {
+	if !p.fresh(now) || !p.s.poolMayHandOut(gen) {
 		p.kick()
 		return nil
 	}
@@ -473,7 +480,7 @@ func (p *pool) maintain() time.Duration {
 		p.s.spawn(func() {
 			if rtt, err := client.Ping(p.s.ctx, p.s.pingTimeout()); err == nil {
 				p.s.noteRTT(rtt)
-				p.s.touch()
+				p.s.answered()
 				p.kick()
 			}
 		})
@@ -517,7 +524,7 @@ func (p *pool) openOne(t target, client SSHClient, gen uint64) {
 		p.s.discardChannel(r.ch, r.reqs)
 		return
 	}
-	p.s.touch()
+	p.s.touch() // a sign of life, but not one that lets the pool hand out (see fresh)
 	pre := &prefetch{done: make(chan struct{})}
 	c := p.s.newChanConn(r.ch, r.reqs, gen, t, pre)
 	e := &pooledChan{c: c, gen: gen, opened: start}

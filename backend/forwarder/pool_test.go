@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/porthole-app/porthole/internal/testrig"
 )
 
 // poolOf is the pool's view of the target at addr (zero if it has none).
@@ -321,5 +323,93 @@ func TestPoolSessionCap(t *testing.T) {
 	waitFor(t, 10*time.Second, "5 channels pre-opened", func() bool { i, _ := total(); return i == 5 })
 	if idle, opened := total(); idle != 5 || opened != 5 {
 		t.Fatalf("%d idle, %d opened (%+v); want 5 and 5: 3 targets want 4 each, the session cap is 5", idle, opened, s.PoolStats())
+	}
+}
+
+// Issue 11: after a network change that leaves the old flows silent, a
+// request must not get a pooled channel of the dead connection just because
+// the pool's own refill open had "proved" it alive a moment before (a
+// request written into a pooled channel cannot be retried: never send
+// twice). Only answers to real use (a login, a keepalive, a Dial's open,
+// data on a channel in use) let the pool hand out channels.
+func TestPoolRefillIsNoProofForHandOut(t *testing.T) {
+	srv := newServer(t, nil)
+	relay := testrig.NewRelay(t, srv.Addr())
+	ls := &lineServer{}
+	backend := newRawBackend(t, ls.handle)
+	// Freshness is far longer than the pool's refill period (channels
+	// expire past YoungAge and are re-opened), so before the fix a refill
+	// always made the idle connection look fresh.
+	opts := poolAlways
+	opts.YoungAge, opts.MaxAge, opts.Freshness = 200*time.Millisecond, 400*time.Millisecond, 2*time.Second
+	s := newSession(t, relay.Addr(), clientConfig(srv), SessionOptions{Pool: opts})
+	fwd := listenLocal(t, targetSpec(t, backend.Addr()), s, LocalOptions{})
+	addr := fwd.Addr().String()
+	if err := lineRequest(addr, "warm", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Idle past Freshness: nothing real answered since, while the pool
+	// keeps re-opening channels.
+	time.Sleep(opts.Freshness + 500*time.Millisecond)
+	opened := poolOf(s, backend.Addr()).Opened
+	waitFor(t, 10*time.Second, "a refill open", func() bool {
+		p := poolOf(s, backend.Addr())
+		return p.Opened > opened && p.Idle >= 1
+	})
+	hits := poolOf(s, backend.Addr()).Hits
+	relay.SilenceFlows() // the network changed; nothing tells the Session
+	for i := range 4 {
+		if err := lineRequest(addr, fmt.Sprint("after-", i), 15*time.Second); err != nil {
+			t.Fatalf("request %d after the network change: %v (pool %+v)", i, err, poolOf(s, backend.Addr()))
+		}
+		if i == 0 {
+			if p := poolOf(s, backend.Addr()); p.Hits != hits {
+				t.Fatalf("pool %+v: the first request after the change got a pooled channel of the silenced connection", p)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := fwd.Stats(); st.FailedConns != 0 {
+		t.Fatalf("forward %+v: want no failed connections", st)
+	}
+}
+
+// A suspect connection (a wake or a network change was seen) hands out no
+// pooled channel until it is verified, however fresh it looked before.
+func TestPoolNoHandOutWhileSuspect(t *testing.T) {
+	srv := newServer(t, nil)
+	relay := testrig.NewRelay(t, srv.Addr())
+	ls := &lineServer{}
+	backend := newRawBackend(t, ls.handle)
+	opts := poolAlways
+	opts.YoungAge, opts.MaxAge, opts.Freshness = 30*time.Second, time.Minute, time.Minute
+	s := newSession(t, relay.Addr(), clientConfig(srv), SessionOptions{Pool: opts})
+	fwd := listenLocal(t, targetSpec(t, backend.Addr()), s, LocalOptions{})
+	addr := fwd.Addr().String()
+	if err := lineRequest(addr, "warm", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "a pre-opened channel", func() bool { return poolOf(s, backend.Addr()).Idle >= 1 })
+	_, gen, ok := s.readyClient()
+	if !ok {
+		t.Fatal("no ready connection")
+	}
+	relay.SilenceFlows()
+	s.MarkSuspect("test: network changed")
+	h, port := hostPort(t, backend.Addr())
+	if c := s.pool.take(context.Background(), target{host: h, port: port}, gen); c != nil {
+		_ = c.Close()
+		t.Fatal("the pool handed out a channel of a suspect connection")
+	}
+	hits := poolOf(s, backend.Addr()).Hits
+	for i := range 3 {
+		if err := lineRequest(addr, fmt.Sprint("after-", i), 15*time.Second); err != nil {
+			t.Fatalf("request %d after the network change: %v", i, err)
+		}
+		if i == 0 {
+			if p := poolOf(s, backend.Addr()); p.Hits != hits {
+				t.Fatalf("pool %+v: the first request after the change got a pooled channel of the silenced connection", p)
+			}
+		}
 	}
 }

@@ -497,7 +497,7 @@ func (f *RemoteForward) sendGlobal(c SSHClient, gen uint64, dead <-chan struct{}
 			if a.err != nil {
 				return false, nil, fmt.Errorf("%s: %w", name, a.err)
 			}
-			f.s.touch()
+			f.s.answered()
 			return a.ok, a.reply, nil
 		case <-stall.C:
 			f.s.checkAlive(gen, "a remote forward request is unanswered")
@@ -746,7 +746,7 @@ type touchReader struct {
 func (t touchReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 {
-		t.s.touch()
+		t.s.answered()
 	}
 	return n, err
 }

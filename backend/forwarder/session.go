@@ -51,7 +51,14 @@ type Session struct {
 	opens sync.WaitGroup
 
 	lastAlive atomic.Int64 // mono() of the last sign of life of the current connection
-	srtt      atomic.Int64 // smoothed RTT in ns, 0 = unknown
+	// lastAnswered is mono() of the last time the server answered real use
+	// of the current connection (a login, a keepalive reply, a Dial's open
+	// reply, data on a channel in use): the pool hands out channels only
+	// after recent answers (pool.fresh). The pool's own refill opens and a
+	// pooled channel's unasked bytes do not count: on an idle connection
+	// they would keep it looking fresh while the network changes under it.
+	lastAnswered atomic.Int64
+	srtt         atomic.Int64 // smoothed RTT in ns, 0 = unknown
 
 	mu         sync.Mutex
 	closed     bool
@@ -125,6 +132,24 @@ func (s *Session) mono() int64 { return int64(time.Since(s.epoch)) }
 
 // touch records a sign of life of the current connection.
 func (s *Session) touch() { s.lastAlive.Store(s.mono()) }
+
+// answered records that the server answered real use of the current
+// connection: a sign of life that also lets the pool hand out channels.
+func (s *Session) answered() {
+	now := s.mono()
+	s.lastAlive.Store(now)
+	s.lastAnswered.Store(now)
+}
+
+// poolMayHandOut reports whether pooled channels of connection gen may be
+// handed out now: it is the current connection and nothing (a wake, a
+// network change, a stalled open) made it suspect since it was last
+// verified.
+func (s *Session) poolMayHandOut(gen uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client != nil && s.gen == gen && !s.suspect && s.flight == nil
+}
 
 // spawn runs f in a goroutine owned by the Session, unless it is closed.
 func (s *Session) spawn(f func()) bool {
@@ -382,7 +407,7 @@ func (s *Session) installLocked(c SSHClient, took time.Duration) {
 	s.failures = 0
 	s.nextTry = time.Time{}
 	s.lastErr = nil
-	s.touch()
+	s.answered()
 	s.noteInstalledLocked(gen)
 	ev := Event{State: StateReady, Reason: "connected in " + fmtDur(took)}
 	if !s.downSince.IsZero() {
@@ -588,7 +613,7 @@ func (s *Session) dialTarget(ctx context.Context, t target) (net.Conn, error) {
 		}
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
-			s.touch()
+			s.answered()
 			if t.path != "" {
 				if why := s.unixRefusal(ctx, client, gen, t.path); why != "" {
 					return nil, fmt.Errorf("dial %s: %w: %s (%w)", t, ErrChannelRefused, why, err)
@@ -698,7 +723,7 @@ func (s *Session) open(ctx context.Context, client SSHClient, gen uint64, t targ
 				return nil, r.err
 			}
 			s.noteRTT(r.took)
-			s.touch()
+			s.answered()
 			return s.newChanConn(r.ch, r.reqs, gen, t, nil), nil
 		case <-moved:
 			// A speculative dial replaced this connection (verify.go): the

@@ -162,7 +162,7 @@ func (s *Session) verifyRace(f *flight, client SSHClient, gen uint64) {
 			case r.err == nil:
 				dcancel() // the connection is alive: the speculative dial is not needed
 				s.noteRTT(r.rtt)
-				s.touch()
+				s.answered()
 				s.pingAnswered(f, gen, r.rtt)
 				resolved = true
 			case replaced:
