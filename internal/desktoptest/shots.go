@@ -105,14 +105,19 @@ func (t *run) dashboardAndRulesShots(ctx context.Context, win string, webPort in
 // (the server's name), screenshots it (the README's palette.png), and closes
 // it with Escape.
 func (t *run) paletteShot(ctx context.Context, win string) error {
+	// Scrolled to the top first, so the page behind it is the server's.
+	if err := t.xdo(ctx, "mousemove", "--window", win, "760", "500", "click", "--repeat", "6", "--delay", "60", "4"); err != nil {
+		return err
+	}
 	if err := t.keys(ctx, win, "ctrl+k"); err != nil {
 		return err
 	}
-	time.Sleep(500 * time.Millisecond)
+	// WebKitGTK under Xvfb paints late (over a second at times): wait well.
+	time.Sleep(2 * time.Second)
 	if err := t.xdo(ctx, "type", "--delay", "60", "lab"); err != nil {
 		return err
 	}
-	time.Sleep(800 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	if err := t.screenshot(ctx, win, "desktop-palette.png", "palette.png"); err != nil {
 		return err
 	}
