@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia'
 import { markRaw, ref, shallowRef } from 'vue'
 import { isUnauthorized, on, type ForwardRule, type PortholeApi, type RuleList, type RuleStatus, type ValidationResult } from '@/api'
+import { pageClock } from '@/lib/pageClock'
 import { addSample, rateSeries, type Sample } from '@/lib/rules'
 import { errorText } from './servers'
 
@@ -31,11 +32,8 @@ export const useRulesStore = defineStore('rules', () => {
   /** Readings by rule id (not reactive: `now` drives the sparklines). */
   const history = new Map<string, Sample[]>()
   /** The sparklines' clock, advanced every second while a page tracks rules. */
-  const now = ref(Date.now())
-  let clock: () => number = () => Date.now()
-  let tickMs = 1000
-  let timer: ReturnType<typeof setInterval> | null = null
-  const tracking = new Map<string, number>()
+  const pages = pageClock((id) => void load(id))
+  const now = pages.now
   const cleanups: Array<() => void> = []
 
   function need(): PortholeApi {
@@ -60,22 +58,19 @@ export const useRulesStore = defineStore('rules', () => {
       addSample(h, st)
     }
     byServer.value = { ...byServer.value, [l.serverId]: { rules, loaded: true, error: null } }
-    now.value = clock()
+    pages.tick()
   }
 
   function start(a: PortholeApi, env: RulesEnv = {}): void {
     api.value = markRaw(a)
-    if (env.now) clock = env.now
-    if (env.tickMs) tickMs = env.tickMs
+    pages.configure(env)
     cleanups.push(on(a, 'rules', apply))
-    for (const id of tracking.keys()) void load(id)
+    for (const id of pages.tracked()) void load(id)
   }
 
   function stop(): void {
     while (cleanups.length) cleanups.pop()?.()
-    if (timer) clearInterval(timer)
-    timer = null
-    tracking.clear()
+    pages.reset()
     api.value = null
   }
 
@@ -93,21 +88,7 @@ export const useRulesStore = defineStore('rules', () => {
 
   /** Keeps a server's rules listed and its sparklines moving while a page shows them. */
   function track(serverId: string): () => void {
-    tracking.set(serverId, (tracking.get(serverId) ?? 0) + 1)
-    void load(serverId)
-    if (!timer) timer = setInterval(() => (now.value = clock()), tickMs)
-    let done = false
-    return () => {
-      if (done) return
-      done = true
-      const n = (tracking.get(serverId) ?? 1) - 1
-      if (n <= 0) tracking.delete(serverId)
-      else tracking.set(serverId, n)
-      if (tracking.size === 0 && timer) {
-        clearInterval(timer)
-        timer = null
-      }
-    }
+    return pages.track(serverId)
   }
 
   /** Bytes per second of a rule over the last 30 s, one value a second. */

@@ -2,6 +2,7 @@ import { defineStore } from 'pinia'
 import { markRaw, ref, shallowRef } from 'vue'
 import { isUnauthorized, on, type PortholeApi, type ServerStats } from '@/api'
 import { MAX_SAMPLES, rateSeries, type Sample } from '@/lib/rules'
+import { pageClock } from '@/lib/pageClock'
 import { errorText } from './servers'
 
 /** What the store needs of its page (replaceable in tests). */
@@ -23,11 +24,8 @@ export const useServerStatsStore = defineStore('serverStats', () => {
   const errors = ref<Record<string, string>>({})
   /** Readings by server id (not reactive: `now` drives the sparklines). */
   const history = new Map<string, Sample[]>()
-  const now = ref(Date.now())
-  let clock: () => number = () => Date.now()
-  let tickMs = 1000
-  let timer: ReturnType<typeof setInterval> | null = null
-  const tracking = new Map<string, number>()
+  const pages = pageClock((id) => void load(id))
+  const now = pages.now
   const cleanups: Array<() => void> = []
 
   function apply(s: ServerStats): void {
@@ -43,22 +41,19 @@ export const useServerStatsStore = defineStore('serverStats', () => {
       if (h.length > MAX_SAMPLES) h.splice(0, h.length - MAX_SAMPLES)
     }
     byServer.value = { ...byServer.value, [s.id]: s }
-    now.value = clock()
+    pages.tick()
   }
 
   function start(a: PortholeApi, env: ServerStatsEnv = {}): void {
     api.value = markRaw(a)
-    if (env.now) clock = env.now
-    if (env.tickMs) tickMs = env.tickMs
+    pages.configure(env)
     cleanups.push(on(a, 'server.stats', apply))
-    for (const id of tracking.keys()) void load(id)
+    for (const id of pages.tracked()) void load(id)
   }
 
   function stop(): void {
     while (cleanups.length) cleanups.pop()?.()
-    if (timer) clearInterval(timer)
-    timer = null
-    tracking.clear()
+    pages.reset()
     api.value = null
   }
 
@@ -78,21 +73,7 @@ export const useServerStatsStore = defineStore('serverStats', () => {
 
   /** Keeps a server's dashboard current and its clock moving while a page shows it. */
   function track(serverId: string): () => void {
-    tracking.set(serverId, (tracking.get(serverId) ?? 0) + 1)
-    void load(serverId)
-    if (!timer) timer = setInterval(() => (now.value = clock()), tickMs)
-    let done = false
-    return () => {
-      if (done) return
-      done = true
-      const n = (tracking.get(serverId) ?? 1) - 1
-      if (n <= 0) tracking.delete(serverId)
-      else tracking.set(serverId, n)
-      if (tracking.size === 0 && timer) {
-        clearInterval(timer)
-        timer = null
-      }
-    }
+    return pages.track(serverId)
   }
 
   function of(serverId: string): ServerStats | null {
