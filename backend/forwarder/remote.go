@@ -520,10 +520,16 @@ func (f *RemoteForward) cancelRemote(rc remoteClient, dead <-chan struct{}, addr
 		Addr string
 		Port uint32
 	}{addr, uint32(port)})
+	f.sendCancel(rc, dead, "cancel-tcpip-forward", payload)
+}
+
+// sendCancel sends a cancel request and waits for its reply at most 2 s, or
+// until the connection is dead.
+func (f *RemoteForward) sendCancel(rc remoteClient, dead <-chan struct{}, name string, payload []byte) {
 	done := make(chan struct{})
 	if !f.s.spawn(func() {
 		defer close(done)
-		_, _, _ = rc.SendRequest("cancel-tcpip-forward", true, payload)
+		_, _, _ = rc.SendRequest(name, true, payload)
 	}) {
 		return
 	}

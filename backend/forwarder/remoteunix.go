@@ -97,21 +97,7 @@ func (f *RemoteForward) diagnoseUnix(c SSHClient, dead <-chan struct{}) (RemoteS
 // cancelUnix asks the server to stop listening on the socket (best effort,
 // bounded). sshd leaves the socket file behind.
 func (f *RemoteForward) cancelUnix(rc remoteClient, dead <-chan struct{}) {
-	payload := streamlocalPayload(f.spec.BindPath)
-	done := make(chan struct{})
-	if !f.s.spawn(func() {
-		defer close(done)
-		_, _, _ = rc.SendRequest("cancel-streamlocal-forward@openssh.com", true, payload)
-	}) {
-		return
-	}
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-dead:
-	case <-t.C:
-	}
+	f.sendCancel(rc, dead, "cancel-streamlocal-forward@openssh.com", streamlocalPayload(f.spec.BindPath))
 }
 
 func (mc *muxConn) addPath(f *RemoteForward, path string) {
