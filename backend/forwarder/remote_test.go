@@ -71,26 +71,8 @@ func freeTCPPort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// echoOnce connects to addr, sends a line and expects it back.
-func echoOnce(addr string, timeout time.Duration) error {
-	c, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte("ping\n")); err != nil {
-		return err
-	}
-	got := make([]byte, 5)
-	if _, err := io.ReadFull(c, got); err != nil {
-		return err
-	}
-	if string(got) != "ping\n" {
-		return fmt.Errorf("echo returned %q", got)
-	}
-	return nil
-}
+// echoOnce connects to addr over TCP, sends a line and expects it back.
+func echoOnce(addr string, timeout time.Duration) error { return echoOn("tcp", addr, timeout) }
 
 func startRemote(t testing.TB, s *Session, spec RemoteSpec, opts RemoteOptions) *RemoteForward {
 	t.Helper()
