@@ -176,7 +176,7 @@ func runDesktop() error {
 		Linux: &linux.Options{
 			Icon:             appIcon,
 			ProgramName:      "porthole",
-			WebviewGpuPolicy: linux.WebviewGpuPolicyOnDemand,
+			WebviewGpuPolicy: gpuPolicy(),
 		},
 	})
 }
@@ -197,4 +197,13 @@ func launcherPath() string {
 		}
 	}
 	return self
+}
+
+// gpuPolicy: the shell's view composites with OpenGL only where app views do
+// (appview.GPU: a GPU render node, or PORTHOLE_GPU).
+func gpuPolicy() linux.WebviewGpuPolicy {
+	if appview.GPU() {
+		return linux.WebviewGpuPolicyOnDemand
+	}
+	return linux.WebviewGpuPolicyNever
 }

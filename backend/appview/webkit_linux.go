@@ -184,11 +184,14 @@ static WebKitWebView *ph_get(const char *id);
 // ph_create makes view id. related (or NULL) is a view of the same app: the
 // new view shares its web process (one process per app, not per tab). The
 // shell's view is never related to an app's, so no binding is ever shared.
-static void ph_create(const char *id, int inspector, const char *related) {
+static void ph_create(const char *id, int inspector, const char *related, int gpu) {
 	WebKitWebView *rel = related ? ph_get(related) : NULL;
 	// The default web context: the window's cookies and storage.
 	GtkWidget *w = rel ? webkit_web_view_new_with_related_view(rel) : webkit_web_view_new();
 	WebKitWebView *v = WEBKIT_WEB_VIEW(w);
+	// Software-GL compositing costs ~150 MB per web process (gpu.go).
+	webkit_settings_set_hardware_acceleration_policy(webkit_web_view_get_settings(v),
+		gpu ? WEBKIT_HARDWARE_ACCELERATION_POLICY_ON_DEMAND : WEBKIT_HARDWARE_ACCELERATION_POLICY_NEVER);
 	g_object_set_data_full(G_OBJECT(v), "porthole-id", g_strdup(id), g_free);
 	ph_set_inspector(v, inspector);
 	g_object_set_data_full(G_OBJECT(v), "porthole-rect", g_new0(GdkRectangle, 1), g_free);
@@ -320,6 +323,7 @@ type gtkAppViews struct {
 	onFail  func() // tells the shell the views failed (it opens apps in the browser)
 
 	inspector atomic.Int32 // 1: settings.Settings.Inspector is on
+	gpu       int          // 1: composite with OpenGL (GPU, gpu.go)
 	unsub     func()
 	opens     chan string // pages that leave their app's origin, for the browser
 
@@ -359,6 +363,9 @@ func New(log *slog.Logger, bus *events.Bus, onFail func()) ui.AppViewHost {
 		opens: make(chan string, 16),
 		now:   time.Now, sleep: newSleeper(settings.DefaultTabDiscard),
 		retick: make(chan struct{}, 1), origins: map[string]string{}, asleep: map[string]keptTab{}, discarding: map[string]pendingDiscard{},
+	}
+	if GPU() {
+		h.gpu = 1
 	}
 	h.tick.Store(int64(h.sleep.Tick()))
 	h.initTools()
@@ -617,7 +624,7 @@ func (h *gtkAppViews) create(id, url, restore string) {
 			rel = C.CString(related)
 			defer C.free(unsafe.Pointer(rel))
 		}
-		C.ph_create(c, C.int(h.inspector.Load()), rel)
+		C.ph_create(c, C.int(h.inspector.Load()), rel, C.int(h.gpu))
 		h.origins[id] = origin
 		h.applyZoom(id)
 		if restore != "" {
