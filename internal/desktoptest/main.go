@@ -504,8 +504,29 @@ func cookieValue(header, name string) string {
 	return ""
 }
 
+// clearStaleX removes display n's lock and socket when the X server that
+// took them is gone (an Xvfb killed by SIGKILL, as Pdeathsig does, leaves
+// both): else every such run would use up a display number for good.
+func clearStaleX(tmp string, n int) {
+	lock := filepath.Join(tmp, fmt.Sprintf(".X%d-lock", n))
+	b, err := os.ReadFile(lock)
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return // not a lock this code understands: leave it
+	}
+	if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		return // its server still runs
+	}
+	_ = os.Remove(filepath.Join(tmp, ".X11-unix", fmt.Sprintf("X%d", n)))
+	_ = os.Remove(lock)
+}
+
 func (t *run) startXvfb(ctx context.Context) (string, error) {
 	for n := 91; n <= 140; n++ {
+		clearStaleX("/tmp", n)
 		if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", n)); err == nil {
 			continue
 		}
@@ -761,8 +782,16 @@ func (t *run) cleanup() {
 		stopGroup(c)
 	}
 	if t.xvfb != nil && t.xvfb.Process != nil {
-		_ = t.xvfb.Process.Kill()
-		_ = t.xvfb.Wait()
+		// SIGTERM: Xvfb then removes its lock and socket (SIGKILL leaves them).
+		_ = t.xvfb.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = t.xvfb.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = t.xvfb.Process.Kill()
+			<-done
+		}
 	}
 	if t.webIn != nil {
 		_ = t.webIn.Close()
