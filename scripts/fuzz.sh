@@ -33,6 +33,7 @@ timeout=0
 case $fuzztime in
   *[0-9]s) timeout=$(( ${fuzztime%s} + 300 ))s ;;
   *[0-9]m) timeout=$(( ${fuzztime%m} * 60 + 300 ))s ;;
+  *[0-9]x) timeout=300s ;;
 esac
 
 # Targets that write files (settings.json, tabs.json, known_hosts) fsync them:
