@@ -479,7 +479,15 @@ async function cockpitAgain(/** @type {Opened} */ o, /** @type {View} */ v) {
   await frame.goto(`${o.origin}/`)
   const sent = (await (await nav).allHeaders()).cookie ?? ''
   assert.ok(sent.split(/;\s*/).includes(`cockpit=${o.state.cookie}`), 'the window sends the same Cockpit cookie after the restart')
-  await cockpitOverview(v, socket)
+  // The shell's socket, or else Cockpit's login form (the session did not hold): whichever comes.
+  const loginForm = frame
+    .locator('#login-user-input')
+    .waitFor({ state: 'visible', timeout: 60_000 })
+    .then(
+      () => Promise.reject(new Error('Cockpit shows its login page after the restart: the login did not hold')),
+      () => new Promise(() => {}), // no login form: the socket decides
+    )
+  await cockpitOverview(v, Promise.race([socket, loginForm]))
   await page.goto('about:blank')
   o.state.hold.close()
   o.state.hold = undefined
