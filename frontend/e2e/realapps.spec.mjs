@@ -455,8 +455,8 @@ async function cockpitFirst(/** @type {Opened} */ o, /** @type {View} */ v) {
 }
 
 /**
- * Cockpit ends a login's session 15 s after the session's last websocket closed, and only then:
- * cockpit-ws (src/ws/cockpitauth.c, cockpit_ws_service_idle = 15, "Timeout of authenticated
+ * Cockpit ends a login's session 15 s after the session's last websocket closed (while one is
+ * open, the session holds): cockpit-ws (src/ws/cockpitauth.c, cockpit_ws_service_idle = 15, "Timeout of authenticated
  * session when no connections"; not a setting: cockpitws.h lists it among "tunables that can be
  * set from tests"; cockpit.conf's [Session] IdleTimeout is the shell's logout after minutes of no
  * user input, another matter). Straight to cockpit-ws, without Porthole: a login with curl holds
