@@ -366,9 +366,13 @@ export const cockpit = /** @type {RealApp} */ ({
     const password = makeCockpitUser()
     try {
       const args = ['--no-tls', '--port', String(port), '--address', '127.0.0.1']
-      const argv = ['--reuid=cockpit-wsinstance', '--regid=cockpit-wsinstance', '--init-groups', cockpit.bin, ...args]
+      // Where this process may not gain privileges (no_new_privs, as in some containers), the
+      // setuid cockpit-session could not either: cockpit-ws then stays root, which runs it as is.
+      const noNewPrivs = /^NoNewPrivs:\s*1$/m.test(readFileSync('/proc/self/status', 'utf8'))
+      const [cmd, argv] = noNewPrivs ? [cockpit.bin, args] : ['setpriv', ['--reuid=cockpit-wsinstance', '--regid=cockpit-wsinstance', '--init-groups', cockpit.bin, ...args]]
+      if (noNewPrivs) console.log('e2e: no_new_privs is set: cockpit-ws runs as root, not as cockpit-wsinstance')
       const env = { HOME: '/nonexistent', XDG_CONFIG_DIRS: cfg }
-      const ws = await run('cockpit-ws', 'setpriv', argv, { cwd: '/', port, env, secret: password, user: COCKPIT_USER })
+      const ws = await run('cockpit-ws', cmd, argv, { cwd: '/', port, env, secret: password, user: COCKPIT_USER })
       return { ...ws, cleanup: removeCockpitUser }
     } catch (err) {
       removeCockpitUser()
