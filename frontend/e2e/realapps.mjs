@@ -4,9 +4,9 @@
 // configured so that no traffic leaves loopback: no discovery, no relays, no DHT, no NAT
 // traversal, no update checks, no usage reports. No system service is used or enabled.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { keepTail, killGroup } from './harness.mjs'
@@ -20,14 +20,19 @@ import { keepTail, killGroup } from './harness.mjs'
  *   secret: string,
  *   user?: string,
  *   also?: RunningApp[],
+ *   cleanup?: () => void,
  * }} RunningApp
+ * cleanup: what is left to undo once child (and also) stopped; synchronous, so that it also
+ * runs when the test process exits.
  * @typedef {{
  *   name: string,
  *   pkg: string,
  *   bin: string,
  *   needs?: string[],
+ *   unavailable?: () => string,
  *   start: (dir: string) => Promise<RunningApp>,
  * }} RealApp
+ * unavailable: why the app, though installed, cannot run on this machine, or ''.
  */
 
 /** A free TCP port on 127.0.0.1 (listen on 0, close; the app binds it right after). */
@@ -238,29 +243,199 @@ export const transmission = /** @type {RealApp} */ ({
 })
 
 /**
- * Cockpit 287: a shell whose every call goes over one websocket, with strict Origin checks (the
- * socket's Origin must be http:// + the Host it was asked for) and a CSP naming the app's own origin.
- * It runs a local session (--local-session: cockpit-bridge, no login page, no PAM), bound to
- * 127.0.0.1 for the length of the test, with /etc/cockpit ignored. The first browser to connect
- * gets that session, so as root it runs as nobody (setpriv): a session of an unprivileged user.
+ * The throwaway OS user whose PAM login Cockpit is tested with. It exists only while the test
+ * runs; its comment field marks it as the test's, so that a leftover of a crashed run is
+ * recognized (and removed) and an account of the same name that is not the test's is never
+ * touched.
+ */
+export const COCKPIT_USER = 'porthole-e2e-cockpit'
+const COCKPIT_USER_MARK = 'porthole e2e throwaway user (frontend/e2e/realapps.mjs)'
+
+/** Runs a system command to the end; its stdin is input (never argv: it may hold a password). */
+function sys(/** @type {string} */ cmd, /** @type {string[]} */ args, input = '') {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] })
+  return { code: r.status ?? -1, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}`.trim() }
+}
+
+/** The passwd entry of name, split into its fields, or undefined. */
+function passwdEntry(/** @type {string} */ name) {
+  const r = sys('getent', ['passwd', name])
+  return r.code === 0 ? r.out.split('\n')[0].split(':') : undefined
+}
+
+/** The ids of the processes whose real uid is uid (read from /proc). */
+function processesOf(/** @type {number} */ uid) {
+  /** @type {number[]} */
+  const pids = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${d}/status`, 'utf8'))
+      if (m && Number(m[1]) === uid) pids.push(Number(d))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids
+}
+
+/**
+ * Removes the throwaway user and its home (userdel -r), after ending its processes (Cockpit's
+ * session: cockpit-bridge and the D-Bus daemon it starts), which userdel refuses to leave. No-op
+ * when the user does not exist; throws when an account of that name is not the test's.
+ */
+export function removeCockpitUser() {
+  const e = passwdEntry(COCKPIT_USER)
+  if (!e) return
+  if (e[4] !== COCKPIT_USER_MARK) {
+    throw new Error(`an account ${COCKPIT_USER} exists that this test did not make (its comment is ${JSON.stringify(e[4])}): the test leaves it alone; remove or rename it to run Cockpit's test`)
+  }
+  const uid = Number(e[2])
+  let last = ''
+  for (let i = 0; i < 50; i++) {
+    for (const pid of processesOf(uid)) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // gone
+      }
+    }
+    const r = sys('userdel', ['-r', COCKPIT_USER])
+    if (r.code === 0) return
+    last = `userdel -r exited ${r.code}: ${r.out}`
+    if (!passwdEntry(COCKPIT_USER)) break // the account went, its home did not
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100) // killed processes are reaped
+  }
+  throw new Error(`could not remove the throwaway user ${COCKPIT_USER}: ${last}`)
+}
+
+/**
+ * Why Cockpit's login cannot be tested on this machine ('' when it can): it needs root, to make
+ * the throwaway user, and the account Cockpit's web service runs as.
+ */
+export function cockpitUnavailable() {
+  if (process.getuid?.() !== 0) return `Cockpit's test logs in as a throwaway OS user (PAM), which only root can create; run the test as root (CI does)`
+  for (const t of ['/usr/sbin/useradd', '/usr/sbin/chpasswd', '/usr/sbin/userdel', '/usr/bin/setpriv', '/usr/lib/cockpit/cockpit-session']) {
+    try {
+      accessSync(t, constants.X_OK)
+    } catch {
+      return `${t} is missing (the passwd, util-linux and cockpit-ws packages)`
+    }
+  }
+  if (!passwdEntry('cockpit-wsinstance')) return 'the account cockpit-wsinstance (made by the cockpit-ws package) is missing'
+  return ''
+}
+
+/**
+ * Makes the throwaway user (first removing a leftover of a crashed run) with a new random
+ * password, given to chpasswd on its stdin; returns the password. It lives in this process only.
+ */
+function makeCockpitUser() {
+  removeCockpitUser()
+  const add = sys('useradd', ['--create-home', '--comment', COCKPIT_USER_MARK, '--shell', '/bin/sh', '--user-group', COCKPIT_USER])
+  if (add.code !== 0) throw new Error(`useradd ${COCKPIT_USER} exited ${add.code}: ${add.out}`)
+  const password = randomBytes(18).toString('base64url')
+  const set = sys('chpasswd', [], `${COCKPIT_USER}:${password}\n`)
+  if (set.code !== 0) {
+    removeCockpitUser()
+    throw new Error(`chpasswd for ${COCKPIT_USER} exited ${set.code}: ${set.out}`)
+  }
+  return password
+}
+
+/**
+ * Cockpit 287: its own login page (a PAM login of a real OS user, run by its setuid
+ * cockpit-session), then a shell whose every call goes over one websocket, with strict Origin
+ * checks (the socket's Origin must be http:// + the Host it was asked for) and a CSP naming the
+ * app's own origin. cockpit-ws serves plain HTTP (--no-tls) on 127.0.0.1 for the length of the
+ * test, as the account Cockpit's own units run it as (cockpit-wsinstance, whose group may run
+ * cockpit-session), with /etc/cockpit/cockpit.conf ignored (PAM still reads
+ * /etc/cockpit/disallowed-users). The login is the throwaway user's (COCKPIT_USER); its password
+ * is the app's secret.
  */
 export const cockpit = /** @type {RealApp} */ ({
   name: 'Cockpit',
   pkg: 'cockpit-ws',
   bin: '/usr/lib/cockpit/cockpit-ws',
   needs: ['/usr/bin/cockpit-bridge'],
+  unavailable: cockpitUnavailable,
   async start(dir) {
     const port = await freePort()
     const cfg = join(dir, 'cockpit')
     mkdirSync(cfg, { recursive: true })
-    const args = ['--port', String(port), '--address', '127.0.0.1', '--local-session=/usr/bin/cockpit-bridge']
-    const asRoot = process.getuid?.() === 0
-    const [cmd, argv] = asRoot ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', cockpit.bin, ...args]] : [cockpit.bin, args]
-    // No session bus of the test's user: the bridge, as nobody, could not use it anyway.
-    const env = { HOME: dir, XDG_CONFIG_DIRS: cfg, DBUS_SESSION_BUS_ADDRESS: 'disabled:' }
-    return run('cockpit-ws', cmd, argv, { cwd: '/', port, env })
+    const password = makeCockpitUser()
+    try {
+      const args = ['--no-tls', '--port', String(port), '--address', '127.0.0.1']
+      // Where this process may not gain privileges (no_new_privs, as in some containers), the
+      // setuid cockpit-session could not either: cockpit-ws then stays root, which runs it as is.
+      const noNewPrivs = /^NoNewPrivs:\s*1$/m.test(readFileSync('/proc/self/status', 'utf8'))
+      const [cmd, argv] = noNewPrivs ? [cockpit.bin, args] : ['setpriv', ['--reuid=cockpit-wsinstance', '--regid=cockpit-wsinstance', '--init-groups', cockpit.bin, ...args]]
+      if (noNewPrivs) console.log('e2e: no_new_privs is set: cockpit-ws runs as root, not as cockpit-wsinstance')
+      const env = { HOME: '/nonexistent', XDG_CONFIG_DIRS: cfg }
+      const ws = await run('cockpit-ws', cmd, argv, { cwd: '/', port, env, secret: password, user: COCKPIT_USER })
+      return { ...ws, cleanup: removeCockpitUser }
+    } catch (err) {
+      removeCockpitUser()
+      throw err
+    }
   },
 })
+
+/**
+ * Keeps Cockpit's session of cookie alive: a websocket of that session straight to cockpit-ws on
+ * 127.0.0.1:port (not through Porthole), which answers Cockpit's "init" and then only listens.
+ * Cockpit ends a login's session 15 s after its last websocket closed (cockpit-ws's
+ * cockpit_ws_service_idle, fixed but for its own tests; see realapps.spec.mjs, cockpitAgain),
+ * and a restart of Porthole closes the page's socket, as any network outage would. Resolves once
+ * Cockpit accepted the socket (its init names no problem); close() ends it.
+ * @param {number} port
+ * @param {string} cookie "cockpit=..."
+ * @returns {Promise<{close: () => void}>}
+ */
+export function cockpitHoldSession(port, cookie) {
+  return new Promise((resolveHold, reject) => {
+    let seen = ''
+    let held = false
+    const s = connect(port, '127.0.0.1', () => {
+      s.write(
+        [
+          'GET /cockpit/socket HTTP/1.1',
+          `Host: 127.0.0.1:${port}`,
+          `Origin: http://127.0.0.1:${port}`,
+          `Cookie: ${cookie}`,
+          'Upgrade: websocket',
+          'Connection: Upgrade',
+          'Sec-WebSocket-Version: 13',
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+          'Sec-WebSocket-Protocol: cockpit1',
+          '',
+          '',
+        ].join('\r\n'),
+      )
+    })
+    const fail = (/** @type {string} */ why) => {
+      s.destroy()
+      reject(new Error(`cockpit-ws refused a websocket of the session straight on 127.0.0.1:${port}: ${why}`))
+    }
+    s.setTimeout(30_000, () => held || fail(`no answer within 30 s; got ${JSON.stringify(seen.slice(0, 400))}`))
+    s.on('error', (err) => held || fail(err.message))
+    s.on('data', (d) => {
+      if (held) return // pings and the like: only listened to
+      seen += d.toString('latin1')
+      if (!seen.startsWith('HTTP/1.1 101 ') && seen.includes('\r\n')) return fail(JSON.stringify(seen.slice(0, 400)))
+      if (seen.includes('"problem"')) return fail(JSON.stringify(seen.slice(0, 400)))
+      if (!/"command":"init"[^}]*"csrf-token"/.test(seen)) return
+      held = true
+      s.setTimeout(0)
+      // The client's "init" on the control channel (an empty channel id, then a newline), as a
+      // masked text frame, as every client's frames are.
+      const text = Buffer.from('\n{"command":"init","version":1}')
+      const mask = randomBytes(4)
+      s.write(Buffer.concat([Buffer.from([0x81, 0x80 | text.length]), mask, Buffer.from(text.map((b, i) => b ^ mask[i % 4]))]))
+      resolveHold({ close: () => s.destroy() })
+    })
+  })
+}
 
 /** Writes a Deluge config file: its version header, then the settings (Deluge adds defaults for the rest). */
 function delugeConf(/** @type {string} */ file, /** @type {number} */ version, /** @type {object} */ settings) {
