@@ -28,7 +28,12 @@ echo "gofmt: clean"
 step "go vet"
 go vet ./...
 go vet -tags desktop,production .
-echo "go vet: clean (plain and desktop builds)"
+# The Windows window and every backend room must still build for Windows and
+# macOS (CI has neither; a Linux-only call in a shared file broke them once).
+GOOS=windows go build -tags desktop,production -o /dev/null .
+GOOS=windows go build ./backend/...
+GOOS=darwin CGO_ENABLED=0 go build ./backend/...
+echo "go vet: clean (plain and desktop builds); Windows and macOS builds compile"
 
 clear_stale_pyenv_lock
 step "go test -race ./... (full log: $art/go-test.log)"
