@@ -337,11 +337,11 @@ func (f *flow) read(src *net.TCPConn, q *delayQueue, kind RelayEventKind) {
 			}
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				q.push(done, chunk{eof: true, due: due})
-			} else {
-				f.cut()
-			}
+			// A reset (or any read error) travels behind the bytes that came
+			// before it, as on a real path: the other side gets them, then
+			// the reset. (Cutting at once lost an sshd banner sent just
+			// before sshd reset the connection.)
+			q.push(done, chunk{eof: errors.Is(err, io.EOF), reset: !errors.Is(err, io.EOF), due: due})
 			return
 		}
 	}
@@ -370,6 +370,10 @@ func (f *flow) write(q *delayQueue, dst *net.TCPConn, counter *atomic.Int64) boo
 		if !f.r.hole.wait(done) || !f.silent.wait(done) {
 			return false
 		}
+		if c.reset {
+			f.cut()
+			return false
+		}
 		if c.eof {
 			_ = dst.CloseWrite()
 			return true
@@ -383,9 +387,10 @@ func (f *flow) write(q *delayQueue, dst *net.TCPConn, counter *atomic.Int64) boo
 }
 
 type chunk struct {
-	data []byte
-	due  time.Time
-	eof  bool
+	data  []byte
+	due   time.Time
+	eof   bool
+	reset bool // the source failed (a reset): cut the flow when this is due
 }
 
 // delayQueue is a single-producer single-consumer FIFO of chunks with a

@@ -304,3 +304,30 @@ func TestRelaySilenceFlows(t *testing.T) {
 	b := dialRelay(t, r)
 	roundTrip(t, b, "new flow after the network changed")
 }
+
+// A server that answers a client's first bytes with a banner and closes
+// with the rest of the request unread, so its kernel resets the connection
+// (sshd given "GET / HTTP/1.1" as an identification string), behind a path
+// with latency: the client must get the banner before the reset, as over a
+// real path.
+func TestRelayDeliversBytesBeforeAReset(t *testing.T) {
+	checkNoGoroutineLeak(t)
+	r := NewRelay(t, startTCPServer(t, func(c net.Conn) {
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(c, b); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "SSH-2.0-Test\r\n")
+		_ = c.Close() // unread bytes: a reset right behind the banner
+	}))
+	r.SetDelay(50 * time.Millisecond) // the reset reaches the relay before the banner is due
+	c := dialRelay(t, r)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if string(got) != "SSH-2.0-Test\r\n" {
+		t.Fatalf("got %q (%v) through the relay; want the banner, then the reset", got, err)
+	}
+}
