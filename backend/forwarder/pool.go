@@ -507,9 +507,9 @@ func (p *pool) openOne(t target, client SSHClient, gen uint64) {
 	now := p.s.mono()
 	p.mu.Lock()
 	pt := p.targets[t] // kept while opening > 0
-	pt.opening--
 	closed := p.closed
 	if r.err != nil {
+		pt.opening--
 		var oce *ssh.OpenChannelError
 		if errors.As(r.err, &oce) {
 			// The server refuses this target: pooling it only makes noise.
@@ -518,6 +518,12 @@ func (p *pool) openOne(t target, client SSHClient, gen uint64) {
 		p.mu.Unlock()
 		p.s.log.Debug("pool: opening a channel failed", "target", t.String(), "err", r.err)
 		return
+	}
+	// The channel counts as opening until it is idle (one critical
+	// section): in between, maintain would see it nowhere and open another
+	// past the caps.
+	if closed {
+		pt.opening--
 	}
 	p.mu.Unlock()
 	if closed {
@@ -529,11 +535,15 @@ func (p *pool) openOne(t target, client SSHClient, gen uint64) {
 	c := p.s.newChanConn(r.ch, r.reqs, gen, t, pre)
 	e := &pooledChan{c: c, gen: gen, opened: start}
 	if !p.s.spawn(func() { c.prefetchLoop(func(err error) { p.discard(t, e, err) }) }) {
+		p.mu.Lock()
+		pt.opening--
+		p.mu.Unlock()
 		pre.finish()
 		_ = c.Close()
 		return
 	}
 	p.mu.Lock()
+	pt.opening--
 	if p.closed {
 		p.mu.Unlock()
 		_ = c.Close()

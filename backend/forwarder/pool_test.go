@@ -320,7 +320,9 @@ func TestPoolSessionCap(t *testing.T) {
 		}
 		return idle, opened
 	}
-	waitFor(t, 10*time.Second, "5 channels pre-opened", func() bool { i, _ := total(); return i == 5 })
+	// (An open's channel once counted neither as opening nor as idle for a
+	// moment, and the pool went past both caps: 7 idle, 6 for one target.)
+	waitFor(t, 10*time.Second, "5 channels pre-opened", func() bool { i, _ := total(); return i >= 5 })
 	if idle, opened := total(); idle != 5 || opened != 5 {
 		t.Fatalf("%d idle, %d opened (%+v); want 5 and 5: 3 targets want 4 each, the session cap is 5", idle, opened, s.PoolStats())
 	}
