@@ -161,6 +161,7 @@ func getMenu(conn *dbus.Conn, it snItem) (menuItem, error) {
 func (t *run) startBus(ctx context.Context) (string, error) {
 	sock := filepath.Join(t.tmp, "bus")
 	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--address=unix:path="+sock, "--print-address=1")
+	cmd.Env = t.env // what it starts by itself (D-Bus activation) gets the test's HOME and display
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -342,6 +342,7 @@ func (t *run) main(ctx context.Context, bin string) error {
 		return err
 	}
 	t.env = plainEnv
+	t.desk.close()
 	// ---- Third run: life in the background (tray, hide on close, second launch, tray Quit). ----
 	if err := t.background(ctx, bin, keyringSession, disp, webPort); err != nil {
 		return err

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,18 +25,29 @@ import (
 // back over its control interface (org.dunstproject.cmd0, what dunstctl
 // uses). Without dunst (a machine that lacks the package; never in CI) the
 // notifications are not checked.
+//
+// The file manager is the test's own: it owns org.freedesktop.FileManager1
+// (the freedesktop file manager interface that Nautilus, Dolphin, Thunar
+// and Nemo serve) on that bus and records the ShowItems calls, so that
+// "Show in folder" in the downloads list and a click on the notification
+// are seen reaching the file manager with the file's URI.
 
 const notifyDaemon = "dunst"
 
-// dunstConfig: notifications stay until clicked (no timeout), at the
-// screen's bottom right (over the app's page, away from the tab strip, the
-// downloads list and the URL bar the test clicks and types in); a click
-// runs the notification's default action, as on most desktops.
+// dunstConfig: notifications stay until clicked (no timeout), one at a
+// time, at the bottom of the strip of the screen right of the window (it
+// is 1280 wide on a 1366 screen: a popup over WebKit's views is not
+// repainted under Xvfb when it closes; the tray host's bar is at the top);
+// a click runs the notification's default action, as on most desktops.
+// It is the test HOME's dunstrc, so a dunst that a later run's bus starts
+// by itself (D-Bus activation) uses it too.
 const dunstConfig = `[global]
     origin = bottom-right
-    offset = 10x50
-    width = 360
-    notification_limit = 0
+    offset = 3x3
+    width = 80
+    height = 200
+    font = Monospace 6
+    notification_limit = 1
     mouse_left_click = do_action, close_current
     mouse_middle_click = close_current
     mouse_right_click = close_all
@@ -51,10 +65,45 @@ type desktopSession struct {
 	addr     string
 	conn     *dbus.Conn
 	notifier bool
+	files    *fileManager
+	procs    []*exec.Cmd // the keyring and dunst; close stops them
 }
 
+// fileManager is org.freedesktop.FileManager1, recording what it is asked
+// to show.
+type fileManager struct {
+	mu    sync.Mutex
+	items [][]string // each ShowItems call's URIs
+}
+
+func (f *fileManager) ShowItems(uris []string, startupID string) *dbus.Error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.items = append(f.items, uris)
+	return nil
+}
+
+func (f *fileManager) ShowFolders(uris []string, startupID string) *dbus.Error { return nil }
+
+func (f *fileManager) ShowItemProperties(uris []string, startupID string) *dbus.Error { return nil }
+
+func (f *fileManager) calls() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]string(nil), f.items...)
+}
+
+// close stops the session's keyring and notification daemon (their popups
+// must not stay on the display for the later runs) and disconnects.
 func (s *desktopSession) close() {
-	if s != nil && s.conn != nil {
+	if s == nil {
+		return
+	}
+	for _, c := range s.procs {
+		stopGroup(c)
+	}
+	s.procs = nil
+	if s.conn != nil {
 		_ = s.conn.Close()
 	}
 }
@@ -79,6 +128,15 @@ func (t *run) startDesktopSession(ctx context.Context) (*desktopSession, error) 
 		s.close()
 		return nil, err
 	}
+	s.files = &fileManager{}
+	if err := conn.Export(s.files, "/org/freedesktop/FileManager1", "org.freedesktop.FileManager1"); err != nil {
+		s.close()
+		return nil, err
+	}
+	if reply, err := conn.RequestName("org.freedesktop.FileManager1", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		s.close()
+		return nil, fmt.Errorf("own org.freedesktop.FileManager1 on the test's session bus: %v (reply %v)", err, reply)
+	}
 	return s, nil
 }
 
@@ -100,7 +158,7 @@ func (t *run) startKeyring(ctx context.Context, s *desktopSession) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start gnome-keyring-daemon: %w", err)
 	}
-	t.extras = append(t.extras, cmd)
+	s.procs = append(s.procs, cmd)
 	if !waitFor(15*time.Second, func() bool { return nameOwned(ctx, s.conn, "org.freedesktop.secrets") }) {
 		return errors.New("gnome-keyring-daemon did not own org.freedesktop.secrets on the test's session bus within 15 s")
 	}
@@ -118,7 +176,10 @@ func (t *run) startNotifyDaemon(ctx context.Context, s *desktopSession) (bool, e
 		t.logf("run 2: no %s (apt install dunst): the download notifications are not checked", notifyDaemon)
 		return false, nil
 	}
-	conf := filepath.Join(t.tmp, "dunstrc")
+	conf := filepath.Join(t.home, ".config", "dunst", "dunstrc")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		return false, err
+	}
 	if err := os.WriteFile(conf, []byte(dunstConfig), 0o644); err != nil {
 		return false, err
 	}
@@ -135,7 +196,7 @@ func (t *run) startNotifyDaemon(ctx context.Context, s *desktopSession) (bool, e
 		return false, fmt.Errorf("start %s: %w", notifyDaemon, err)
 	}
 	_ = logf.Close()
-	t.extras = append(t.extras, cmd)
+	s.procs = append(s.procs, cmd)
 	var name string
 	if !waitFor(15*time.Second, func() bool {
 		var vendor, version, spec string
@@ -251,4 +312,84 @@ func (t *run) checkDownloadNotices(ctx context.Context, s *desktopSession, dir s
 		t.logf("downloads: the notification daemon (%s) received \"Download finished\" from Porthole for each: %v", notifyDaemon, files)
 		return nil
 	})
+}
+
+// waitShown waits for the file manager's ShowItems call number n (from 1)
+// and checks that it asked for the file at path, and nothing else.
+func (s *desktopSession) waitShown(ctx context.Context, n int, path string, timeout time.Duration) error {
+	return poll(ctx, timeout, func() error {
+		calls := s.files.calls()
+		if len(calls) < n {
+			return fmt.Errorf("the file manager (org.freedesktop.FileManager1) was asked to show %d files within %s, not %d: %v", len(calls), timeout, n, calls)
+		}
+		got := calls[n-1]
+		if len(got) != 1 {
+			return fmt.Errorf("ShowItems was called with %v, not the one file %s", got, path)
+		}
+		u, err := url.Parse(got[0])
+		if err != nil || u.Scheme != "file" || u.Host != "" || u.Path != path {
+			return fmt.Errorf("ShowItems was called with %q, not the file:// URI of %s", got[0], path)
+		}
+		return nil
+	})
+}
+
+// notificationWindow is dunst's popup on the display.
+func (t *run) notificationWindow(ctx context.Context) (xwin, error) {
+	out, err := t.xdotool(ctx, "search", "--onlyvisible", "--class", "^Dunst$")
+	if err != nil {
+		return xwin{}, fmt.Errorf("no notification on the display: %w", err)
+	}
+	for _, id := range strings.Fields(string(out)) {
+		geo, err := t.xdotool(ctx, "getwindowgeometry", "--shell", id)
+		if err != nil {
+			continue
+		}
+		g := map[string]int{}
+		for _, l := range strings.Fields(string(geo)) {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				g[k], _ = strconv.Atoi(v)
+			}
+		}
+		if g["WIDTH"] > 10 && g["HEIGHT"] > 10 {
+			return xwin{id: id, x: g["X"], y: g["Y"], w: g["WIDTH"], h: g["HEIGHT"]}, nil
+		}
+	}
+	return xwin{}, errors.New("no notification on the display")
+}
+
+// showInFolder clicks "Show in folder" for the newest download in the
+// downloads list (the list's first row; it opened by itself on the
+// download), then the notification dunst shows (the first download's: one
+// at a time, oldest first): each must reach the file manager with its
+// file's URI.
+func (t *run) showInFolder(ctx context.Context, win string, s *desktopSession, newest, oldest string) error {
+	// The list's first row's button, at the right end of the row, under
+	// the tab strip and the list's summary (see DownloadsPanel.vue).
+	if err := t.xdo(ctx, "mousemove", "--window", win, "1208", "88", "click", "1"); err != nil {
+		return err
+	}
+	if err := s.waitShown(ctx, 1, newest, 15*time.Second); err != nil {
+		return fmt.Errorf("\"Show in folder\" in the downloads list: %w", err)
+	}
+	t.logf("downloads: \"Show in folder\" in the list asked the file manager (org.freedesktop.FileManager1.ShowItems) to show %s", newest)
+	if !s.notifier {
+		return nil
+	}
+	var pop xwin
+	if err := poll(ctx, 10*time.Second, func() error {
+		var err error
+		pop, err = t.notificationWindow(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := t.xdo(ctx, "mousemove", strconv.Itoa(pop.x+pop.w/2), strconv.Itoa(pop.y+min(pop.h/2, 20)), "click", "1"); err != nil {
+		return err
+	}
+	if err := s.waitShown(ctx, 2, oldest, 15*time.Second); err != nil {
+		return fmt.Errorf("a click on the \"Download finished\" notification: %w", err)
+	}
+	t.logf("downloads: a click on the notification dunst showed asked the file manager to show %s", oldest)
+	return nil
 }

@@ -21,8 +21,10 @@ import (
 //     lands in the test HOME's XDG download folder as porthole-export.csv
 //     and then "porthole-export (1).csv" (never overwritten), with nothing
 //     half-written left behind, and the list published to the shell says so;
-//     a real notification daemon (dunst) received "Download finished" for
-//     each, naming the file and its folder;
+//     "Show in folder" in the list, and a click on the notification a real
+//     notification daemon (dunst) shows, ask the file manager
+//     (org.freedesktop.FileManager1.ShowItems) to show the file; dunst
+//     received "Download finished" for each, naming the file and its folder;
 //   - find: Ctrl+F inside the app, then the word: the bar is told "1 of 7",
 //     Enter makes it "2 of 7", Shift+Enter back to 1 and round to 7 of 7;
 //   - zoom: Ctrl+plus twice and Ctrl+minus once inside the app: the level
@@ -68,10 +70,13 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 		return fmt.Errorf("the download folder holds %v; want the two downloads and nothing half-written", names)
 	}
 	t.logf("downloads: %v in %s (the second did not overwrite the first)", names, dlDir)
+	time.Sleep(800 * time.Millisecond) // the list opened by itself on the new download
+	if err := t.showInFolder(ctx, win, t.desk, filepath.Join(dlDir, "porthole-export (1).csv"), filepath.Join(dlDir, testrig.WebAppDownloadName)); err != nil {
+		return t.fail(ctx, win, "show-in-folder", err)
+	}
 	if err := t.checkDownloadNotices(ctx, t.desk, dlDir, []string{testrig.WebAppDownloadName, "porthole-export (1).csv"}); err != nil {
 		return t.fail(ctx, win, "download-notification", err)
 	}
-	time.Sleep(800 * time.Millisecond) // the list opened by itself on the new download
 	if err := t.screenshot(ctx, win, "desktop-downloads.png", "downloads.png"); err != nil {
 		return err
 	}
