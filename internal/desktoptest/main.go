@@ -552,16 +552,40 @@ func (t *run) startXvfb(ctx context.Context) (string, error) {
 		if err := cmd.Start(); err != nil {
 			return "", fmt.Errorf("start Xvfb: %w", err)
 		}
-		t.xvfb = cmd
+		// The display is ours once its lock names our Xvfb: another test
+		// may have taken the number a moment before (ours then exits), and
+		// its socket is not ours to drive.
+		ours := false
 		for range 100 {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-				return disp, nil
+			_, serr := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n))
+			if pid, err := xLockPID(n); err == nil && pid == cmd.Process.Pid && serr == nil {
+				ours = true
+				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		return "", errors.New("Xvfb did not come up within 5 s")
+		if !ours {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			continue
+		}
+		t.xvfb = cmd
+		return disp, nil
 	}
-	return "", errors.New("no free X display number between :91 and :140")
+	return "", errors.New("no free X display number between :91 and :140 (or Xvfb did not come up on one within 5 s)")
+}
+
+// xLockPID is the process named in display n's lock file.
+func xLockPID(n int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/tmp/.X%d-lock", n))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("display :%d's lock file holds %q, not a process id", n, b)
+	}
+	return pid, nil
 }
 
 // startPorthole runs porthole (which execs porthole-desktop) in a private
