@@ -40,7 +40,10 @@ const notifyDaemon = "dunst"
 // repainted under Xvfb when it closes; the tray host's bar is at the top);
 // a click runs the notification's default action, as on most desktops.
 // It is the test HOME's dunstrc, so a dunst that a later run's bus starts
-// by itself (D-Bus activation) uses it too.
+// by itself (D-Bus activation, in keyring-session.sh's sessions) uses it
+// too. (The background phase's bus gives what it starts the test
+// process's own environment, without a display: a dunst started there
+// fails, and Porthole shows its notification in the window, as before.)
 const dunstConfig = `[global]
     origin = bottom-right
     offset = 3x3
@@ -111,7 +114,7 @@ func (s *desktopSession) close() {
 // startDesktopSession starts the bus, the keyring and the notification
 // daemon. The caller runs Porthole with DBUS_SESSION_BUS_ADDRESS=s.addr.
 func (t *run) startDesktopSession(ctx context.Context) (*desktopSession, error) {
-	addr, err := t.startBus(ctx)
+	addr, err := t.startBus(ctx, "bus2", t.env) // the test's HOME and display, as keyring-session.sh's
 	if err != nil {
 		return nil, err
 	}
