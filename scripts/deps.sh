@@ -8,7 +8,7 @@ set -euo pipefail
 what=${1:-build}
 
 build_pkgs=(gcc pkg-config libgtk-3-dev libwebkit2gtk-4.0-dev)
-test_pkgs=(openssh-server openssh-client autossh libpam-wrapper xvfb xauth xdotool imagemagick chromium dbus dbus-x11 gnome-keyring libsecret-tools desktop-file-utils haskell-gtk-sni-tray-utils)
+test_pkgs=(openssh-server openssh-client autossh libpam-wrapper xvfb xauth xdotool imagemagick chromium dbus dbus-x11 gnome-keyring libsecret-tools desktop-file-utils haskell-gtk-sni-tray-utils dunst)
 # Real web apps the e2e suite opens through Porthole (frontend/e2e/realapps.spec.mjs). Installing
 # them starts no service on a machine without systemd as init; the tests run each on loopback.
 test_pkgs+=(jupyter-notebook syncthing transmission-daemon deluged deluge-web cockpit-ws cockpit-bridge cockpit-system)

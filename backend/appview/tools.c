@@ -81,37 +81,51 @@ void ph_download_release(uintptr_t d) { g_object_unref(G_OBJECT((gpointer)d)); }
 
 // ---- find in page ----
 
-static void on_found(WebKitFindController *fc, guint n, gpointer v) {
-	char *id = view_id(WEBKIT_WEB_VIEW(v));
-	const char *text = webkit_find_controller_get_search_text(fc);
-	if (id) portholeAppViewFound(id, (char *)(text ? text : ""), (int)n, 0);
-}
-
-static void on_not_found(WebKitFindController *fc, gpointer v) {
-	char *id = view_id(WEBKIT_WEB_VIEW(v));
-	const char *text = webkit_find_controller_get_search_text(fc);
-	if (id) portholeAppViewFound(id, (char *)(text ? text : ""), 0, 1);
-}
-
 #define PH_FIND_OPTS (WEBKIT_FIND_OPTIONS_CASE_INSENSITIVE | WEBKIT_FIND_OPTIONS_WRAP_AROUND)
-#define PH_FIND_MAX 1000
+#define PH_FIND_MAX 1000 // appview.FindMax
+
+// report: 0 found-text, 1 counted-matches, 2 failed-to-find-text (appview.FindReport).
+static void found(WebKitFindController *fc, WebKitWebView *v, guint n, int report) {
+	char *id = view_id(v);
+	const char *text = webkit_find_controller_get_search_text(fc);
+	// More than PH_FIND_MAX comes as G_MAXUINT: -1.
+	if (id) portholeAppViewFound(id, (char *)(text ? text : ""), n > PH_FIND_MAX ? -1 : (int)n, report);
+}
+
+static void on_found(WebKitFindController *fc, guint n, gpointer v) { found(fc, WEBKIT_WEB_VIEW(v), n, 0); }
+static void on_counted(WebKitFindController *fc, guint n, gpointer v) { found(fc, WEBKIT_WEB_VIEW(v), n, 1); }
+static void on_not_found(WebKitFindController *fc, gpointer v) { found(fc, WEBKIT_WEB_VIEW(v), 0, 2); }
 
 // op: 0 find, 1 next, 2 previous, 3 close.
+//
+// WebKit searches from the page's selection (a click in the page leaves a
+// caret there), so a new search first clears it: the first match is then
+// the page's first, which is what appview.FindIndex counts from. The web
+// process runs the script and then the search, in the order they are sent.
+// Next and previous count the matches again: the page may have changed.
 void ph_find(WebKitWebView *v, const char *text, int op) {
 	WebKitFindController *fc = webkit_web_view_get_find_controller(v);
 	switch (op) {
 	case 0:
 		if (text == NULL || text[0] == 0) {
 			webkit_find_controller_search_finish(fc);
-			char *id = view_id(v);
-			if (id) portholeAppViewFound(id, "", 0, 0);
 			return;
 		}
+		webkit_web_view_evaluate_javascript(v, "getSelection().removeAllRanges()", -1, "porthole", NULL, NULL, NULL, NULL);
 		webkit_find_controller_search(fc, text, PH_FIND_OPTS, PH_FIND_MAX);
 		webkit_find_controller_count_matches(fc, text, PH_FIND_OPTS, PH_FIND_MAX);
 		break;
-	case 1: webkit_find_controller_search_next(fc); break;
-	case 2: webkit_find_controller_search_previous(fc); break;
+	case 1:
+	case 2: {
+		const char *t = webkit_find_controller_get_search_text(fc);
+		if (t == NULL || t[0] == 0) return;
+		char *copy = g_strdup(t); // count_matches replaces the controller's copy
+		if (op == 1) webkit_find_controller_search_next(fc);
+		else webkit_find_controller_search_previous(fc);
+		webkit_find_controller_count_matches(fc, copy, PH_FIND_OPTS, PH_FIND_MAX);
+		g_free(copy);
+		break;
+	}
 	default: webkit_find_controller_search_finish(fc); break;
 	}
 }
@@ -203,7 +217,7 @@ static void on_load_changed(WebKitWebView *v, WebKitLoadEvent e, gpointer x) {
 void ph_tools_attach(WebKitWebView *v) {
 	WebKitFindController *fc = webkit_web_view_get_find_controller(v);
 	g_signal_connect(fc, "found-text", G_CALLBACK(on_found), v);
-	g_signal_connect(fc, "counted-matches", G_CALLBACK(on_found), v);
+	g_signal_connect(fc, "counted-matches", G_CALLBACK(on_counted), v);
 	g_signal_connect(fc, "failed-to-find-text", G_CALLBACK(on_not_found), v);
 	g_signal_connect(v, "script-dialog", G_CALLBACK(on_script_dialog), NULL);
 	g_signal_connect(v, "authenticate", G_CALLBACK(on_authenticate), NULL);

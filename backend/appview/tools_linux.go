@@ -38,6 +38,7 @@ type tools struct {
 	notifier  *notify.DBus
 
 	dls   map[string]C.uintptr_t // download id → its WebKitDownload (a reference)
+	finds map[string]*FindIndex  // view id → its find in page's current match
 	dlPub chan ui.DownloadList   // latest only; deliver publishes
 	dgPub chan ui.PageDialogList
 
@@ -50,6 +51,7 @@ var _ ui.AppViewTools = (*gtkAppViews)(nil)
 
 func (h *gtkAppViews) initTools() {
 	h.dls = map[string]C.uintptr_t{}
+	h.finds = map[string]*FindIndex{}
 	h.dlPub = make(chan ui.DownloadList, 1)
 	h.dgPub = make(chan ui.PageDialogList, 1)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -228,18 +230,54 @@ func showItem(ctx context.Context, path string) error {
 func (h *gtkAppViews) Find(id, text string, op ui.FindOp) {
 	code := map[ui.FindOp]C.int{ui.FindStart: 0, ui.FindNext: 1, ui.FindPrevious: 2, ui.FindClose: 3}[op]
 	onMain(func() {
-		if v := viewPtr(id); v != nil {
-			withCString(text, func(t *C.char) { C.ph_find(v, t, code) })
+		v := viewPtr(id)
+		if v == nil {
+			return
+		}
+		withCString(text, func(t *C.char) { C.ph_find(v, t, code) })
+		f := h.findIndex(id)
+		switch op {
+		case ui.FindStart:
+			f.Start(text)
+			if text == "" {
+				h.emitFind(id, f)
+			}
+		case ui.FindNext, ui.FindPrevious:
+			f.Step(op)
+			h.emitFind(id, f) // "n of m" at once; the view's reports follow
+		default:
+			delete(h.finds, id)
 		}
 	})
 }
 
-//export portholeAppViewFound
-func portholeAppViewFound(id, text *C.char, matches, failed C.int) {
-	if h := currentAppViews(); h != nil {
-		h.log.Debug("find in page", "view", C.GoString(id), "matches", int(matches), "failed", failed != 0)
-		h.emit(ui.AppViewEvent{ID: C.GoString(id), Find: &ui.FindResult{Text: C.GoString(text), Matches: int(matches), Failed: failed != 0}})
+// findIndex is view id's find state. GTK's main thread.
+func (h *gtkAppViews) findIndex(id string) *FindIndex {
+	f := h.finds[id]
+	if f == nil {
+		f = &FindIndex{}
+		h.finds[id] = f
 	}
+	return f
+}
+
+func (h *gtkAppViews) emitFind(id string, f *FindIndex) {
+	r := f.Result()
+	h.log.Debug("find in page", "view", id, "matches", r.Matches, "current", r.Current, "failed", r.Failed)
+	h.emit(ui.AppViewEvent{ID: id, Find: &r})
+}
+
+//export portholeAppViewFound
+func portholeAppViewFound(id, text *C.char, matches, report C.int) {
+	h := currentAppViews()
+	if h == nil {
+		return
+	}
+	view := C.GoString(id)
+	f := h.findIndex(view)
+	f.Follow(C.GoString(text))
+	f.Report(FindReport(report), int(matches))
+	h.emitFind(view, f)
 }
 
 func (h *gtkAppViews) Zoom(id string, op ui.ZoomOp) { onMain(func() { h.zoomView(id, op) }) }
@@ -402,6 +440,7 @@ func portholeDialogsStopped(id *C.char) C.int {
 func portholeAppViewCommitted(id *C.char) {
 	if h := currentAppViews(); h != nil {
 		h.dialogs.PageLoaded(C.GoString(id))
+		delete(h.finds, C.GoString(id)) // a new page: its matches are counted anew
 	}
 }
 

@@ -502,6 +502,7 @@ func (h *gtkAppViews) apply(spec ui.AppViewSpec) {
 	for id := range h.loaded {
 		if !want[id] {
 			h.dialogs.DropView(id) // its page's open dialogs are cancelled first
+			delete(h.finds, id)
 			withCString(id, func(c *C.char) { C.ph_destroy(c) })
 			delete(h.loaded, id)
 			delete(h.reloads, id)
@@ -717,6 +718,7 @@ func (h *gtkAppViews) discard(id string, x, y int) {
 	C.g_free(C.gpointer(uri))
 	h.asleep[id] = k
 	h.dialogs.DropView(id)
+	delete(h.finds, id)
 	withCString(id, func(c *C.char) { C.ph_destroy(c) })
 	delete(h.origins, id)
 	h.log.Debug("app view discarded to save memory", "view", id)

@@ -86,9 +86,11 @@ const (
 )
 
 // FindResult is what a find in page found: Matches (0: none), or Failed.
+// Current is the selected match, 1 to Matches (0 while there is none).
 type FindResult struct {
 	Text    string `json:"text"`
 	Matches int    `json:"matches"`
+	Current int    `json:"current,omitempty"`
 	Failed  bool   `json:"failed,omitempty"`
 }
 

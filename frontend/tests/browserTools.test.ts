@@ -89,14 +89,26 @@ describe('find in page', () => {
     await input.setValue('kernel')
     expect(f.api.findInAppView).toHaveBeenLastCalledWith('t1', 'kernel', 'find')
     expect(w.get('[data-testid="find-count"]').text()).toBe('…')
-    find.onResult('t1', { text: 'kern', matches: 9 }) // late, for older text: ignored
+    find.onResult('t1', { text: 'kern', matches: 9, current: 1 }) // late, for older text: ignored
     find.onResult('t1', { text: 'kernel', matches: 7 })
     await flushPromises()
     expect(w.get('[data-testid="find-count"]').text()).toBe('7 matches')
+    find.onResult('t1', { text: 'kernel', matches: 7, current: 1 })
+    await flushPromises()
+    expect(w.get('[data-testid="find-count"]').text()).toBe('1 of 7')
     await input.trigger('keydown', { key: 'Enter' })
     expect(f.api.findInAppView).toHaveBeenLastCalledWith('t1', 'kernel', 'next')
+    find.onResult('t1', { text: 'kernel', matches: 7, current: 2 })
+    await flushPromises()
+    expect(w.get('[data-testid="find-count"]').text()).toBe('2 of 7')
     await input.trigger('keydown', { key: 'Enter', shiftKey: true })
     expect(f.api.findInAppView).toHaveBeenLastCalledWith('t1', 'kernel', 'previous')
+    find.onResult('t1', { text: 'kernel', matches: 1001, current: 3 }) // more than Porthole counts
+    await flushPromises()
+    expect(w.get('[data-testid="find-count"]').text()).toBe('3 of 1000+')
+    find.onResult('t1', { text: 'kernel', matches: 1001 }) // past them: which one is not known
+    await flushPromises()
+    expect(w.get('[data-testid="find-count"]').text()).toBe('1000+ matches')
     find.onResult('t1', { text: 'kernel', matches: 0, failed: true })
     await flushPromises()
     expect(w.get('[data-testid="find-count"]').text()).toBe('No matches')

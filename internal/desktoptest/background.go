@@ -157,10 +157,13 @@ func getMenu(conn *dbus.Conn, it snItem) (menuItem, error) {
 	return decodeMenu(layout)
 }
 
-// startBus runs a private session bus (dbus-daemon) and returns its address.
-func (t *run) startBus(ctx context.Context) (string, error) {
-	sock := filepath.Join(t.tmp, "bus")
+// startBus runs a private session bus (dbus-daemon) and returns its
+// address. What it starts by itself (D-Bus activation) gets env (nil: the
+// test process's own).
+func (t *run) startBus(ctx context.Context, name string, env []string) (string, error) {
+	sock := filepath.Join(t.tmp, name)
 	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--address=unix:path="+sock, "--print-address=1")
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -216,7 +219,7 @@ func waitFor(timeout time.Duration, f func() bool) bool {
 
 func (t *run) background(ctx context.Context, bin, keyringSession, disp string, webPort int) error {
 	start := time.Now()
-	addr, err := t.startBus(ctx)
+	addr, err := t.startBus(ctx, "bus", nil)
 	if err != nil {
 		return err
 	}

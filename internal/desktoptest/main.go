@@ -15,10 +15,12 @@
 //     (SameSite=Lax, 30 days), stores a localStorage value and an IndexedDB
 //     record, and reports them to the app.
 //  2. SIGTERM (as at logout): Porthole closes its window, its tabs saved.
-//  3. Porthole starts again: the tab is restored, its server connects by
-//     itself, and the page loads. Ctrl+R inside the app reloads it; then
-//     downloads, find in page, zoom and a page flooding the window with
-//     alerts (tools.go); Ctrl+Q (pressed inside the app) quits.
+//  3. Porthole starts again, on a session bus of the test's own with a real
+//     notification daemon (notifyhost.go): the tab is restored, its server
+//     connects by itself, and the page loads. Ctrl+R inside the app reloads
+//     it; then downloads (and their notifications), find in page, zoom and a
+//     page flooding the window with alerts (tools.go); Ctrl+Q (pressed
+//     inside the app) quits.
 //  4. Porthole starts a third time on a session bus of the test's own, with
 //     a test StatusNotifierWatcher: its tray menu, closing the window with
 //     the tab open (it hides; the tunnel answers), a second launch with a
@@ -107,6 +109,8 @@ type run struct {
 	jupyter int         // -shots: Jupyter's port on the server, 0 if none
 	ruleL   int         // -shots: the saved -L rule's local port
 	ruleD   int         // -shots: the saved -D rule's SOCKS port
+
+	desk *desktopSession // run 2's session bus (notifyhost.go)
 
 	mu      sync.Mutex
 	records []testrig.RequestRecord
@@ -266,6 +270,13 @@ func (t *run) main(ctx context.Context, bin string) error {
 	}
 
 	// ---- Second run: the tab comes back, logged in, with its storage. ----
+	// On a session bus of the test's own, with a real notification daemon (notifyhost.go).
+	if t.desk, err = t.startDesktopSession(ctx); err != nil {
+		return err
+	}
+	defer t.desk.close()
+	plainEnv := t.env
+	t.env = append(append([]string{}, t.env...), "DBUS_SESSION_BUS_ADDRESS="+t.desk.addr)
 	mark = t.count()
 	start := time.Now()
 	win, err = t.startPorthole(ctx, bin, keyringSession, 2)
@@ -330,6 +341,8 @@ func (t *run) main(ctx context.Context, bin string) error {
 	if err := t.quit(ctx, win, 2); err != nil {
 		return err
 	}
+	t.env = plainEnv
+	t.desk.close()
 	// ---- Third run: life in the background (tray, hide on close, second launch, tray Quit). ----
 	if err := t.background(ctx, bin, keyringSession, disp, webPort); err != nil {
 		return err
@@ -539,16 +552,40 @@ func (t *run) startXvfb(ctx context.Context) (string, error) {
 		if err := cmd.Start(); err != nil {
 			return "", fmt.Errorf("start Xvfb: %w", err)
 		}
-		t.xvfb = cmd
+		// The display is ours once its lock names our Xvfb: another test
+		// may have taken the number a moment before (ours then exits), and
+		// its socket is not ours to drive.
+		ours := false
 		for range 100 {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-				return disp, nil
+			_, serr := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n))
+			if pid, err := xLockPID(n); err == nil && pid == cmd.Process.Pid && serr == nil {
+				ours = true
+				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		return "", errors.New("Xvfb did not come up within 5 s")
+		if !ours {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			continue
+		}
+		t.xvfb = cmd
+		return disp, nil
 	}
-	return "", errors.New("no free X display number between :91 and :140")
+	return "", errors.New("no free X display number between :91 and :140 (or Xvfb did not come up on one within 5 s)")
+}
+
+// xLockPID is the process named in display n's lock file.
+func xLockPID(n int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/tmp/.X%d-lock", n))
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("display :%d's lock file holds %q, not a process id", n, b)
+	}
+	return pid, nil
 }
 
 // startPorthole runs porthole (which execs porthole-desktop) in a private

@@ -21,8 +21,12 @@ import (
 //     lands in the test HOME's XDG download folder as porthole-export.csv
 //     and then "porthole-export (1).csv" (never overwritten), with nothing
 //     half-written left behind, and the list published to the shell says so;
-//   - find: Ctrl+F inside the app, then the word: the view reports all its
-//     matches (the bar shows the count);
+//     "Show in folder" in the list, and a click on the notification a real
+//     notification daemon (dunst) shows, ask the file manager
+//     (org.freedesktop.FileManager1.ShowItems) to show the file; dunst
+//     received "Download finished" for each, naming the file and its folder;
+//   - find: Ctrl+F inside the app, then the word: the bar is told "1 of 7",
+//     Enter makes it "2 of 7", Shift+Enter back to 1 and round to 7 of 7;
 //   - zoom: Ctrl+plus twice and Ctrl+minus once inside the app: the level
 //     changes and is kept for the app (appzoom.json);
 //   - uploads: a click on the page's file input opens the GTK file chooser;
@@ -67,6 +71,12 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 	}
 	t.logf("downloads: %v in %s (the second did not overwrite the first)", names, dlDir)
 	time.Sleep(800 * time.Millisecond) // the list opened by itself on the new download
+	if err := t.showInFolder(ctx, win, t.desk, filepath.Join(dlDir, "porthole-export (1).csv"), filepath.Join(dlDir, testrig.WebAppDownloadName)); err != nil {
+		return t.fail(ctx, win, "show-in-folder", err)
+	}
+	if err := t.checkDownloadNotices(ctx, t.desk, dlDir, []string{testrig.WebAppDownloadName, "porthole-export (1).csv"}); err != nil {
+		return t.fail(ctx, win, "download-notification", err)
+	}
 	if err := t.screenshot(ctx, win, "desktop-downloads.png", "downloads.png"); err != nil {
 		return err
 	}
@@ -90,14 +100,42 @@ func (t *run) browserTools(ctx context.Context, win string, webPort int) error {
 	if err := t.xdo(ctx, "type", "--delay", "20", testrig.WebAppFindWord); err != nil {
 		return err
 	}
-	if err := t.waitLog(ctx, fmt.Sprintf(`find in page.*matches=%d `, testrig.WebAppFindCount), 15*time.Second); err != nil {
+	// Each letter typed is a search; the view reports on the last a moment later.
+	if err := t.waitLogQuiet(ctx, `msg="find in page" `, time.Second, 15*time.Second); err != nil {
 		return t.fail(ctx, win, "find", err)
 	}
-	t.logf("find: Ctrl+F in the app, %q: %d matches reported to the shell", testrig.WebAppFindWord, testrig.WebAppFindCount)
-	time.Sleep(500 * time.Millisecond)
-	if err := t.screenshot(ctx, win, "desktop-find.png", ""); err != nil {
-		return err
+	// What the view tells the shell's bar ("n of m") is in the log; which
+	// line the match WebKit selected is in, the page reports
+	// (/tools/selected): the two must agree.
+	n := testrig.WebAppFindCount
+	for _, st := range []struct {
+		key  string // "": the search itself
+		want int
+	}{{"", 1}, {"Return", 2}, {"shift+Return", 1}, {"shift+Return", n}} {
+		pattern := fmt.Sprintf(`find in page.*matches=%d current=%d `, n, st.want)
+		seen, from, what := 0, mark, "the search" // the search: since the page loaded
+		if st.key != "" {
+			seen, _ = t.logCount(pattern)
+			from, what = t.count(), st.key+" in the find bar"
+			if err := t.keys(ctx, win, st.key); err != nil { // the bar has the keyboard
+				return err
+			}
+		}
+		if err := t.waitLogCount(ctx, pattern, seen+1, 15*time.Second); err != nil {
+			return t.fail(ctx, win, "find", fmt.Errorf("after %s the bar was not told \"%d of %d\": %w", what, st.want, n, err))
+		}
+		if err := t.waitSelected(ctx, from, st.want, 15*time.Second); err != nil {
+			return t.fail(ctx, win, "find", fmt.Errorf("after %s the bar says \"%d of %d\": %w", what, st.want, n, err))
+		}
+		if st.key == "Return" {
+			time.Sleep(300 * time.Millisecond)
+			if err := t.screenshot(ctx, win, "desktop-find.png", ""); err != nil {
+				return err
+			}
+		}
 	}
+	t.logf("find: Ctrl+F in the app, %q: the bar showed 1 of %d, Enter 2 of %d, Shift+Enter 1 and then (wrapping) %d of %d, each the match the page had selected",
+		testrig.WebAppFindWord, n, n, n, n)
 	if err := t.keys(ctx, win, "Escape"); err != nil {
 		return err
 	}
@@ -311,14 +349,34 @@ func (t *run) waitLog(ctx context.Context, pattern string, timeout time.Duration
 
 // waitLogCount waits for n lines of the running Porthole's log to match.
 func (t *run) waitLogCount(ctx context.Context, pattern string, n int, timeout time.Duration) error {
-	re := regexp.MustCompile(pattern)
 	return poll(ctx, timeout, func() error {
-		b, _ := os.ReadFile(t.appLog)
-		if got := len(re.FindAllIndex(b, -1)); got < n {
+		if got, _ := t.logCount(pattern); got < n {
 			return fmt.Errorf("Porthole's log has %d lines matching %q within %s; want %d", got, pattern, timeout, n)
 		}
 		return nil
 	})
+}
+
+// waitLogQuiet waits until lines matching pattern have been logged and no
+// more came for quiet.
+func (t *run) waitLogQuiet(ctx context.Context, pattern string, quiet, timeout time.Duration) error {
+	last, since := -1, time.Now()
+	return poll(ctx, timeout, func() error {
+		n, _ := t.logCount(pattern)
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if n == 0 || time.Since(since) < quiet {
+			return fmt.Errorf("Porthole's log had %d lines matching %q and still more within %s; want them to stop for %s", n, pattern, timeout, quiet)
+		}
+		return nil
+	})
+}
+
+// logCount is how many lines of the running Porthole's log match pattern.
+func (t *run) logCount(pattern string) (int, error) {
+	b, err := os.ReadFile(t.appLog)
+	return len(regexp.MustCompile(pattern).FindAllIndex(b, -1)), err
 }
 
 func (t *run) waitPath(ctx context.Context, from int, path string, timeout time.Duration) error {
@@ -339,6 +397,25 @@ func (t *run) waitPathQuery(ctx context.Context, from int, path, query string, t
 			seen = append(seen, r.Path+"?"+r.RawQuery)
 		}
 		return fmt.Errorf("no request for %s?%s within %s (the app saw %v)", path, query, timeout, seen)
+	})
+}
+
+// waitSelected waits for the last line /tools reported selected after the
+// first `from` records to be line.
+func (t *run) waitSelected(ctx context.Context, from, line int, timeout time.Duration) error {
+	return poll(ctx, timeout, func() error {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		last := ""
+		for _, r := range t.records[from:] {
+			if r.Path == "/tools/selected" {
+				last = r.RawQuery
+			}
+		}
+		if last != fmt.Sprintf("line=%d", line) {
+			return fmt.Errorf("the page's selected match is not on line %d within %s (its last report: %q)", line, timeout, last)
+		}
+		return nil
 	})
 }
 

@@ -11,7 +11,8 @@ import (
 // The pages of what a browser tab does besides showing a page (issue 15),
 // for the desktop test of the Linux window's app views:
 //
-//   - /tools: a page with WebAppFindWord WebAppFindCount times, for find in page;
+//   - /tools: a page with WebAppFindWord WebAppFindCount times, for find in
+//     page, one a line; the line a find selects goes to /tools/selected?line=N;
 //   - /tools/download: a CSV file as an attachment (Content-Disposition),
 //     WebAppDownloadName holding WebAppDownloadBody;
 //   - /tools/alerts?n=N: a page that calls alert() N times in a loop, then
@@ -33,17 +34,35 @@ const (
 	webAppMaxAlertsLoop = 1000
 )
 
+// toolsSelectionScript reports the line of /tools that a selected text
+// (a find's match) is in.
+const toolsSelectionScript = `<script>
+document.addEventListener('selectionchange', function () {
+  var s = getSelection();
+  if (!s.rangeCount || s.isCollapsed) return;
+  for (var n = s.anchorNode; n; n = n.parentNode) {
+    if (n.id && n.id.indexOf('line') === 0) { fetch('/tools/selected?line=' + n.id.slice(4)); return; }
+  }
+});
+</script>
+`
+
 func (w *WebApp) toolRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /tools", func(rw http.ResponseWriter, _ *http.Request) {
 		var b strings.Builder
 		b.WriteString("<!doctype html><html><head><meta charset=\"utf-8\"><title>Tools</title></head><body><h1>Tools</h1>\n")
 		for i := range WebAppFindCount {
-			fmt.Fprintf(&b, "<p>Line %d has a %s in it.</p>\n", i+1, WebAppFindWord)
+			fmt.Fprintf(&b, "<p id=\"line%d\">Line %d has a %s in it.</p>\n", i+1, i+1, WebAppFindWord)
 		}
-		b.WriteString("<p><a id=\"dl\" href=\"/tools/download\">Download the CSV</a></p></body></html>\n")
+		b.WriteString("<p><a id=\"dl\" href=\"/tools/download\">Download the CSV</a></p>\n")
+		b.WriteString(toolsSelectionScript)
+		b.WriteString("</body></html>\n")
 		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
 		rw.Header().Set("Cache-Control", "no-store")
 		_, _ = io.WriteString(rw, b.String())
+	})
+	mux.HandleFunc("GET /tools/selected", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /tools/download", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/csv")

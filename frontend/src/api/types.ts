@@ -82,10 +82,11 @@ export interface AppViewEvent {
 export type AppViewLife = 'discarded' | 'restored'
 
 
-/** What a find in page found. */
+/** What a find in page found: `current` is the selected match, 1 to `matches` (0 or absent: none). */
 export interface FindResult {
   text: string
   matches: number
+  current?: number
   failed?: boolean
 }
 

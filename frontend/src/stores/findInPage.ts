@@ -7,14 +7,16 @@ export interface FindState {
   text: string
   /** What the page reported for `text`; null until it did. */
   matches: number | null
+  /** The selected match, 1 to `matches` (0: none or not known yet). */
+  current: number
   failed: boolean
   /** Bumped to ask the bar to take the keyboard. */
   focus: number
 }
 
 /**
- * Find in page for app views (Ctrl+F): per tab, the bar's text and the match count the view
- * reports back (appviews events' `find`). In iframes (serve) the browser's own Ctrl+F finds.
+ * Find in page for app views (Ctrl+F): per tab, the bar's text and the match count and current
+ * match the view reports back (appviews events' `find`). In iframes (serve) the browser's own Ctrl+F finds.
  */
 export const useFindInPageStore = defineStore('findInPage', () => {
   const api = shallowRef<PortholeApi | null>(null)
@@ -31,7 +33,7 @@ export const useFindInPageStore = defineStore('findInPage', () => {
       b.focus++
       return
     }
-    bars.set(id, { text: '', matches: null, failed: false, focus: 1 })
+    bars.set(id, { text: '', matches: null, current: 0, failed: false, focus: 1 })
   }
 
   function setText(id: string, text: string): void {
@@ -39,6 +41,7 @@ export const useFindInPageStore = defineStore('findInPage', () => {
     if (!b) return
     b.text = text
     b.matches = null
+    b.current = 0
     b.failed = false
     send(id, text, 'find')
   }
@@ -62,6 +65,7 @@ export const useFindInPageStore = defineStore('findInPage', () => {
     const b = bars.get(id)
     if (!b || r.text !== b.text) return
     b.matches = r.failed ? 0 : r.matches
+    b.current = r.failed ? 0 : (r.current ?? 0)
     b.failed = !!r.failed
   }
 
