@@ -219,7 +219,7 @@ func waitFor(timeout time.Duration, f func() bool) bool {
 
 func (t *run) background(ctx context.Context, bin, keyringSession, disp string, webPort int) error {
 	start := time.Now()
-	addr, err := t.startBus(ctx, "bus", nil)
+	addr, err := t.startBus(ctx, "bus", t.env) // activated services get the test HOME, never the real one
 	if err != nil {
 		return err
 	}
