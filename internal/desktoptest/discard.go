@@ -83,13 +83,24 @@ func (t *run) discardRestore(ctx context.Context, bin, keyringSession string) er
 		}
 	}
 	t.mu.Unlock()
-	mark = t.count()
-	if err := t.keys(ctx, win, "ctrl+Tab"); err != nil { // show the first tab
-		return err
-	}
-	page2, rep2, err := t.waitPersist(ctx, mark, 30*time.Second)
-	if err != nil {
-		return t.fail(ctx, win, "restore", fmt.Errorf("showing the discarded tab did not reload it: %w", err))
+	// Ctrl+Tab to the next tab until a discarded test-app tab reloads (with
+	// -shots, tabs.json also holds a Jupyter tab, which reloads no /persist).
+	var page2, rep2 testrig.RequestRecord
+	for try := 1; ; try++ {
+		mark = t.count()
+		if err := t.keys(ctx, win, "ctrl+Tab"); err != nil {
+			return err
+		}
+		wait := 30 * time.Second
+		if try < 3 {
+			wait = 15 * time.Second
+		}
+		if page2, rep2, err = t.waitPersist(ctx, mark, wait); err == nil {
+			break
+		}
+		if try == 3 {
+			return t.fail(ctx, win, "restore", fmt.Errorf("showing the discarded tab did not reload it: %w", err))
+		}
 	}
 	var problems []string
 	if !shown[page2.RawQuery] {
@@ -101,8 +112,13 @@ func (t *run) discardRestore(ctx context.Context, bin, keyringSession string) er
 	if log, _ := os.ReadFile(t.appLog); !strings.Contains(string(log), "discarded app view made again") {
 		problems = append(problems, "Porthole did not log the view made again")
 	}
+	// With the shell and one app (make test's tabs), the app's web process
+	// comes back. (With -shots, tabs.json holds two tabs of the test app and
+	// a Jupyter one: the restored tab may join a live view of its app, and
+	// the Jupyter tab passed on the way is discarded again, so the count
+	// says nothing there.)
 	var again []int
-	if !waitFor(10*time.Second, func() bool { again = webProcesses(sid); return len(again) > len(after) }) {
+	if !waitFor(10*time.Second, func() bool { again = webProcesses(sid); return len(again) > len(after) }) && len(before) == 2 {
 		problems = append(problems, fmt.Sprintf("after the tab showed the window has %d WebKit web processes (discarded: %d)", len(again), len(after)))
 	}
 	if len(problems) > 0 {
