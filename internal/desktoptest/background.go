@@ -219,7 +219,16 @@ func waitFor(timeout time.Duration, f func() bool) bool {
 
 func (t *run) background(ctx context.Context, bin, keyringSession, disp string, webPort int) error {
 	start := time.Now()
-	addr, err := t.startBus(ctx, "bus", t.env) // activated services get the test HOME, never the real one
+	// What the bus activates gets the test HOME (never the real one) but no
+	// display: a notifier (dunst) it started would draw over the window for
+	// the rest of the test.
+	var busEnv []string
+	for _, kv := range t.env {
+		if !strings.HasPrefix(kv, "DISPLAY=") {
+			busEnv = append(busEnv, kv)
+		}
+	}
+	addr, err := t.startBus(ctx, "bus", busEnv)
 	if err != nil {
 		return err
 	}
