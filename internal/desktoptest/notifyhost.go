@@ -186,19 +186,10 @@ func (t *run) startNotifyDaemon(ctx context.Context, s *desktopSession) (bool, e
 	if err := os.WriteFile(conf, []byte(dunstConfig), 0o644); err != nil {
 		return false, err
 	}
-	cmd := exec.Command(path, "-config", conf)
-	cmd.Env = append(append([]string{}, t.env...), "DBUS_SESSION_BUS_ADDRESS="+s.addr)
-	logf, err := os.Create(filepath.Join(t.out, "desktop-dunst.log"))
+	cmd, err := t.startOnBus(s.addr, "desktop-dunst.log", path, "-config", conf)
 	if err != nil {
 		return false, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return false, fmt.Errorf("start %s: %w", notifyDaemon, err)
-	}
-	_ = logf.Close()
 	s.procs = append(s.procs, cmd)
 	var name string
 	if !waitFor(15*time.Second, func() bool {

@@ -41,19 +41,10 @@ func (t *run) startTrayHost(ctx context.Context, conn *dbus.Conn, busAddr string
 		t.logf("background phase: no %s (apt install haskell-gtk-sni-tray-utils); a watcher of the test's own records the tray icon instead of a real tray host", trayHostBin)
 		return false, nil
 	}
-	cmd := exec.Command(path, "--watcher", "--top", "--end", "-s", strconv.Itoa(trayBarHeight))
-	cmd.Env = append(append([]string{}, t.env...), "DBUS_SESSION_BUS_ADDRESS="+busAddr)
-	logf, err := os.Create(filepath.Join(t.out, "desktop-tray-host.log"))
+	cmd, err := t.startOnBus(busAddr, "desktop-tray-host.log", path, "--watcher", "--top", "--end", "-s", strconv.Itoa(trayBarHeight))
 	if err != nil {
 		return false, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return false, fmt.Errorf("start %s: %w", trayHostBin, err)
-	}
-	_ = logf.Close()
 	t.extras = append(t.extras, cmd)
 	if !waitFor(15*time.Second, func() bool {
 		var owner string
@@ -250,4 +241,23 @@ func (t *run) realTrayMenu(ctx context.Context, menu menuItem, serverEntry strin
 	}
 	t.logf(`background phase: the real tray host drew the menu; its "Show Porthole" brought the window back`)
 	return nil
+}
+
+// startOnBus starts a desktop service (path args…) with the test's
+// environment on the session bus at busAddr, its output in the artifact
+// logName; it dies with the test (Pdeathsig). The caller stops it.
+func (t *run) startOnBus(busAddr, logName, path string, args ...string) (*exec.Cmd, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(append([]string{}, t.env...), "DBUS_SESSION_BUS_ADDRESS="+busAddr)
+	logf, err := os.Create(filepath.Join(t.out, logName))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child has its own copy
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(path), err)
+	}
+	return cmd, nil
 }
