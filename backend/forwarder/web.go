@@ -389,6 +389,10 @@ type reqInfo struct {
 	navigation     bool   // a top-level page load
 	wantsJSON      bool   // a script asked (fetch/XHR) or JSON is accepted
 	method         string
+	// crossSiteFrame: the page is loaded into a frame of another site (serve's
+	// page, a window's iframe): the browser asks for no HTTP login there.
+	crossSiteFrame bool
+	requestURI     string // the path and query the browser asked for
 }
 
 type reqInfoKey struct{}
@@ -440,6 +444,8 @@ func (f *WebForward) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		navigation:     isNavigation(r),
 		wantsJSON:      wantsJSON(r),
 		method:         r.Method,
+		crossSiteFrame: isCrossSiteFrame(r.Header),
+		requestURI:     r.URL.RequestURI(),
 	}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	if strings.HasPrefix(r.URL.Path, OpenPathPrefix) {
@@ -735,6 +741,12 @@ func isNavigation(r *http.Request) bool {
 		return m == "navigate"
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// isCrossSiteFrame: a page load into a frame whose parent is another site.
+func isCrossSiteFrame(h http.Header) bool {
+	d := h.Get("Sec-Fetch-Dest")
+	return h.Get("Sec-Fetch-Mode") == "navigate" && (d == "iframe" || d == "frame") && h.Get("Sec-Fetch-Site") == "cross-site"
 }
 
 // wantsJSON: a script asked (fetch or XHR) or the client prefers JSON.

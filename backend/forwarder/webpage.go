@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,6 +44,10 @@ const (
 	// failDropsLogin: the server closes every login right after auth
 	// (ErrDropsAfterLogin); no new login is tried for a while. Nothing was sent.
 	failDropsLogin
+	// loginInFrame: not a failure of the forward: the app asks for an HTTP
+	// (Basic or Digest) login in a frame of another site, where browsers
+	// ask for none; the page offers the app in a tab of its own.
+	loginInFrame
 )
 
 var webFailureNames = [...]string{
@@ -56,6 +61,7 @@ var webFailureNames = [...]string{
 	failCrossSite:    "cross-site",
 	failLinkUsed:     "link-used",
 	failDropsLogin:   "drops-login",
+	loginInFrame:     "login-in-frame",
 }
 
 func (k webFailure) String() string {
@@ -73,6 +79,8 @@ func (k webFailure) status() int {
 		return http.StatusForbidden
 	case failLinkUsed:
 		return http.StatusGone
+	case loginInFrame:
+		return http.StatusUnauthorized
 	default:
 		return http.StatusBadGateway
 	}
@@ -196,6 +204,12 @@ func (f *WebForward) message(kind webFailure, method, local string, reconnectPag
 			What:  "A page that is not " + app + " on " + server + " (nor Porthole) tried to reach the app through this address. Porthole lets only the app itself, Porthole's own window and addresses you open yourself reach it, so that no website can act on the app in your name.",
 			Todo:  "Open the app from Porthole, or type its address (http://" + local + "/) into the address bar.",
 		}
+	case loginInFrame:
+		return webMessage{
+			Title: app + " on " + server + " asks you to log in",
+			What:  "It asks for a user name and password the way browsers ask in a small window of their own (HTTP authentication). Browsers do not ask for that inside a page of another site, as this tab is inside Porthole's page.",
+			Todo:  "Open the app in a browser tab of its own: the browser asks for the login there.",
+		}
 	case failLinkUsed:
 		return webMessage{
 			Title: "This link was already used",
@@ -218,13 +232,8 @@ func (f *WebForward) writeFailure(w http.ResponseWriter, r *http.Request, kind w
 	reconnect := kind == failUnreachable && isNavigation(r) && !wantsJSON(r) &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead)
 	msg := f.message(kind, r.Method, r.Host, reconnect)
-	nonce := newNonce()
 	h := w.Header()
-	h.Set(errorHeader, kind.String())
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+nonce+"'; script-src 'nonce-"+nonce+
-		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors "+f.ancestors)
+	nonce := f.pageHeaders(h, kind)
 	status := kind.status()
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "2")
@@ -269,6 +278,52 @@ func (f *WebForward) writeFailure(w http.ResponseWriter, r *http.Request, kind w
 	_, _ = w.Write(b.Bytes())
 }
 
+// pageHeaders sets the headers of a page the forward makes itself (kind
+// names it) and returns the nonce its style and script carry.
+func (f *WebForward) pageHeaders(h http.Header, kind webFailure) string {
+	nonce := newNonce()
+	h.Set(errorHeader, kind.String())
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+nonce+"'; script-src 'nonce-"+nonce+
+		"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors "+f.ancestors)
+	return nonce
+}
+
+// loginInFrame replaces the app's 401 (an HTTP login asked for inside a frame
+// of another site, where the browser asks nothing and shows the app's bare
+// 401 body) with a page that says so and links the same address, to open in
+// a browser tab of its own, where the browser asks. The status stays 401;
+// WWW-Authenticate goes (the browser would not act on it here anyway).
+func (f *WebForward) loginInFrame(resp *http.Response, local, requestURI string) {
+	h := http.Header{}
+	nonce := f.pageHeaders(h, loginInFrame)
+	data := pageData{
+		webMessage: f.message(loginInFrame, resp.Request.Method, local, false),
+		Nonce:      nonce,
+		Kind:       loginInFrame.String(),
+		Server:     f.server,
+		App:        f.upstream,
+		OpenTab:    "http://" + local + requestURI,
+	}
+	var b bytes.Buffer
+	if err := webPage.Execute(&b, data); err != nil {
+		f.log.Error("rendering the login-in-a-frame page", "err", err)
+		return // the app's own 401 goes through
+	}
+	f.log.Info("the app asks for an HTTP login inside a frame of another site; offered a tab of its own", "path", requestURI)
+	_ = resp.Body.Close()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	if v := resp.Header.Values("Set-Cookie"); len(v) > 0 { // keep what the app set
+		h["Set-Cookie"] = v
+	}
+	resp.Header = h
+	resp.Body = io.NopCloser(bytes.NewReader(b.Bytes()))
+	resp.ContentLength = int64(b.Len())
+	resp.TransferEncoding = nil
+}
+
 func newNonce() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -283,8 +338,9 @@ type pageData struct {
 	Server      string
 	App         string
 	ProbeHeader string
-	Reconnect   bool // the self-retrying reconnecting page
-	Final       bool // reloading cannot help: no button
+	Reconnect   bool   // the self-retrying reconnecting page
+	Final       bool   // reloading cannot help: no button
+	OpenTab     string // a link to open in a new browser tab instead of Reload
 }
 
 var webPage = template.Must(template.New("page").Parse(`<!doctype html>
@@ -305,7 +361,7 @@ p{margin:0 0 8px;color:var(--muted)}
 .spin{flex:none;width:14px;height:14px;border-radius:50%;border:2px solid var(--border);border-top-color:var(--accent);animation:s 0.9s linear infinite}
 @keyframes s{to{transform:rotate(360deg)}}
 @media (prefers-reduced-motion:reduce){.spin{animation:none}}
-button{margin-top:8px;font:inherit;padding:5px 12px;border-radius:7px;border:0;background:var(--accent);color:var(--accent-fg);cursor:pointer}
+button,.open{display:inline-block;margin-top:8px;font:inherit;padding:5px 12px;border-radius:7px;border:0;background:var(--accent);color:var(--accent-fg);cursor:pointer;text-decoration:none}
 details{margin-top:14px;color:var(--faint)}
 code{font:12px ui-monospace,Menlo,Consolas,monospace;word-break:break-word}
 footer{margin-top:18px;font-size:11px;color:var(--faint)}
@@ -315,7 +371,7 @@ footer{margin-top:18px;font-size:11px;color:var(--faint)}
 <p>{{.What}}</p>
 <p>{{.Todo}}</p>
 {{if .Reconnect}}<p id="note" aria-live="polite"></p>
-<button id="retry" type="button">Try now</button>{{else if not .Final}}<button id="retry" type="button">Reload</button>{{end}}
+<button id="retry" type="button">Try now</button>{{else if .OpenTab}}<a class="open" href="{{.OpenTab}}" target="_blank" rel="noopener">Open in a new tab</a>{{else if not .Final}}<button id="retry" type="button">Reload</button>{{end}}
 {{if .Detail}}<details><summary>Details</summary><code>{{.Detail}}</code></details>{{end}}
 <footer>Porthole · {{.App}} on {{.Server}}</footer>
 </main>
@@ -343,7 +399,7 @@ footer{margin-top:18px;font-size:11px;color:var(--faint)}
   }
   button.addEventListener("click", function () { delay = 1000; probe(); });
   schedule();
-{{- else if not .Final}}
+{{- else if and (not .Final) (not .OpenTab)}}
   button.addEventListener("click", function () { location.reload(); });
 {{- end}}
 })();

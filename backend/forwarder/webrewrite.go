@@ -174,7 +174,23 @@ func (f *WebForward) rewriteResponse(resp *http.Response) error {
 		h["Set-Cookie"] = out
 	}
 	rewriteFrameHeaders(h, f.ancestors)
+	if info := infoOf(resp.Request.Context()); info.crossSiteFrame && resp.StatusCode == http.StatusUnauthorized && asksHTTPLogin(h) {
+		f.loginInFrame(resp, local, info.requestURI)
+	}
 	return nil
+}
+
+// asksHTTPLogin: a 401 that asks the browser for a user name and password
+// (HTTP Basic or Digest authentication), which browsers ask for only in a
+// top-level page or a frame of the same site.
+func asksHTTPLogin(h http.Header) bool {
+	for _, v := range h.Values("WWW-Authenticate") {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if strings.EqualFold(scheme, "Basic") || strings.EqualFold(scheme, "Digest") {
+			return true
+		}
+	}
+	return false
 }
 
 // CookieClient is what a browser needs of an app's cookies so that the app
