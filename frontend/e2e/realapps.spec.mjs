@@ -639,6 +639,7 @@ describe('real apps from Debian packages through porthole serve and a real sshd'
           assert.match(first.text, /401/, "the frame shows Transmission's 401 page")
           // The control: the same context, at the top level, is asked and logs in; the RPC works.
           const called = v.page.waitForResponse((r) => ok200(r, o.origin, '/transmission/rpc'))
+          called.catch(() => {}) // awaited below; a failed assertion first must not hide behind it
           const top = await v.page.goto(`${o.origin}/transmission/web/`)
           assert.equal(top?.status(), 200, 'at the top level the prompt is answered and Transmission lets the login in')
           await called
