@@ -527,8 +527,8 @@ function machineIdOrMemory() {
  * - Transmission's login is HTTP basic auth, and Chromium gives a cross-site frame no way to
  *   log in with it: it shows no login prompt for the frame (Chromium 156, also headful and without
  *   automation: the frame shows the 401 page, while the same page at the top level or in a
- *   same-site frame gets the prompt; Chrome's policy AllowCrossOriginAuthPrompt, unset by
- *   default, is the rule that "third-party sub-content" may not pop up an HTTP auth dialog); it
+ *   same-site frame gets the prompt; Chrome's policy template describes this default under
+ *   AllowCrossOriginAuthPrompt: unset, "third-party sub-content" may not pop up the dialog); it
  *   keeps a login given at the top level apart from the frame (its auth cache is partitioned by
  *   the top-level site, like cookies); and a frame may not be loaded from a URL with credentials.
  *   So a tab of Transmission shows its 401 page in Chrome as users run it; the test of that
