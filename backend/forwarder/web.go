@@ -743,10 +743,13 @@ func isNavigation(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// isCrossSiteFrame: a page load into a frame whose parent is another site.
+// isCrossSiteFrame: a page load into a frame that is not the app's own:
+// another site framed it (cross-site), or the browser itself loaded the
+// frame (none: a frame reload, or automation) — not the app's own pages
+// (same-origin, same-site), where a browser does ask for a login.
 func isCrossSiteFrame(h http.Header) bool {
-	d := h.Get("Sec-Fetch-Dest")
-	return h.Get("Sec-Fetch-Mode") == "navigate" && (d == "iframe" || d == "frame") && h.Get("Sec-Fetch-Site") == "cross-site"
+	d, site := h.Get("Sec-Fetch-Dest"), h.Get("Sec-Fetch-Site")
+	return h.Get("Sec-Fetch-Mode") == "navigate" && (d == "iframe" || d == "frame") && (site == "cross-site" || site == "none")
 }
 
 // wantsJSON: a script asked (fetch or XHR) or the client prefers JSON.

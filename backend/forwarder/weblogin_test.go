@@ -34,6 +34,11 @@ func TestWebHTTPLoginInACrossSiteFrame(t *testing.T) {
 		return http.Header{"Sec-Fetch-Site": {site}, "Referer": {"http://127.0.0.1:34115/"}}
 	}
 
+	// A frame the browser itself (re)loads says Sec-Fetch-Site none: still
+	// inside serve's page.
+	if resp, _ := do(t, c, "GET", page, kindNavigate, "", http.Header{"Sec-Fetch-Site": {"none"}}); resp.Header.Get(errorHeader) != "login-in-frame" {
+		t.Errorf("a frame loaded by the browser: %s, %s %q; want Porthole's page", resp.Status, errorHeader, resp.Header.Get(errorHeader))
+	}
 	resp, body := do(t, c, "GET", page, kindNavigate, "", frame("cross-site"))
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(errorHeader) != "login-in-frame" {
 		t.Fatalf("in a cross-site frame: %s, %s %q; want 401 and Porthole's page", resp.Status, errorHeader, resp.Header.Get(errorHeader))
