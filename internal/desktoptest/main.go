@@ -680,18 +680,12 @@ func (t *run) serverPageShot(ctx context.Context, win string) error {
 // screenshot captures the window into the artifacts (name) and, with
 // -shots, the README's screenshot (readme, if not "").
 func (t *run) screenshot(ctx context.Context, win, name, readme string) error {
-	out, err := t.xdotool(ctx, "getwindowgeometry", "--shell", win)
+	g, err := t.windowGeometry(ctx, win)
 	if err != nil {
 		return fmt.Errorf("window geometry: %w", err)
 	}
-	geo := map[string]string{}
-	for _, l := range strings.Fields(string(out)) {
-		if k, v, ok := strings.Cut(l, "="); ok {
-			geo[k] = v
-		}
-	}
 	path := filepath.Join(t.out, name)
-	crop := fmt.Sprintf("%sx%s+%s+%s", geo["WIDTH"], geo["HEIGHT"], geo["X"], geo["Y"])
+	crop := fmt.Sprintf("%dx%d+%d+%d", g.w, g.h, g.x, g.y)
 	cmd := exec.CommandContext(ctx, "/usr/bin/import", "-window", "root", "-crop", crop, "+repage", path)
 	cmd.Env = t.env
 	if b, err := cmd.CombinedOutput(); err != nil {

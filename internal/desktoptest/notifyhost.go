@@ -330,24 +330,8 @@ func (s *desktopSession) waitShown(ctx context.Context, n int, path string, time
 
 // notificationWindow is dunst's popup on the display.
 func (t *run) notificationWindow(ctx context.Context) (xwin, error) {
-	out, err := t.xdotool(ctx, "search", "--onlyvisible", "--class", "^Dunst$")
-	if err != nil {
-		return xwin{}, fmt.Errorf("no notification on the display: %w", err)
-	}
-	for _, id := range strings.Fields(string(out)) {
-		geo, err := t.xdotool(ctx, "getwindowgeometry", "--shell", id)
-		if err != nil {
-			continue
-		}
-		g := map[string]int{}
-		for _, l := range strings.Fields(string(geo)) {
-			if k, v, ok := strings.Cut(l, "="); ok {
-				g[k], _ = strconv.Atoi(v)
-			}
-		}
-		if g["WIDTH"] > 10 && g["HEIGHT"] > 10 {
-			return xwin{id: id, x: g["X"], y: g["Y"], w: g["WIDTH"], h: g["HEIGHT"]}, nil
-		}
+	if wins := t.visibleWindows(ctx, 10, "--class", "^Dunst$"); len(wins) > 0 {
+		return wins[0], nil
 	}
 	return xwin{}, errors.New("no notification on the display")
 }

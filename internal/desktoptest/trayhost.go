@@ -81,24 +81,35 @@ type xwin struct {
 
 // hostWindows lists the tray host's mapped windows larger than a stub.
 func (t *run) hostWindows(ctx context.Context) []xwin {
-	out, _ := t.xdotool(ctx, "search", "--onlyvisible", "--name", "^"+trayHostBin+"$")
+	return t.visibleWindows(ctx, 20, "--name", "^"+trayHostBin+"$")
+}
+
+// visibleWindows lists the visible windows xdotool search finds (by, e.g.
+// "--name", "^x$") that are larger than min pixels each way.
+func (t *run) visibleWindows(ctx context.Context, min int, by ...string) []xwin {
+	out, _ := t.xdotool(ctx, append([]string{"search", "--onlyvisible"}, by...)...)
 	var wins []xwin
 	for _, id := range strings.Fields(string(out)) {
-		geo, err := t.xdotool(ctx, "getwindowgeometry", "--shell", id)
-		if err != nil {
-			continue
-		}
-		g := map[string]int{}
-		for _, l := range strings.Fields(string(geo)) {
-			if k, v, ok := strings.Cut(l, "="); ok {
-				g[k], _ = strconv.Atoi(v)
-			}
-		}
-		if g["WIDTH"] > 20 && g["HEIGHT"] > 20 {
-			wins = append(wins, xwin{id: id, x: g["X"], y: g["Y"], w: g["WIDTH"], h: g["HEIGHT"]})
+		if w, err := t.windowGeometry(ctx, id); err == nil && w.w > min && w.h > min {
+			wins = append(wins, w)
 		}
 	}
 	return wins
+}
+
+// windowGeometry is window id's place and size on the display.
+func (t *run) windowGeometry(ctx context.Context, id string) (xwin, error) {
+	geo, err := t.xdotool(ctx, "getwindowgeometry", "--shell", id)
+	if err != nil {
+		return xwin{}, err
+	}
+	g := map[string]int{}
+	for _, l := range strings.Fields(string(geo)) {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			g[k], _ = strconv.Atoi(v)
+		}
+	}
+	return xwin{id: id, x: g["X"], y: g["Y"], w: g["WIDTH"], h: g["HEIGHT"]}, nil
 }
 
 // rowCenter is the y of visible entry i (0-based) of menu in a popup of
