@@ -392,7 +392,7 @@ type reqInfo struct {
 	// crossSiteFrame: the page is loaded into a frame of another site (serve's
 	// page, a window's iframe): the browser asks for no HTTP login there.
 	crossSiteFrame bool
-	requestURI     string // the path and query the browser asked for
+	url            *url.URL // the browser's request URL (its path and query)
 }
 
 type reqInfoKey struct{}
@@ -445,7 +445,7 @@ func (f *WebForward) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		wantsJSON:      wantsJSON(r),
 		method:         r.Method,
 		crossSiteFrame: isCrossSiteFrame(r.Header),
-		requestURI:     r.URL.RequestURI(),
+		url:            r.URL,
 	}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
 	if strings.HasPrefix(r.URL.Path, OpenPathPrefix) {

@@ -144,7 +144,8 @@ func (f *WebForward) rewriteRefresh(v, local string) (string, bool) {
 // and Porthole's window may frame it.
 func (f *WebForward) rewriteResponse(resp *http.Response) error {
 	h := resp.Header
-	local := infoOf(resp.Request.Context()).localAuthority
+	info := infoOf(resp.Request.Context())
+	local := info.localAuthority
 	if local == "" {
 		local = f.ln.Addr().String()
 	}
@@ -174,8 +175,8 @@ func (f *WebForward) rewriteResponse(resp *http.Response) error {
 		h["Set-Cookie"] = out
 	}
 	rewriteFrameHeaders(h, f.ancestors)
-	if info := infoOf(resp.Request.Context()); info.crossSiteFrame && resp.StatusCode == http.StatusUnauthorized && asksHTTPLogin(h) {
-		f.loginInFrame(resp, local, info.requestURI)
+	if info.crossSiteFrame && resp.StatusCode == http.StatusUnauthorized && asksHTTPLogin(h) {
+		f.loginInFrame(resp, local, info.url.RequestURI())
 	}
 	return nil
 }
