@@ -2,7 +2,8 @@
 // Process and API helpers shared by the end-to-end specs.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { accessSync, constants } from 'node:fs'
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -156,4 +157,18 @@ export async function startTestSshd({ bin, args = [], timeoutMs }) {
   const info = await Promise.race([nextJsonLine(lines, timeoutMs, stderr), exited])
   exited.catch(() => {}) // later exits are handled by stop()
   return { child, lines, stderr, info }
+}
+
+/**
+ * A temp dir with a HOME whose ~/.ssh/known_hosts knows a testsshd started for it (built from
+ * repo unless TESTSSHD_BIN names one): what a spec needs before porthole serve starts.
+ * @param {{repo: string, prefix: string, timeoutMs: number}} o
+ */
+export async function sshdWithHome({ repo, prefix, timeoutMs }) {
+  const tmp = mkdtempSync(join(tmpdir(), prefix))
+  const home = join(tmp, 'home')
+  mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 })
+  const s = await startTestSshd({ bin: rigBinary(repo, tmp, 'testsshd', process.env.TESTSSHD_BIN), timeoutMs })
+  writeFileSync(join(home, '.ssh/known_hosts'), readFileSync(s.info.knownHosts), { mode: 0o600 })
+  return { tmp, home, sshd: s.child, info: s.info }
 }

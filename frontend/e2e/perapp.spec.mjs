@@ -12,14 +12,13 @@
 // `go build`s of the test rig's commands.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from './chromium.mjs'
-import { callApi, killGroup, rigBinary, startPortholeServe, startTestSshd, stop } from './harness.mjs'
+import { callApi, killGroup, rigBinary, sshdWithHome, startPortholeServe, stop } from './harness.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = resolve(here, '../..')
@@ -97,13 +96,7 @@ describe('one origin per app: two apps of one server keep their cookies apart', 
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true })
-    tmp = mkdtempSync(join(tmpdir(), 'porthole-e2e-perapp-'))
-    home = join(tmp, 'home')
-    mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 })
-    const s = await startTestSshd({ bin: rigBinary(repo, tmp, 'testsshd', process.env.TESTSSHD_BIN), timeoutMs: START_TIMEOUT_MS })
-    sshd = s.child
-    sshdInfo = s.info
-    writeFileSync(join(home, '.ssh/known_hosts'), readFileSync(sshdInfo.knownHosts), { mode: 0o600 })
+    ;({ tmp, home, sshd, info: sshdInfo } = await sshdWithHome({ repo, prefix: 'porthole-e2e-perapp-', timeoutMs: START_TIMEOUT_MS }))
     ports = [await startWebApp(), await startWebApp()]
     const srv = await startPortholeServe({ bin: BIN, home, env: { SSH_AUTH_SOCK: '', PORTHOLE_LOG: 'debug' }, timeoutMs: START_TIMEOUT_MS })
     ;({ child: serve, stderr: serveStderr } = srv)

@@ -16,13 +16,12 @@
 // An app that is not installed is skipped with a note, except in CI (CI=true), where that fails:
 // scripts/deps.sh test installs them all.
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { launchChromium } from './chromium.mjs'
-import { callApi, killGroup, rigBinary, startPortholeServe, startTestSshd, stop } from './harness.mjs'
+import { callApi, killGroup, sshdWithHome, startPortholeServe, stop } from './harness.mjs'
 import { cockpit, cockpitHoldSession, deluge, installed, jupyter, syncthing, transmission } from './realapps.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -549,13 +548,7 @@ const FLOWS = new Map([
 describe('real apps from Debian packages through porthole serve and a real sshd', { timeout: 900_000 }, () => {
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true })
-    tmp = mkdtempSync(join(tmpdir(), 'porthole-e2e-realapps-'))
-    home = join(tmp, 'home')
-    mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 })
-    const s = await startTestSshd({ bin: rigBinary(repo, tmp, 'testsshd', process.env.TESTSSHD_BIN), timeoutMs: START_TIMEOUT_MS })
-    sshd = s.child
-    sshdInfo = s.info
-    writeFileSync(join(home, '.ssh/known_hosts'), readFileSync(sshdInfo.knownHosts), { mode: 0o600 })
+    ;({ tmp, home, sshd, info: sshdInfo } = await sshdWithHome({ repo, prefix: 'porthole-e2e-realapps-', timeoutMs: START_TIMEOUT_MS }))
     porthole = await startServe()
     const p = await api('AddServer', { name: 'lab', host: sshdInfo.host, port: sshdInfo.port, user: sshdInfo.user, keyPath: sshdInfo.clientKey, auth: ['key'], options: {} })
     serverId = p.id
